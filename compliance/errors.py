@@ -1,0 +1,59 @@
+"""The exceptions compliance raises on purpose.
+
+* ComplianceError
+  x InputError            a rule, contract, facility or evidence file is not valid; carries every Problem
+  x StoreError            the database is unreachable, or its schema is not at the current revision
+  x EngineUnavailable     the durable_rules extension cannot be imported on this Python
+  x NotFound              a contract (or other record) named by the user does not exist
+
+Library code raises these and never prints or exits; the CLI turns them into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input file, with its place: file, line (or CSV row) and field."""
+
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+    #: "row" for CSV files (a spreadsheet's row number), "line" for YAML/JSON.
+    unit: str = "line"
+
+    def __str__(self) -> str:
+        place = self.file
+        if self.line is not None:
+            place += f":{self.line}" if self.unit == "line" else f": row {self.line}"
+        where = f" {self.field}:" if self.field else ""
+        return f"{place}:{where} {self.message}"
+
+
+class ComplianceError(Exception):
+    """Base class for every error compliance raises on purpose."""
+
+
+class InputError(ComplianceError):
+    """An input file is not valid; `problems` lists every problem found, each with its place."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.field or "", p.message))
+        count = len(self.problems)
+        lines = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"{lines}\n{count} problem{'s' if count != 1 else ''} found; nothing was changed.")
+
+
+class StoreError(ComplianceError):
+    """The store cannot be used: unreachable, or its schema is not at the current revision."""
+
+
+class EngineUnavailable(ComplianceError):
+    """The durable_rules C extension cannot be imported on this Python."""
+
+
+class NotFound(ComplianceError):
+    """A record the user named does not exist in the store."""

@@ -1,0 +1,195 @@
+"""Evaluate contracts: choose the rules and parameters for each, run the engine, cross-check, explain.
+
+For every contract the engine's matches are compared with the reference evaluator's. Any difference
+is an engine fault, reported with the rule, the contract and the records involved: durable_rules has
+documented silent defects, so a wrong answer must never pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+from compliance import compiler, models, reference, spec
+from compliance.errors import Problem
+from compliance.facts import ContractFacts, Match
+from compliance.loader import RuleLibrary
+
+
+@dataclass(frozen=True)
+class EngineFault:
+    """The engine and the reference evaluation disagree about one match."""
+
+    rule_id: str
+    contract_id: str
+    missed: bool  # True: the reference found it and the engine did not; False: only the engine found it
+    bindings: tuple[tuple[str, Any], ...]
+
+    def __str__(self) -> str:
+        facts = ", ".join(f"{alias}={_binding_text(value)}" for alias, value in self.bindings)
+        what = "missed a match the reference evaluation found" if self.missed else \
+            "reported a match the reference evaluation does not confirm"
+        return f"engine fault: rule {self.rule_id}, contract {self.contract_id}: the engine {what} ({facts})"
+
+
+def _binding_text(value: Any) -> str:
+    if isinstance(value, tuple) and value and value[0] == "window":
+        return f"window {list(value[1])} of {len(value[2])} records [{', '.join(value[2])}]"
+    return str(value)
+
+
+@dataclass
+class ContractResult:
+    contract: models.Contract
+    as_of: dt.date
+    findings: list[models.Finding] = field(default_factory=list)
+    faults: list[EngineFault] = field(default_factory=list)
+    rules_applied: list[str] = field(default_factory=list)
+    facts: int = 0
+
+
+def contract_parameter_problems(library: RuleLibrary, contract: models.Contract) -> list[Problem]:
+    """Problems with a contract's parameter overrides (unknown rule, unknown parameter, wrong type)."""
+    problems = []
+    by_id = {r.id: r for r in library.rules}
+    place = f"contract {contract.id}"
+    for rule_id, overrides in contract.parameters.items():
+        if rule_id not in by_id:
+            problems.append(Problem(place, None, "parameters",
+                                    f'unknown rule "{rule_id}"{spec.did_you_mean(rule_id, by_id)}'))
+            continue
+        for p in spec.check_rule(by_id[rule_id], (), overrides):
+            problems.append(Problem(place, None, f"parameters.{rule_id}", p.message))
+    return problems
+
+
+def rule_parameters(library: RuleLibrary, contract: models.Contract) -> dict[str, dict[str, Any]]:
+    """The applicable rules for `contract` and their parameters: defaults < clause set < contract."""
+    clause_set = library.clause_set(contract.clause_set.id, contract.clause_set.version)
+    out = {}
+    for rule in library.rules:
+        if not rule.applies_to.matches(contract):
+            continue
+        params = dict(rule.params)
+        if clause_set is not None:
+            params.update(clause_set.parameters.get(rule.id, {}))
+        params.update(contract.parameters.get(rule.id, {}))
+        out[rule.id] = params
+    return out
+
+
+class Evaluator:
+    """Compiles a rule library once and evaluates contracts with it, cross-checking every result."""
+
+    def __init__(self, library: RuleLibrary, cross_check: bool = True):
+        self.library = library
+        self.cross_check = cross_check
+        self.compiled = compiler.compile_rules(library.rules)
+        self._session: Any = None
+        self._rules = {r.id: r for r in library.rules}
+
+    def _engine(self) -> Any:
+        if self._session is None:
+            from compliance import engine  # imported late: `compliance --help` stays fast
+
+            self._session = engine.Session(self.compiled)
+        return self._session
+
+    def evaluate(self, bundle: ContractFacts) -> ContractResult:
+        contract = bundle.contract
+        params = rule_parameters(self.library, contract)
+        matches = self._engine().evaluate(bundle, params)
+        result = ContractResult(contract, bundle.as_of, rules_applied=sorted(params), facts=len(bundle.facts))
+        if self.cross_check:
+            expected = set(reference.evaluate(self.library.rules, bundle, params))
+            found = set(matches)
+            for match in sorted(expected - found, key=repr):
+                result.faults.append(EngineFault(match.rule_id, contract.id, True, match.bindings))
+            for match in sorted(found - expected, key=repr):
+                result.faults.append(EngineFault(match.rule_id, contract.id, False, match.bindings))
+        result.findings = sorted(
+            (self.finding(match, bundle, params[match.rule_id]) for match in matches),
+            key=lambda f: (f.severity.rank, f.rule_id, f.facility_id or "", f.key),
+        )
+        return result
+
+    # -- findings -----------------------------------------------------------------------------------------------------
+
+    def finding(self, match: Match, bundle: ContractFacts, params: dict[str, Any]) -> models.Finding:
+        rule = self._rules[match.rule_id]
+        contract = bundle.contract
+        context: dict[str, Any] = {**params, "as_of": bundle.as_of, "contract_id": contract.id}
+        evidence_ids: set[str] = set()
+        identity: list[Any] = []
+        facility_id = None
+        for alias, value in match.bindings:
+            if isinstance(value, tuple):  # a threshold window
+                record, members = self._window_display(rule, bundle, value)
+                evidence_ids.update(m["id"] for m in members)
+                identity.append([alias, list(value[1])])
+            else:
+                fact_type = rule.alias_fact(alias)
+                record = bundle.display[(fact_type, value)]
+                if fact_type in models.EVIDENCE_TYPES:
+                    evidence_ids.add(value)
+                pattern = next(p for p in rule.when.match if p.as_ == alias)
+                if pattern.latest_per:
+                    identity.append([alias, [str(record.get(k)) for k in pattern.latest_per]])
+                else:
+                    identity.append([alias, value])
+                if fact_type == "facility":
+                    facility_id = facility_id or value
+            facility_id = facility_id or record.get("facility_id")
+            context[alias] = record
+        digest = hashlib.sha256(json.dumps([rule.id, contract.id, sorted(identity)], default=str).encode()).hexdigest()
+        return models.Finding(
+            key=f"{rule.id}/{contract.id}/{digest[:12]}",
+            rule_id=rule.id,
+            rule_version=rule.version,
+            title=rule.title,
+            clause=rule.clause,
+            contract_id=contract.id,
+            ocid=contract.ocid,
+            supplier_id=contract.supplier.id,
+            facility_id=facility_id,
+            severity=rule.severity,
+            fprw=rule.fprw,
+            hrdd_objectives=rule.hrdd_objectives,
+            message=self._message(rule, context),
+            evidence_ids=sorted(evidence_ids),
+            required_actions=rule.then.required_actions,
+            letter_type=rule.then.letter,
+            respond_by=bundle.as_of + dt.timedelta(days=rule.response_days()),
+            as_of=bundle.as_of,
+        )
+
+    def _window_display(self, rule: spec.Rule, bundle: ContractFacts, value: tuple[Any, ...]
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        threshold = rule.when.threshold
+        assert threshold is not None
+        _, group, ids = value
+        members = sorted((bundle.display[(threshold.fact, i)] for i in ids), key=lambda m: (m["date"], m["id"]))
+        count = len({m[threshold.distinct] for m in members}) if threshold.distinct else len(members)
+        record = dict(zip(threshold.group_by, group))
+        record.update(count=count, first_date=members[0]["date"], last_date=members[-1]["date"],
+                      ids=[m["id"] for m in members], members=members)
+        if threshold.distinct:
+            record["values"] = sorted({str(m[threshold.distinct]) for m in members})
+        return record, members
+
+    _environment = spec.message_environment()
+    _templates: dict[str, jinja2.Template] = {}
+
+    def _message(self, rule: spec.Rule, context: dict[str, Any]) -> str:
+        template = self._templates.get(rule.then.message)
+        if template is None:
+            template = self._templates[rule.then.message] = self._environment.from_string(rule.then.message)
+        try:
+            return " ".join(template.render(context).split())
+        except Exception as error:  # noqa: BLE001 - a message must never lose the finding itself
+            return f"{rule.title} (the rule's message could not be written: {error})"

@@ -1,0 +1,468 @@
+"""Read rule, contract, facility and evidence files into validated objects, or report every problem.
+
+Every problem names its place: the file, the line (YAML/JSON) or the row (CSV, counted as a spreadsheet
+counts them: the header is row 1), the field, what was expected and what was found. A file with any
+problem yields an InputError listing all of them, and nothing from it is used.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from compliance import models, spec
+from compliance.errors import InputError, Problem
+
+Loc = tuple[Any, ...]
+
+# ---------------------------------------------------------------------------------------------------------------------
+# YAML and JSON with line numbers
+
+
+class _Data:
+    """Parsed data plus the line of every mapping key and list item, by path."""
+
+    def __init__(self, value: Any, lines: dict[Loc, int]):
+        self.value = value
+        self.lines = lines
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of the deepest part of `loc` present in the data (pydantic adds union tags to locs)."""
+        path: list[Any] = []
+        node = self.value
+        best = self.lines.get(())
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                continue  # a union tag or a missing key: stay at the parent
+            path.append(part)
+            best = self.lines.get(tuple(path), best)
+        return best
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct(loader: _LineLoader, node: yaml.Node, path: Loc, lines: dict[Loc, int], problems: list[str]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in out:
+                problems.append(f"{key_node.start_mark.line + 1}:duplicate key {key!r} (first on line {lines[path + (key,)]})")
+                continue
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _construct(loader, value_node, path + (key,), lines, problems)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, item, path + (i,), lines, problems) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def read_structured(path: Path) -> _Data:
+    """Read a YAML or JSON file with the line of every key; raise InputError for syntax errors."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError([Problem(name, None, None, f"is not UTF-8 text ({e.reason} at byte {e.start})")]) from None
+    except OSError as e:
+        raise InputError([Problem(name, None, None, f"cannot be read: {e.strerror}")]) from None
+    if path.suffix.lower() == ".json":
+        try:
+            json.loads(text)  # JSON's own parser decides what is valid JSON; YAML supplies the line numbers
+        except json.JSONDecodeError as e:
+            raise InputError([Problem(name, e.lineno, None, f"is not valid JSON: {e.msg} (column {e.colno})")]) from None
+    loader = _LineLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        reason = getattr(e, "problem", None) or str(e)
+        raise InputError([Problem(name, mark.line + 1 if mark else None, None, f"is not valid YAML: {reason}")]) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise InputError([Problem(name, None, None, "is empty")])
+    lines: dict[Loc, int] = {}
+    problems: list[str] = []
+    try:
+        value = _construct(loader, root, (), lines, problems)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError([Problem(name, mark.line + 1 if mark else None, None, f"is not valid YAML: {e}")]) from None
+    if problems:
+        raise InputError([Problem(name, int(p.split(":", 1)[0]), None, p.split(":", 1)[1]) for p in problems])
+    return _Data(value, lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# pydantic errors -> problems
+
+
+def _loc_text(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _shown(value: Any) -> str:
+    text = repr(value.isoformat() if isinstance(value, dt.date) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _problem_text(error: dict[str, Any], vocabulary: Iterable[str]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        name = str(error["loc"][-1])
+        return f'unknown field "{name}"{spec.did_you_mean(name, set(vocabulary))}'
+    if kind == "missing":
+        return "is required but missing"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    value = error.get("input")
+    if kind.startswith("union_tag") or isinstance(value, (dict, list)) or value is None:
+        return message
+    return f"{message[0].lower()}{message[1:]}; found {_shown(value)}"
+
+
+def _tagless(loc: Loc, tags: set[str]) -> Loc:
+    return tuple(p for p in loc if p not in tags)
+
+
+def validation_problems(
+    error: ValidationError, file: str, data: _Data | None, *, prefix: Loc = (), label: str = "",
+    vocabulary: Iterable[str] = (), tags: Iterable[str] = (), row: int | None = None,
+) -> list[Problem]:
+    """Turn a pydantic ValidationError into located problems."""
+    out = []
+    vocab = set(vocabulary)
+    tag_set = set(tags)
+    for e in error.errors(include_url=False):
+        loc = prefix + tuple(e["loc"])
+        shown = _loc_text(_tagless(tuple(e["loc"]), tag_set))
+        field_name = f"{label}: {shown}" if label and shown else (label or shown or None)
+        if row is not None:
+            out.append(Problem(file, row, field_name, _problem_text(e, vocab), unit="row"))
+        else:
+            out.append(Problem(file, data.line_of(loc) if data else None, field_name, _problem_text(e, vocab)))
+    return out
+
+
+def _spec_vocabulary() -> set[str]:
+    names: set[str] = set()
+    for cls in (spec.Rule, spec.When, spec.Then, spec.Pattern, spec.Absent, spec.Threshold, spec.AppliesTo,
+                spec.RuleFile, spec.ClauseSet, spec.ClauseSetFile):
+        for name, info in cls.model_fields.items():
+            names.add(info.alias or name)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Rules
+
+
+@dataclass
+class RuleLibrary:
+    """The rules and clause sets read from a rules directory."""
+
+    rules: list[spec.Rule] = field(default_factory=list)
+    clause_sets: list[spec.ClauseSet] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def rule(self, rule_id: str) -> spec.Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+    def clause_set(self, clause_set_id: str, version: str) -> spec.ClauseSet | None:
+        return next((c for c in self.clause_sets if c.id == clause_set_id and c.version == version), None)
+
+    def content_hash(self) -> str:
+        import hashlib
+
+        digest = hashlib.sha256()
+        for path in sorted(self.files):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+
+def rule_files(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            out.append(path)
+    return out
+
+
+def load_rules(paths: Iterable[Path]) -> RuleLibrary:
+    """Read and check every rule and clause-set file; raise InputError listing every problem in every file."""
+    library = RuleLibrary()
+    problems: list[Problem] = []
+    seen_rules: dict[str, tuple[str, int | None]] = {}
+    files = rule_files(paths)
+    if not files:
+        raise InputError([Problem(", ".join(str(p) for p in paths) or ".", None, None, "contains no .yaml rule files")])
+    located: list[tuple[spec.Rule, str, _Data, int]] = []
+    clause_set_places: list[tuple[spec.ClauseSet, str, _Data, int]] = []
+    vocabulary = _spec_vocabulary()
+    for path in files:
+        name = str(path)
+        try:
+            data = read_structured(path)
+        except InputError as e:
+            problems += e.problems
+            continue
+        library.files.append(path)
+        value = data.value
+        if isinstance(value, dict) and "clause_sets" in value:
+            try:
+                parsed_sets = spec.ClauseSetFile.model_validate(value)
+            except ValidationError as e:
+                problems += validation_problems(e, name, data, vocabulary=vocabulary)
+                continue
+            for i, clause_set in enumerate(parsed_sets.clause_sets):
+                library.clause_sets.append(clause_set)
+                clause_set_places.append((clause_set, name, data, i))
+            continue
+        if not isinstance(value, dict) or "rules" not in value:
+            problems.append(Problem(name, data.line_of(()), None,
+                                    "expected a mapping with a 'rules:' list (or 'clause_sets:')"))
+            continue
+        raw_rules = value["rules"]
+        if not isinstance(raw_rules, list):
+            problems.append(Problem(name, data.line_of(("rules",)), "rules", "must be a list of rules"))
+            continue
+        other = sorted(set(value) - {"rules"})
+        if other:
+            problems.append(Problem(name, data.line_of((other[0],)), None,
+                                    f'unknown top-level key "{other[0]}"; a rule file has only "rules:"'))
+        # Validate rule by rule, so one broken rule does not hide the problems of the others.
+        for i, raw in enumerate(raw_rules):
+            rule_id = raw.get("id") if isinstance(raw, dict) else None
+            label = f"rule {rule_id}" if isinstance(rule_id, str) else f"rules[{i}]"
+            try:
+                rule = spec.Rule.model_validate(raw)
+            except ValidationError as e:
+                problems += validation_problems(e, name, data, prefix=("rules", i), label=label,
+                                                vocabulary=vocabulary, tags={"test", "all", "any", "not"})
+                continue
+            line = data.line_of(("rules", i))
+            if rule.id in seen_rules:
+                first_file, first_line = seen_rules[rule.id]
+                problems.append(Problem(name, data.line_of(("rules", i, "id")), f"rule {rule.id}",
+                                        f"duplicate rule id; first defined at {first_file}:{first_line}"))
+                continue
+            seen_rules[rule.id] = (name, line)
+            located.append((rule, name, data, i))
+    by_id = {rule.id: rule for rule, *_ in located}
+    for rule, name, data, i in located:
+        for p in spec.check_rule(rule, ("rules", i)):
+            problems.append(Problem(name, data.line_of(p.loc), f"rule {rule.id}: {_loc_text(p.loc[2:])}", p.message))
+        library.rules.append(rule)
+    for clause_set, name, data, i in clause_set_places:
+        for rule_id, overrides in clause_set.parameters.items():
+            loc = ("clause_sets", i, "parameters", rule_id)
+            if rule_id not in by_id:
+                problems.append(Problem(name, data.line_of(loc), f"clause set {clause_set.id}",
+                                        f'unknown rule "{rule_id}"{spec.did_you_mean(rule_id, by_id)}'))
+                continue
+            for p in spec.check_rule(by_id[rule_id], loc, overrides):
+                problems.append(Problem(name, data.line_of(loc), f"clause set {clause_set.id}", p.message))
+    if problems:
+        raise InputError(problems)
+    library.rules.sort(key=lambda r: r.id)
+    return library
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Contracts, facilities and evidence
+
+_COLLECTION_KEYS = {
+    "contracts": ("contracts",),
+    "facilities": ("facilities", "production_links"),
+    "evidence": ("evidence",),
+}
+
+
+def _records(data: _Data, name: str, kind: str) -> list[tuple[str, int, Any]]:
+    """(collection key, index, raw record) for a file holding a mapping of lists, a list, or one record."""
+    value = data.value
+    keys = _COLLECTION_KEYS[kind]
+    if isinstance(value, dict) and any(k in value for k in keys):
+        other = sorted(set(value) - set(keys))
+        if other:
+            raise InputError([Problem(name, data.line_of((other[0],)), None,
+                                      f'unknown top-level key "{other[0]}"; expected {", ".join(keys)}')])
+        out = []
+        for key in keys:
+            items = value.get(key, [])
+            if not isinstance(items, list):
+                raise InputError([Problem(name, data.line_of((key,)), key, "must be a list")])
+            out += [(key, i, item) for i, item in enumerate(items)]
+        return out
+    if isinstance(value, list):
+        return [(keys[0], i, item) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return [(keys[0], -1, value)]
+    raise InputError([Problem(name, data.line_of(()), None, f"expected {' or '.join(keys)} records")])
+
+
+def _validate_all(
+    records: list[tuple[str, int, Any]], data: _Data, name: str, models_by_key: dict[str, Any],
+    label_field: str = "id", vocabulary: Iterable[str] = (), tags: Iterable[str] = (),
+) -> list[Any]:
+    out, problems = [], []
+    for key, i, raw in records:
+        prefix: Loc = (key, i) if i >= 0 else ()
+        if isinstance(data.value, list):
+            prefix = (i,)
+        record_id = raw.get(label_field) if isinstance(raw, dict) else None
+        label = f"{key.rstrip('s') if key != 'evidence' else 'evidence'} {record_id}" if record_id else f"{key}[{i}]"
+        try:
+            out.append(models_by_key[key](raw))
+        except ValidationError as e:
+            problems += validation_problems(e, name, data, prefix=prefix, label=label, vocabulary=vocabulary, tags=tags)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _duplicates(items: list[Any], name: str, what: str, key: Any = lambda x: x.id) -> None:
+    seen: set[Any] = set()
+    dupes = []
+    for item in items:
+        k = key(item)
+        if k in seen:
+            dupes.append(k)
+        seen.add(k)
+    if dupes:
+        raise InputError([Problem(name, None, None, f"{what} {d!r} appears more than once") for d in dupes])
+
+
+def load_contracts(path: Path) -> list[models.Contract]:
+    """Read contracts from YAML or JSON: a `contracts:` list, a list, or one contract."""
+    name = str(path)
+    data = read_structured(path)
+    contracts = _validate_all(_records(data, name, "contracts"), data, name,
+                              {"contracts": models.Contract.model_validate},
+                              vocabulary=_model_vocabulary(models.Contract))
+    _duplicates(contracts, name, "contract id")
+    return contracts
+
+
+def load_facilities(path: Path) -> tuple[list[models.Facility], list[models.ProductionLink]]:
+    """Read facilities and production links from YAML/JSON (`facilities:`, `production_links:`) or CSV."""
+    name = str(path)
+    if path.suffix.lower() == ".csv":
+        rows = _csv_rows(path)
+        facilities = _validate_rows(rows, name, lambda r: models.Facility.model_validate(r),
+                                    _model_vocabulary(models.Facility))
+        _duplicates(facilities, name, "facility id")
+        return facilities, []
+    data = read_structured(path)
+    parsed = _validate_all(_records(data, name, "facilities"), data, name, {
+        "facilities": models.Facility.model_validate,
+        "production_links": models.ProductionLink.model_validate,
+    }, label_field="id", vocabulary=_model_vocabulary(models.Facility) | _model_vocabulary(models.ProductionLink))
+    facilities = [p for p in parsed if isinstance(p, models.Facility)]
+    links = [p for p in parsed if isinstance(p, models.ProductionLink)]
+    _duplicates(facilities, name, "facility id")
+    return facilities, links
+
+
+def _model_vocabulary(*classes: type[BaseModel]) -> set[str]:
+    out: set[str] = set()
+    for cls in classes:
+        out |= set(cls.model_fields)
+    return out
+
+
+_EVIDENCE_VOCABULARY = set().union(*(set(cls.model_fields) for cls in models.EVIDENCE_TYPES.values()))
+
+
+def _evidence(raw: Any, default_type: str | None) -> Any:
+    if isinstance(raw, dict) and default_type and "type" not in raw:
+        raw = {**raw, "type": default_type}
+    return models.EVIDENCE_ADAPTER.validate_python(raw)
+
+
+def load_evidence(path: Path, evidence_type: str | None = None) -> list[models.EvidenceBase]:
+    """Read evidence records from YAML, JSON or CSV (CSV rows need a `type` column or `evidence_type`)."""
+    name = str(path)
+    if evidence_type is not None and evidence_type not in models.EVIDENCE_TYPES:
+        raise InputError([Problem(name, None, "type", f'unknown evidence type "{evidence_type}"'
+                                  f"{spec.did_you_mean(evidence_type, models.EVIDENCE_TYPES)}")])
+    if path.suffix.lower() == ".csv":
+        rows = _csv_rows(path, list_fields=True)
+        records = _validate_rows(rows, name, lambda r: _evidence(r, evidence_type), _EVIDENCE_VOCABULARY,
+                                 tags=models.EVIDENCE_TYPES)
+    else:
+        data = read_structured(path)
+        records = _validate_all(_records(data, name, "evidence"), data, name,
+                                {"evidence": lambda r: _evidence(r, evidence_type)},
+                                vocabulary=_EVIDENCE_VOCABULARY, tags=models.EVIDENCE_TYPES)
+    _duplicates(records, name, "evidence id")
+    return records
+
+
+#: In CSV cells, list values (e.g. a grievance's issue_categories) are separated by ";".
+CSV_LIST_SEPARATOR = ";"
+_LIST_FIELDS = set().union(*(spec.list_fields(t) for t in models.EVIDENCE_TYPES))
+
+
+def _csv_rows(path: Path, list_fields: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError([Problem(name, None, None, f"is not UTF-8 text ({e.reason} at byte {e.start})")]) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise InputError([Problem(name, None, None, "is empty: expected a header row and data rows")])
+    rows = []
+    for index, row in enumerate(reader):
+        if None in row:
+            raise InputError([Problem(name, index + 2, None, "has more cells than the header has columns", unit="row")])
+        cleaned: dict[str, Any] = {}
+        for key, cell in row.items():
+            cell = (cell or "").strip()
+            if cell == "":
+                continue  # an empty cell is a missing value
+            if list_fields and key in _LIST_FIELDS:
+                cleaned[key] = [part.strip() for part in cell.split(CSV_LIST_SEPARATOR) if part.strip()]
+            else:
+                cleaned[key] = cell
+        rows.append((index + 2, cleaned))
+    return rows
+
+
+def _validate_rows(rows: list[tuple[int, dict[str, Any]]], name: str, validate: Any, vocabulary: Iterable[str],
+                   tags: Iterable[str] = ()) -> list[Any]:
+    out, problems = [], []
+    for row_number, row in rows:
+        try:
+            out.append(validate(row))
+        except ValidationError as e:
+            problems += validation_problems(e, name, None, vocabulary=vocabulary, tags=tags, row=row_number)
+    if problems:
+        raise InputError(problems)
+    return out

@@ -1,0 +1,530 @@
+"""Domain models: contracts, the supply chain behind them, evidence and findings.
+
+Pure data (pydantic), no I/O. Field names follow OCDS for contracts and Open Supply Hub for facilities
+where those standards have a name for the thing. Evidence records are flat on purpose: every field is a
+fact property the rules can test, and durable_rules handles flat facts best (see ``engine``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Vocabularies
+
+
+class Severity(str, enum.Enum):
+    """The finding classes suppliers already know from RBA audits, most serious first."""
+
+    PRIORITY = "priority"
+    MAJOR = "major"
+    MINOR = "minor"
+    OBSERVATION = "observation"
+
+    @property
+    def rank(self) -> int:
+        """0 for Priority (most serious) to 3 for Observation; sorts findings most serious first."""
+        return list(Severity).index(self)
+
+    @property
+    def code(self) -> str:
+        return {"priority": "P", "major": "MA", "minor": "MI", "observation": "OBS"}[self.value]
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+    @property
+    def response_days(self) -> int:
+        """Default days to respond: CAP in 7 (Priority) or 14 days (RBA VAP), 30 for an observation."""
+        return {"priority": 7, "major": 14, "minor": 14, "observation": 30}[self.value]
+
+
+class FPRW(str, enum.Enum):
+    """ILO Fundamental Principles and Rights at Work categories (a) to (e)."""
+
+    FREEDOM_OF_ASSOCIATION = "freedom_of_association"
+    FORCED_LABOUR = "forced_labour"
+    CHILD_LABOUR = "child_labour"
+    DISCRIMINATION = "discrimination"
+    HEALTH_AND_SAFETY = "health_and_safety"
+
+
+#: UKUPC's five HRDD objectives, by number.
+HRDD_OBJECTIVES: dict[int, str] = {
+    1: "transparency in high-risk supply chains",
+    2: "worker-driven approaches to identify and manage risk",
+    3: "shared responsibility and stakeholder engagement",
+    4: "access to remedy and preventing retaliation",
+    5: "promoting the Fundamental Principles and Rights at Work",
+}
+
+
+class Sensitivity(str, enum.Enum):
+    """Who may see a record; controls what may ever go to a supplier."""
+
+    PUBLIC = "public"
+    BUYER_ONLY = "buyer_only"
+    RESTRICTED = "restricted"
+    WORKER_SAFETY = "worker_safety"
+
+
+class Tier(str, enum.Enum):
+    FINAL_ASSEMBLY = "final_assembly"
+    STRATEGIC_COMPONENT = "strategic_component"
+    OTHER = "other"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Open Supply Hub identifiers
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_OS_ID_SHAPE = re.compile(r"^[A-Z]{2}\d{7}[0-9A-HJKMNP-TV-Z]{6}$")
+
+
+def os_id_check_character(first_14: str) -> str:
+    """The check character of an Open Supply Hub OS ID, given its first 14 characters."""
+    country = ord(first_14[0]) + ord(first_14[1])
+    rest = sum(_CROCKFORD.index(ch) for ch in first_14[2:])
+    return _CROCKFORD[(country + rest) % 32]
+
+
+def os_id_problem(value: str) -> str | None:
+    """Why `value` is not a valid OS ID, or None if it is one."""
+    if len(value) != 15:
+        return f"an OS ID has 15 characters, got {len(value)}"
+    if not _OS_ID_SHAPE.match(value):
+        return "an OS ID is a 2-letter country code, 7 digits (year and day) and 6 Crockford base-32 characters"
+    expected = os_id_check_character(value[:14])
+    if value[14] != expected:
+        return f"the check character is {value[14]!r} but should be {expected!r}"
+    return None
+
+
+#: Internal facility ids, for sites that have no OS ID (yet): "FAC-" then letters, digits, "-" or "_".
+INTERNAL_FACILITY_ID = re.compile(r"^FAC-[A-Za-z0-9_-]{1,60}$")
+
+
+def validate_facility_id(value: str) -> str:
+    value = value.strip()
+    if INTERNAL_FACILITY_ID.match(value):
+        return value
+    problem = os_id_problem(value.upper().replace("-", "").replace(" ", ""))
+    if problem:
+        raise ValueError(f"{value!r} is not a facility id: {problem} (use FAC-... for sites without an OS ID)")
+    return value.upper().replace("-", "").replace(" ", "")
+
+
+FacilityId = Annotated[str, Field(min_length=1, max_length=64)]
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Parties, contracts and the supply chain
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Consortium(_Model):
+    id: str = Field(description="Consortium code, e.g. LUPC")
+    name: str
+
+
+class Institution(_Model):
+    """A buying institution (an Electronics Watch affiliate)."""
+
+    id: str = Field(description="OCDS party id, e.g. GB-PPON-AAAA-1111-BBBB")
+    name: str
+    consortia: list[str] = Field(default_factory=list)
+
+
+class Supplier(_Model):
+    """The contractual counterparty: usually a reseller, sometimes the brand itself."""
+
+    id: str
+    name: str
+    role: Literal["reseller", "brand_direct"] = "reseller"
+
+
+class Brand(_Model):
+    id: str
+    name: str
+
+
+class Period(_Model):
+    start: dt.date
+    end: dt.date
+    max_extent: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        if self.max_extent and self.max_extent < self.end:
+            raise ValueError(f"max_extent ({self.max_extent}) is before end ({self.end})")
+        return self
+
+
+class ContractItem(_Model):
+    id: str
+    brand: str
+    model: str = Field(description="Product model (manufacturer part or model name)")
+    description: str | None = None
+    cpv: str | None = Field(default=None, description="CPV classification code, e.g. 30213100")
+    quantity: int | None = Field(default=None, ge=0)
+    disclosure_in_scope: bool = Field(default=True, description="Whether factory disclosure is required for it")
+
+
+class ClauseSetRef(_Model):
+    id: str = Field(description="Clause set adopted, e.g. EWCC-v2-UK")
+    version: str
+
+
+class FrameworkRef(_Model):
+    ref: str = Field(description="Framework reference, e.g. ITS5071 LU")
+    ocid: str | None = None
+    title: str | None = None
+
+
+ContractStatus = Literal["pending", "active", "cancelled", "terminated", "expired"]
+
+
+class Contract(_Model):
+    """A public contract (OCDS-style identifiers) and the human-rights conditions it adopted."""
+
+    ocid: str = Field(pattern=r"^ocds-[a-z0-9]{6}-.+$", description="Open Contracting id: prefix + local id")
+    id: str = Field(description="contract.id, unique within the store")
+    award_id: str | None = None
+    title: str | None = None
+    buyers: list[Institution] = Field(min_length=1)
+    supplier: Supplier
+    brands: list[str] = Field(min_length=1)
+    items: list[ContractItem] = Field(min_length=1)
+    signed_on: dt.date = Field(description="dateSigned")
+    period: Period
+    renewal_decision_on: dt.date | None = Field(default=None, description="Renewal or extension decision date")
+    clause_set: ClauseSetRef
+    framework: FrameworkRef | None = None
+    status: ContractStatus = "active"
+    value: float | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    #: Per-contract parameter overrides: {rule id: {parameter: value}}.
+    parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Contract:
+        unknown = sorted({item.brand for item in self.items} - set(self.brands))
+        if unknown:
+            raise ValueError(f"items name brands {unknown} that are not in the contract's brands {self.brands}")
+        ids = [item.id for item in self.items]
+        if len(ids) != len(set(ids)):
+            raise ValueError("item ids must be unique within a contract")
+        return self
+
+
+class Facility(_Model):
+    """A production site, identified by its Open Supply Hub OS ID or an internal FAC-... id."""
+
+    id: FacilityId = Field(description="OS ID (15 characters, checked) or an internal id FAC-...")
+    name: str
+    address: str | None = None
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    parent_company: str | None = None
+    workers_min: int | None = Field(default=None, ge=0)
+    workers_max: int | None = Field(default=None, ge=0)
+
+    @field_validator("id")
+    @classmethod
+    def _facility_id(cls, value: str) -> str:
+        return validate_facility_id(value)
+
+    @model_validator(mode="after")
+    def _country_matches(self) -> Facility:
+        if not self.id.startswith("FAC-") and self.id[:2] != self.country:
+            raise ValueError(f"OS ID {self.id} is for country {self.id[:2]}, but country is {self.country}")
+        return self
+
+
+class ProductionLink(_Model):
+    """A product model (or a whole brand, when model is empty) made at a facility, at a tier."""
+
+    brand: str
+    model: str | None = None
+    facility_id: FacilityId
+    tier: Tier = Tier.FINAL_ASSEMBLY
+    source: str | None = Field(default=None, description="contractor_disclosure, brand_public_list, research...")
+
+    @field_validator("facility_id")
+    @classmethod
+    def _facility_id(cls, value: str) -> str:
+        return validate_facility_id(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Evidence: a tagged union on `type`
+
+
+class EvidenceBase(_Model):
+    """Fields every evidence record has.
+
+    `date` is the day the record is about (the grievance received, the action taken, the status
+    reported); windows, "latest" and "as of" visibility all use it. Worker identities never appear:
+    `subject` and `worker_group` hold pseudonyms or group labels only.
+    """
+
+    id: str = Field(min_length=1, max_length=120)
+    contract_id: str | None = Field(default=None, description="Set when the record is about one contract")
+    facility_id: FacilityId | None = None
+    date: dt.date
+    source: str | None = Field(default=None, description="e.g. worker_driven_monitoring, social_audit, supplier")
+    sensitivity: Sensitivity = Sensitivity.BUYER_ONLY
+
+    @field_validator("facility_id")
+    @classmethod
+    def _facility_id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_facility_id(value)
+
+
+class AuditFinding(EvidenceBase):
+    type: Literal["audit_finding"] = "audit_finding"
+    audit_id: str | None = None
+    scheme: str | None = Field(default=None, description="e.g. RBA VAP")
+    code_area: str
+    classification: Literal["priority", "major", "minor", "conformance", "observation"]
+    ilo_indicator: str | None = None
+    summary: str | None = None
+
+
+class Grievance(EvidenceBase):
+    type: Literal["grievance"] = "grievance"
+    channel: str | None = None
+    issue_categories: list[str] = Field(min_length=1)
+    complainant: str | None = Field(default=None, description="Pseudonym (wp_...) - never a name")
+    status: Literal["open", "acknowledged", "in_progress", "resolved", "closed"] = "open"
+    acknowledged_on: dt.date | None = None
+    sensitivity: Sensitivity = Sensitivity.WORKER_SAFETY
+
+
+class MonitoringFinding(EvidenceBase):
+    """A finding of worker-driven monitoring (e.g. an Electronics Watch monitoring partner)."""
+
+    type: Literal["monitoring_finding"] = "monitoring_finding"
+    report_id: str | None = None
+    code_area: str
+    worker_group: str | None = None
+    ilo_indicator: str | None = Field(default=None, description="ILO forced-labour indicator, when one applies")
+    n_reporting: int | None = Field(default=None, ge=0)
+    confidence: Literal["low", "medium", "high"] | None = None
+    summary: str | None = None
+    sensitivity: Sensitivity = Sensitivity.RESTRICTED
+
+
+class FactoryDisclosure(EvidenceBase):
+    """The contractor disclosed the facility making a product model (the disclosure date is `date`)."""
+
+    type: Literal["factory_disclosure"] = "factory_disclosure"
+    brand: str | None = None
+    model: str
+    tier: Tier = Tier.FINAL_ASSEMBLY
+
+
+class Correspondence(EvidenceBase):
+    """A letter or formal request, e.g. the contractor's formal request to its supplier (due diligence)."""
+
+    type: Literal["correspondence"] = "correspondence"
+    kind: Literal[
+        "formal_request_to_supplier", "information_request", "finding_notice", "reminder", "supplier_response", "other"
+    ]
+    sender: str | None = None
+    recipient: str | None = None
+    subject_matter: str | None = Field(default=None, description="e.g. factory_disclosure, cap")
+    model: str | None = None
+    due_on: dt.date | None = None
+    response_on: dt.date | None = None
+    substantive: bool | None = None
+
+
+class Remediation(EvidenceBase):
+    """Harm confirmed and quantified, and what has been paid to workers so far (as of `date`)."""
+
+    type: Literal["remediation"] = "remediation"
+    finding_ref: str | None = None
+    kind: Literal["fee_reimbursement", "back_pay", "unlawful_deductions", "injury_compensation", "other"]
+    due_date: dt.date
+    amount_due: float = Field(ge=0)
+    amount_paid: float = Field(default=0, ge=0)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    workers_due: int | None = Field(default=None, ge=0)
+    workers_paid: int | None = Field(default=None, ge=0)
+    verified_by: str | None = None
+
+
+class ProtectedActivity(EvidenceBase):
+    """A worker or worker group complained, spoke to monitors, petitioned or organised."""
+
+    type: Literal["protected_activity"] = "protected_activity"
+    subject: str = Field(description="Worker pseudonym (wp_...) or worker-group label (wg_...)")
+    activity: Literal["complaint", "spoke_to_monitors", "petition", "union_activity", "testimony"]
+    sensitivity: Sensitivity = Sensitivity.WORKER_SAFETY
+
+
+class AdverseAction(EvidenceBase):
+    type: Literal["adverse_action"] = "adverse_action"
+    subject: str = Field(description="Worker pseudonym (wp_...) or worker-group label (wg_...)")
+    action: Literal[
+        "dismissal", "non_renewal", "transfer", "demotion", "discipline", "blacklisting", "deportation_threat",
+        "violence", "threat",
+    ]
+    n_affected: int | None = Field(default=None, ge=0)
+    documented_prior_reason: bool = False
+    sensitivity: Sensitivity = Sensitivity.WORKER_SAFETY
+
+
+class RecruitmentFee(EvidenceBase):
+    type: Literal["recruitment_fee"] = "recruitment_fee"
+    worker_group: str
+    n_workers: int | None = Field(default=None, ge=0)
+    median_fee: float = Field(ge=0)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    legal_limit: float | None = Field(default=None, ge=0)
+    standard_applied: Literal["zero_fee", "legal_limit"] = "zero_fee"
+    via_wage_deduction: bool | None = None
+
+
+class DocumentRetention(EvidenceBase):
+    type: Literal["document_retention"] = "document_retention"
+    worker_group: str
+    documents: list[str] = Field(min_length=1, description="passport, work_permit, id_card...")
+    holder: Literal["worker", "employer", "labour_agency", "recruitment_agent", "dormitory_operator", "other"]
+    access_on_request: bool
+    n_affected: int | None = Field(default=None, ge=0)
+
+
+class WorkingHours(EvidenceBase):
+    """Aggregated hours for a sample of workers over a period ending on `date`."""
+
+    type: Literal["working_hours"] = "working_hours"
+    sample_workers: int | None = Field(default=None, ge=0)
+    pct_weeks_over_60: float | None = Field(default=None, ge=0, le=1)
+    max_week_hours: float | None = Field(default=None, ge=0)
+    max_consecutive_days: int | None = Field(default=None, ge=0)
+    records_discrepancy: bool | None = None
+
+
+class CorrectiveAction(EvidenceBase):
+    """A status report on one action of a corrective action plan (CAP); the latest report counts."""
+
+    type: Literal["corrective_action"] = "corrective_action"
+    cap_id: str
+    action_ref: str = Field(description="The action's id within the CAP; reports on one action share it")
+    finding_ref: str | None = None
+    description: str | None = None
+    due_date: dt.date
+    status: Literal["not_started", "in_progress", "completed", "rejected"]
+    completed_on: dt.date | None = None
+    extended_to: dt.date | None = Field(default=None, description="Approved extension of the due date")
+
+
+class ExternalSignal(EvidenceBase):
+    type: Literal["external_signal"] = "external_signal"
+    source_type: Literal["media", "ngo", "brand_statement", "authority", "other"]
+    issue: str
+    summary: str | None = None
+    url: str | None = None
+    reliability: Literal["low", "medium", "high"] = "medium"
+    sensitivity: Sensitivity = Sensitivity.PUBLIC
+
+
+Evidence = Annotated[
+    Union[
+        AuditFinding,
+        Grievance,
+        MonitoringFinding,
+        FactoryDisclosure,
+        Correspondence,
+        Remediation,
+        ProtectedActivity,
+        AdverseAction,
+        RecruitmentFee,
+        DocumentRetention,
+        WorkingHours,
+        CorrectiveAction,
+        ExternalSignal,
+    ],
+    Field(discriminator="type"),
+]
+
+EVIDENCE_ADAPTER: TypeAdapter[Evidence] = TypeAdapter(Evidence)
+
+#: type name -> model class, for every evidence type.
+EVIDENCE_TYPES: dict[str, type[EvidenceBase]] = {
+    cls.model_fields["type"].default: cls
+    for cls in EvidenceBase.__subclasses__()
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Facts: what rules see
+
+
+#: Fact types besides evidence that every contract session carries, and their fields.
+CONTEXT_FACT_FIELDS: dict[str, list[str]] = {
+    "contract": [
+        "id", "ocid", "supplier_id", "brands", "buyer_ids", "signed_on", "start", "end", "max_extent",
+        "renewal_decision_on", "clause_set", "framework", "status",
+    ],
+    "contract_item": ["id", "contract_id", "brand", "model", "cpv", "quantity", "disclosure_in_scope"],
+    "facility": ["id", "name", "country", "parent_company", "workers_min", "workers_max"],
+    "production_link": ["id", "brand", "model", "facility_id", "tier", "source"],
+}
+
+
+def fact_fields(fact_type: str) -> list[str]:
+    """The fields a fact of `fact_type` can carry, in declaration order (for validation and hints)."""
+    if fact_type in CONTEXT_FACT_FIELDS:
+        return CONTEXT_FACT_FIELDS[fact_type]
+    return list(EVIDENCE_TYPES[fact_type].model_fields)
+
+
+def fact_types() -> list[str]:
+    return sorted([*CONTEXT_FACT_FIELDS, *EVIDENCE_TYPES])
+
+
+def date_fields(fact_type: str) -> set[str]:
+    """The fields of `fact_type` that hold dates (compared as dates, with day arithmetic)."""
+    if fact_type in CONTEXT_FACT_FIELDS:
+        return {f for f in CONTEXT_FACT_FIELDS[fact_type] if f in {
+            "signed_on", "start", "end", "max_extent", "renewal_decision_on"}}
+    cls = EVIDENCE_TYPES[fact_type]
+    return {name for name, info in cls.model_fields.items() if info.annotation in (dt.date, dt.date | None)}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Findings
+
+
+class Finding(_Model):
+    """One non-compliance finding: which rule, which contract, why, and on what evidence."""
+
+    key: str = Field(description="Stable identity: the same problem has the same key on every run")
+    rule_id: str
+    rule_version: str
+    title: str
+    clause: str
+    contract_id: str
+    ocid: str
+    supplier_id: str
+    facility_id: str | None = None
+    severity: Severity
+    fprw: list[FPRW] = Field(default_factory=list)
+    hrdd_objectives: list[int] = Field(default_factory=list)
+    message: str = Field(description="One sentence with the actual values that made the rule fire")
+    evidence_ids: list[str] = Field(description="The records that made it fire (contract facts excluded)")
+    required_actions: list[str] = Field(default_factory=list)
+    letter_type: str | None = None
+    respond_by: dt.date
+    as_of: dt.date

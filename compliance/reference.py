@@ -1,0 +1,198 @@
+"""A plain-Python evaluator of the rule language: the oracle the engine is checked against.
+
+It reads the rule spec directly and shares no code with ``compiler`` or ``engine``: conditions are
+evaluated as written (three-valued logic, no normal forms), joins are nested loops, "latest" and
+windows are recomputed naively. It is not fast; it is simple enough to trust. Its output
+has the same shape as the engine's (``engine.Match``), so the two can be compared exactly.
+
+Semantics (the README's "Rule language" states them for rule authors):
+
+* a test on a missing field, or with a missing operand, is *unknown*; ``not unknown`` is unknown, and a
+  rule fires only when its conditions are *true* (as in SQL);
+* each pattern binds a different fact: no fact fills two patterns of one rule, and an ``absent``
+  pattern never matches a fact already bound by the rule;
+* a threshold counts, per group, the facts (or distinct values) inside the densest window of
+  ``window_days`` calendar days (a window starting on day d ends on day d + window_days - 1), taking
+  the earliest window on a tie.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance import spec
+from compliance.facts import ContractFacts, Match
+from compliance.spec import AllOf, AnyOf, Name, NotOf, Rule, Test
+
+UNKNOWN = None  # the third truth value
+
+Env = dict[str, dict[str, Any]]  # alias -> fact
+
+
+def _lookup(fact: dict[str, Any], field: str) -> Any:
+    return fact.get(field)
+
+
+def _operand(operand: spec.Operand, own: dict[str, Any], own_alias: str, env: Env, params: dict[str, Any],
+             as_of: int) -> Any:
+    def value_of(term: Any) -> Any:
+        if isinstance(term, Name):
+            if term.alias is not None:
+                fact = own if term.alias == own_alias else env.get(term.alias)
+                return None if fact is None else _lookup(fact, term.field or "")
+            if term.text == "as_of":
+                return as_of
+            return params.get(term.text)
+        if hasattr(term, "toordinal"):
+            return spec.epoch_day(term)
+        return term
+
+    total = value_of(operand.base)
+    for sign, term in operand.offsets:
+        right = value_of(term)
+        if total is None or right is None:
+            return None
+        total = total + sign * right
+    return total
+
+
+def _test(test: Test, fact: dict[str, Any], alias: str, env: Env, params: dict[str, Any], as_of: int) -> bool | None:
+    value = _lookup(fact, test.field)
+    if test.op == "is missing":
+        return value is None
+    if test.op == "is present":
+        return value is not None
+    if value is None:
+        return UNKNOWN
+    if test.op == "in":
+        return any(value == v for v in test.values)
+    assert test.operand is not None
+    other = _operand(test.operand, fact, alias, env, params, as_of)
+    if other is None:
+        return UNKNOWN
+    if test.op == "contains":
+        return other in value
+    return {
+        "==": value == other, "!=": value != other, "<": value < other,
+        "<=": value <= other, ">": value > other, ">=": value >= other,
+    }[test.op]
+
+
+def holds(conditions: Any, fact: dict[str, Any], alias: str, env: Env, params: dict[str, Any], as_of: int) -> bool | None:
+    """Kleene three-valued evaluation: True, False or None (unknown)."""
+    if isinstance(conditions, list):
+        conditions = AllOf(all=conditions) if conditions else True
+    if conditions is True:
+        return True
+    if isinstance(conditions, Test):
+        return _test(conditions, fact, alias, env, params, as_of)
+    if isinstance(conditions, NotOf):
+        inner = holds(conditions.not_, fact, alias, env, params, as_of)
+        return None if inner is None else not inner
+    if isinstance(conditions, AllOf):
+        results = [holds(c, fact, alias, env, params, as_of) for c in conditions.all]
+        if any(r is False for r in results):
+            return False
+        return True if all(r is True for r in results) else None
+    assert isinstance(conditions, AnyOf)
+    results = [holds(c, fact, alias, env, params, as_of) for c in conditions.any]
+    if any(r is True for r in results):
+        return True
+    return False if all(r is False for r in results) else None
+
+
+def _latest_only(facts: list[dict[str, Any]], per: list[str]) -> list[dict[str, Any]]:
+    keep = []
+    for fact in facts:
+        key = [fact.get(k) for k in per]
+        rivals = [f for f in facts if [f.get(k) for k in per] == key]
+        newest = max(rivals, key=lambda f: (f.get("date", 0), f["id"]))
+        if newest is fact:
+            keep.append(fact)
+    return keep
+
+
+def _windows(rule: Rule, facts: list[dict[str, Any]], params: dict[str, Any], as_of: int) -> list[dict[str, Any]]:
+    t = rule.when.threshold
+    assert t is not None
+    width = params[t.window_days] if isinstance(t.window_days, str) else t.window_days
+    members = [f for f in facts if f["type"] == t.fact and holds(t.where, f, t.as_, {}, params, as_of) is True]
+    if t.distinct:
+        members = [f for f in members if f.get(t.distinct) is not None]
+    out = []
+    groups = sorted({tuple(f.get(g) for g in t.group_by) for f in members}, key=repr)
+    for group in groups:
+        in_group = [f for f in members if tuple(f.get(g) for g in t.group_by) == group]
+        best_count, best_inside, best_start = -1, [], None
+        for start in sorted({f["date"] for f in in_group}):
+            inside = [f for f in in_group if start <= f["date"] <= start + width - 1]
+            count = len({f[t.distinct] for f in inside}) if t.distinct else len(inside)
+            if count > best_count:
+                best_count, best_inside, best_start = count, inside, start
+        window = {g: v for g, v in zip(t.group_by, group) if v is not None}
+        window.update({
+            "type": spec.THRESHOLD_FACT, "count": best_count, "first_date": best_start,
+            "last_date": max(f["date"] for f in best_inside), "ids": sorted(f["id"] for f in best_inside),
+            "group": group,
+        })
+        out.append(window)
+    return out
+
+
+def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any]) -> list[Match]:
+    as_of = bundle.as_of_day
+    facts = bundle.facts
+    # (alias, candidate facts, conditions) in scope order
+    steps: list[tuple[str, list[dict[str, Any]], Any]] = []
+    t = rule.when.threshold
+    if t is not None:
+        at_least = params[t.at_least] if isinstance(t.at_least, str) else t.at_least
+        windows = [w for w in _windows(rule, facts, params, as_of) if w["count"] >= at_least]
+        steps.append((t.as_, windows, []))
+    for pattern in rule.when.match:
+        candidates = [f for f in facts if f["type"] == pattern.fact]
+        if pattern.latest_per:
+            candidates = _latest_only(candidates, pattern.latest_per)
+        steps.append((pattern.as_, candidates, pattern.where))
+
+    matches: list[Match] = []
+
+    def extend(i: int, env: Env) -> None:
+        if i == len(steps):
+            if _nothing_absent(rule, env, facts, params, as_of):
+                bindings = []
+                for alias, fact in env.items():
+                    if fact["type"] == spec.THRESHOLD_FACT:
+                        bindings.append((alias, ("window", fact["group"], tuple(fact["ids"]))))
+                    else:
+                        bindings.append((alias, fact["id"]))
+                matches.append(Match(rule.id, tuple(sorted(bindings))))
+            return
+        alias, candidates, where = steps[i]
+        for fact in candidates:
+            if any(fact is bound for bound in env.values()):
+                continue  # each pattern binds a different fact
+            if holds(where, fact, alias, env, params, as_of) is True:
+                extend(i + 1, {**env, alias: fact})
+
+    extend(0, {})
+    return matches
+
+
+def _nothing_absent(rule: Rule, env: Env, facts: list[dict[str, Any]], params: dict[str, Any], as_of: int) -> bool:
+    for absent in rule.when.absent:
+        for fact in facts:
+            if fact["type"] != absent.fact or any(fact is bound for bound in env.values()):
+                continue
+            if holds(absent.where, fact, "", env, params, as_of) is True:
+                return False
+    return True
+
+
+def evaluate(rules: list[Rule], bundle: ContractFacts, params: dict[str, dict[str, Any]]) -> list[Match]:
+    """Every match of every applicable rule (those with an entry in `params`) on one contract."""
+    out: list[Match] = []
+    for rule in rules:
+        if rule.id in params:
+            out += evaluate_rule(rule, bundle, params[rule.id])
+    return sorted(set(out), key=repr)
