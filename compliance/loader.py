@@ -139,7 +139,7 @@ def _problem_text(error: dict[str, Any], vocabulary: Iterable[str]) -> str:
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
     value = error.get("input")
-    if kind.startswith("union_tag") or isinstance(value, (dict, list)) or value is None:
+    if kind.startswith("union_tag") or isinstance(value, (dict, list)) or value is None or repr(value) in message:
         return message
     return f"{message[0].lower()}{message[1:]}; found {_shown(value)}"
 
@@ -264,6 +264,9 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
             except ValidationError as e:
                 problems += validation_problems(e, name, data, prefix=("rules", i), label=label,
                                                 vocabulary=vocabulary, tags={"test", "all", "any", "not"})
+                # Still check the meaning of the parts that are valid, so that one run reports everything.
+                for p in _partial_check(raw, ("rules", i)):
+                    problems.append(Problem(name, data.line_of(p.loc), f"{label}: {_loc_text(p.loc[2:])}", p.message))
                 continue
             line = data.line_of(("rules", i))
             if rule.id in seen_rules:
@@ -291,6 +294,20 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
         raise InputError(problems)
     library.rules.sort(key=lambda r: r.id)
     return library
+
+
+def _partial_check(raw: Any, loc: Loc) -> list[spec.SpecProblem]:
+    """Meaning problems of a rule that failed validation elsewhere, when its `when` (and params) are valid."""
+    if not isinstance(raw, dict):
+        return []
+    try:
+        rule = spec.Rule.model_validate({
+            "id": "X-0", "version": "1", "title": "-", "clause": "-", "severity": "minor",
+            "params": raw.get("params") or {}, "when": raw.get("when"), "then": {"message": ""},
+        })
+    except (ValidationError, TypeError):
+        return []
+    return spec.check_rule(rule, loc)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -462,7 +479,9 @@ def _validate_rows(rows: list[tuple[int, dict[str, Any]]], name: str, validate: 
         try:
             out.append(validate(row))
         except ValidationError as e:
-            problems += validation_problems(e, name, None, vocabulary=vocabulary, tags=tags, row=row_number)
+            label = f"id {row['id']}" if row.get("id") else ""
+            problems += validation_problems(e, name, None, label=label, vocabulary=vocabulary, tags=tags,
+                                            row=row_number)
     if problems:
         raise InputError(problems)
     return out

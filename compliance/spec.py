@@ -123,7 +123,9 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ValueError(f"cannot read {text[pos:].strip()!r} in test {text!r}")
+            rest = text[pos:].strip()
+            hint = "; use == to test equality" if rest.startswith("=") else ""
+            raise ValueError(f"cannot read {rest!r} in test {text!r}{hint}")
         kind = m.lastgroup or ""
         out.append((kind, m.group(kind)))
         pos = m.end()
