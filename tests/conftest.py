@@ -1,0 +1,42 @@
+"""Shared fixtures: a real store per test, on SQLite and (when COMPLIANCE_TEST_DATABASE_URL is set) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from compliance.db import Store, normalise_url
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("COMPLIANCE_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A database URL for an empty store: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    base = normalise_url(POSTGRES_URL)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def store(store_url: str):
+    store = Store(store_url)
+    store.upgrade()
+    yield store
+    store.close()

@@ -1,0 +1,112 @@
+"""The engine's documented silent defects are neutralised, and the cross-check catches what slips through."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from compliance import compiler, engine, facts, loader, models, spec
+from compliance.errors import EngineUnavailable
+from compliance.evaluation import Evaluator
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARY = loader.load_rules([ROOT / "rules"])
+AS_OF = dt.date(2025, 6, 30)
+
+
+def contract(contract_id: str, model: str) -> models.Contract:
+    return models.Contract.model_validate(dict(
+        ocid=f"ocds-h6vhtk-{contract_id}", id=contract_id, buyers=[{"id": "GB-PPON-1", "name": "University A"}],
+        supplier={"id": "S1", "name": "Reseller"}, brands=["BrandH"],
+        items=[{"id": "1", "brand": "BrandH", "model": model, "disclosure_in_scope": False}],
+        signed_on="2024-03-04", period={"start": "2024-03-04", "end": "2026-03-03"},
+        clause_set={"id": "EWCC-v2-UK", "version": "2.0"}))
+
+
+FACILITY = models.Facility(id="TH2020112B8R4N8", name="Plant 2", country="TH")
+
+
+def bundle(c: models.Contract, records: list[dict]) -> facts.ContractFacts:
+    links = [models.ProductionLink(brand="BrandH", model=c.items[0].model, facility_id=FACILITY.id)]
+    evidence = [models.EVIDENCE_ADAPTER.validate_python({"facility_id": FACILITY.id, **r}) for r in records]
+    return facts.build(c, {FACILITY.id: FACILITY}, links, evidence, AS_OF)
+
+
+def retention(record_id: str) -> dict:
+    return {"type": "document_retention", "id": record_id, "date": "2025-01-10", "worker_group": "wg_a",
+            "documents": ["passport"], "holder": "labour_agency", "access_on_request": False}
+
+
+def test_record_ids_whose_engine_hashes_collide_are_both_evaluated():
+    # The engine identifies facts by a 32-bit hash of their id; these two ids have the same hash, so fed
+    # as they are the second record would be dropped as a "duplicate" without any error.
+    assert compiler.fnv1a_32("EV-462789") == compiler.fnv1a_32("EV-679192")
+    result = Evaluator(LIBRARY).evaluate(bundle(contract("K1", "NB-1"), [retention("EV-462789"), retention("EV-679192")]))
+    assert result.faults == []
+    assert sorted(f.evidence_ids[0] for f in result.findings if f.rule_id == "FL-04") == ["EV-462789", "EV-679192"]
+
+
+def test_nothing_carries_over_from_one_contract_to_the_next():
+    # Contract ids whose 32-bit hashes collide: were they engine sessions, their facts would join.
+    first, second = contract("contract-61672", "NB-1"), contract("contract-1928400", "NB-1")
+    assert compiler.fnv1a_32(first.id) == compiler.fnv1a_32(second.id)
+    protected = {"type": "protected_activity", "id": "PA-1", "date": "2025-01-01", "subject": "wg_b",
+                 "activity": "complaint", "contract_id": first.id}
+    adverse = {"type": "adverse_action", "id": "AA-1", "date": "2025-02-01", "subject": "wg_b", "action": "dismissal",
+               "contract_id": second.id}
+    evaluator = Evaluator(LIBRARY)
+    results = [evaluator.evaluate(bundle(first, [protected])), evaluator.evaluate(bundle(second, [adverse]))]
+    assert [r.findings for r in results] == [[], []]
+    together = evaluator.evaluate(bundle(first, [protected, {**adverse, "contract_id": first.id}]))
+    assert [f.rule_id for f in together.findings] == ["GR-03"]  # the same facts in one contract do join
+
+
+def test_property_names_with_colliding_hashes_are_refused_at_compile_time():
+    rule = copy.deepcopy(LIBRARY.rule("WH-01"))
+    rule = rule.model_copy(update={"params": {**rule.params, "f6059": 1, "f264602": 2}})
+    with pytest.raises(compiler.CompileError, match='"f264602" and "f6059" have the same 32-bit hash'):
+        compiler.compile_rules([rule])
+
+
+def test_the_cross_check_reports_an_engine_that_drops_a_join_test():
+    """Simulate engine defect #6 ($or dropping a correlated test): the reference evaluation catches it."""
+    evaluator = Evaluator(LIBRARY)
+    broken = evaluator.compiled.definition["GR-03#0"]["all"][3]["u_adverse"]["$and"]
+    broken[:] = [t for t in broken if "subject" not in t]  # the engine "forgets" subject == protected.subject
+    records = [
+        {"type": "protected_activity", "id": "PA-1", "date": "2025-01-01", "subject": "wg_b", "activity": "complaint"},
+        {"type": "adverse_action", "id": "AA-1", "date": "2025-02-01", "subject": "wg_other", "action": "dismissal"},
+    ]
+    result = evaluator.evaluate(bundle(contract("K1", "NB-1"), records))
+    assert [str(f) for f in result.faults] == [
+        "engine fault: rule GR-03, contract K1: the engine reported a match the reference evaluation does not "
+        "confirm (adverse=AA-1, protected=PA-1)"
+    ]
+
+
+def test_an_engine_that_cannot_load_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(engine, "_IMPORT_ERROR", ImportError("undefined symbol: PyEval_CallObject"))
+    with pytest.raises(EngineUnavailable, match="python scripts/install_engine.py"):
+        engine.Session(compiler.compile_rules(LIBRARY.rules))
+
+
+def test_sessions_are_reused_and_deleted_so_many_contracts_fit_in_one_ruleset():
+    # The engine allows 1,024 live sessions per ruleset; one live at a time means any number of contracts.
+    evaluator = Evaluator(LIBRARY, cross_check=False)
+    c = contract("K1", "NB-1")
+    records = [retention("DR-1")]
+    for _ in range(1100):
+        result = evaluator.evaluate(bundle(c, records))
+    assert [f.rule_id for f in result.findings] == ["FL-04"]
+
+
+def test_message_templates_only_use_names_the_rule_defines():
+    rule = LIBRARY.rule("FL-04").model_dump(by_alias=True)
+    rule["then"]["message"] = "{{ retention.holder }} {{ retentoin.documents }}"
+    problems = spec.check_rule(spec.Rule.model_validate(rule), ())
+    assert [p.message for p in problems] == [
+        'the message uses "retentoin", which is not an alias, a parameter or as_of; did you mean "retention"?'
+    ]

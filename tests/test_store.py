@@ -1,0 +1,124 @@
+"""The store on a real database: migrations, imports that are whole or nothing, reading as of a date."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from compliance import models
+from compliance.db import Store, normalise_url
+from compliance.errors import InputError, StoreError
+
+FACILITY = "TH2020112B8R4N8"
+
+
+def contract(**overrides):
+    data = dict(
+        ocid="ocds-h6vhtk-000001", id="K1", buyers=[{"id": "GB-PPON-AAAA-1111-BBBB", "name": "University A"}],
+        supplier={"id": "GB-COH-01234567", "name": "Reseller Ltd"}, brands=["BrandH"],
+        items=[{"id": "1", "brand": "BrandH", "model": "NB-450"}], signed_on="2024-03-04",
+        period={"start": "2024-03-04", "end": "2026-03-03"}, clause_set={"id": "EWCC-v2-UK", "version": "2.0"},
+    )
+    data.update(overrides)
+    return models.Contract.model_validate(data)
+
+
+def grievance(id_: str, date: str, **fields):
+    return models.EVIDENCE_ADAPTER.validate_python(
+        {"type": "grievance", "id": id_, "facility_id": FACILITY, "date": date, "issue_categories": ["wages"], **fields})
+
+
+def seeded(store: Store) -> Store:
+    store.add_contracts([contract()], "contracts.yaml")
+    store.add_facilities([models.Facility(id=FACILITY, name="Plant 2", country="TH")],
+                         [models.ProductionLink(brand="BrandH", model="NB-450", facility_id=FACILITY)], "facilities.yaml")
+    return store
+
+
+def test_migrations_create_exactly_the_declared_schema(store: Store):
+    current, head = store.revisions()
+    assert current == head
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                       SQLModel.metadata)
+    assert differences == []
+
+
+def test_a_new_database_must_be_initialised_first(store_url: str):
+    fresh = Store(store_url)
+    try:
+        with pytest.raises(StoreError, match="not initialised. Run 'compliance db init' first"):
+            fresh.require_current()
+        assert fresh.upgrade() == (None, fresh.revisions()[1])
+        fresh.require_current()
+        assert fresh.upgrade()[0] == fresh.upgrade()[1]  # a second upgrade changes nothing
+    finally:
+        fresh.close()
+
+
+def test_an_outdated_schema_is_refused(store: Store):
+    from alembic import command
+
+    command.downgrade(store._alembic_config(), "base")
+    with pytest.raises(StoreError, match="not initialised"):
+        store.require_current()
+
+
+def test_importing_the_same_records_twice_adds_nothing(store: Store):
+    seeded(store)
+    records = [grievance("G-1", "2024-05-01"), grievance("G-2", "2024-06-01")]
+    first = store.add_evidence(records, "grievances.json")
+    second = store.add_evidence(records, "grievances.json")
+    assert (first.added, first.unchanged) == (2, 0)
+    assert (second.added, second.updated, second.unchanged) == (0, 0, 2)
+    changed = store.add_evidence([grievance("G-2", "2024-06-01", status="closed")], "grievances.json")
+    assert (changed.added, changed.updated) == (0, 1)
+    assert store.counts()["evidence records"] == 2
+
+
+def test_evidence_naming_an_unknown_contract_or_facility_is_rejected_whole(store: Store):
+    seeded(store)
+    good = grievance("G-1", "2024-05-01")
+    unknown_facility = models.EVIDENCE_ADAPTER.validate_python(
+        {"type": "grievance", "id": "G-9", "facility_id": "FAC-NOWHERE", "date": "2024-05-01",
+         "issue_categories": ["wages"]})
+    unknown_contract = grievance("G-8", "2024-05-01", contract_id="K404")
+    with pytest.raises(InputError) as caught:
+        store.add_evidence([good, unknown_facility, unknown_contract], "batch.json")
+    assert [str(p) for p in caught.value.problems] == [
+        'batch.json: evidence G-8: contract_id: unknown contract "K404"',
+        'batch.json: evidence G-9: facility_id: unknown facility "FAC-NOWHERE"',
+    ]
+    assert store.counts()["evidence records"] == 0  # the good record was not written either
+
+
+def test_evidence_is_read_as_of_a_date_and_only_for_the_contract_or_its_facilities(store: Store):
+    seeded(store)
+    store.add_contracts([contract(id="K2", ocid="ocds-h6vhtk-000002")], "more.yaml")
+    store.add_evidence([
+        grievance("G-1", "2024-05-01"),
+        grievance("G-2", "2024-07-01"),
+        grievance("G-3", "2024-05-02", contract_id="K2"),  # about another contract
+        models.EVIDENCE_ADAPTER.validate_python({"type": "factory_disclosure", "id": "D-1", "contract_id": "K1",
+                                                 "date": "2024-04-01", "model": "NB-450"}),
+    ], "mixed.json")
+    k1 = store.contract("K1")
+    seen = store.evidence_for(k1, [FACILITY], dt.date(2024, 6, 30))
+    assert [r.id for r in seen] == ["D-1", "G-1"]
+    assert isinstance(seen[1], models.Grievance) and seen[1].issue_categories == ["wages"]
+
+
+def test_contracts_round_trip_through_the_store(store: Store):
+    seeded(store)
+    assert store.contracts() == [contract()]
+    assert store.contracts(statuses=["expired"]) == []
+
+
+def test_urls():
+    assert normalise_url("data/x.db") == "sqlite:///data/x.db"
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
