@@ -478,7 +478,7 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
     when = rule.when
     if not when.match and when.threshold is None:
         bad(("when",), "needs at least one 'match' pattern or a 'threshold'")
-    scope: dict[str, str] = {}  # alias -> fact type, grows as patterns are read
+    scope: dict[str, str | None] = {}  # alias -> fact type (None if unknown), grows as patterns are read
 
     def check_fact(fact: str, where: tuple[str | int, ...]) -> bool:
         if fact not in known:
@@ -515,11 +515,11 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
                 return None
             return False
         if alias not in scope:
-            bad(where, f'unknown alias "{alias}" in "{base.text}"; a test can refer to the aliases of earlier '
-                f"patterns: {sorted(scope) or 'none'}")
+            bad(where, f'unknown alias "{alias}" in "{base.text}"; a test can refer to its own pattern and earlier '
+                f"ones: {', '.join(sorted(scope))}")
             return None
         fact = scope[alias]
-        if not check_field(fact, base.field or "", where, when.threshold):
+        if fact is None or not check_field(fact, base.field or "", where, when.threshold):
             return None
         return is_date_field(fact, base.field or "")
 
@@ -604,6 +604,7 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
         if pattern.as_ in scope or pattern.as_ in rule.params or pattern.as_ == "as_of":
             bad(where + ("as",), f'alias "{pattern.as_}" is already used in this rule')
         if not check_fact(pattern.fact, where):
+            scope[pattern.as_] = None  # known alias, unknown fact: its fields cannot be checked
             continue
         for j, key in enumerate(pattern.latest_per or []):
             check_field(pattern.fact, key, where + ("latest_per", j))

@@ -1,0 +1,132 @@
+"""Reading files: every problem with its file, line or row, and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compliance import loader
+from compliance.errors import InputError
+
+
+def problems(call, *args) -> list[str]:
+    with pytest.raises(InputError) as caught:
+        call(*args)
+    return [str(p) for p in caught.value.problems]
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_yaml_syntax_errors_name_the_line(tmp_path: Path):
+    path = write(tmp_path, "r.yaml", "rules:\n  - id: X-01\n    title: [unclosed\n")
+    [message] = problems(loader.load_rules, [path])
+    assert message.startswith(f"{path}:4: is not valid YAML")
+
+
+def test_duplicate_keys_are_errors_not_silently_overwritten(tmp_path: Path):
+    path = write(tmp_path, "c.yaml", "contracts:\n  - id: K1\n    id: K2\n")
+    assert problems(loader.load_contracts, path) == [f"{path}:3: duplicate key 'id' (first on line 2)"]
+
+
+def test_json_syntax_errors_name_the_line(tmp_path: Path):
+    path = write(tmp_path, "e.json", '{"evidence": [\n  {"id": "G-1",}\n]}\n')
+    [message] = problems(loader.load_evidence, path)
+    assert message.startswith(f"{path}:2: is not valid JSON")
+
+
+def test_json_records_are_located_by_line(tmp_path: Path):
+    path = write(tmp_path, "e.json", """{"evidence": [
+  {"type": "grievance", "id": "G-1", "facility_id": "FAC-1", "date": "2024-01-01", "issue_categories": ["wages"]},
+  {"type": "grievance", "id": "G-2", "facility_id": "FAC-1", "date": "2024-13-01", "issue_categories": ["wages"]}
+]}
+""")
+    [message] = problems(loader.load_evidence, path)
+    assert message.startswith(f"{path}:3: evidence G-2: date: input should be a valid date")
+    assert message.endswith("found '2024-13-01'")
+
+
+def test_csv_rows_are_numbered_as_a_spreadsheet_shows_them(tmp_path: Path):
+    path = write(tmp_path, "fees.csv", "\ufefftype,id,facility_id,date,worker_group,median_fee\n"
+                 "recruitment_fee,RF-1,FAC-1,2024-01-01,wg_a,100\n"
+                 "recruitment_fee,RF-2,FAC-1,2024-01-01,wg_a,lots\n")
+    assert problems(loader.load_evidence, path) == [
+        f"{path}: row 3: id RF-2: median_fee: input should be a valid number, unable to parse string as a number; "
+        "found 'lots'"
+    ]
+
+
+def test_csv_list_cells_and_a_default_type(tmp_path: Path):
+    path = write(tmp_path, "g.csv", "id,facility_id,date,issue_categories\nG-1,FAC-1,2024-01-01,wages; threats\n")
+    [record] = loader.load_evidence(path, "grievance")
+    assert record.issue_categories == ["wages", "threats"]
+
+
+def test_unknown_fields_suggest_the_near_name(tmp_path: Path):
+    path = write(tmp_path, "e.yaml", "evidence:\n  - type: grievance\n    id: G-1\n    facility_id: FAC-1\n"
+                 "    date: 2024-01-01\n    issue_categories: [wages]\n    complaintant: wp_1\n")
+    assert problems(loader.load_evidence, path) == [
+        f'{path}:7: evidence G-1: complaintant: unknown field "complaintant"; did you mean "complainant"?'
+    ]
+
+
+def test_duplicate_ids_in_one_file(tmp_path: Path):
+    record = "  - {type: grievance, id: G-1, facility_id: FAC-1, date: 2024-01-01, issue_categories: [wages]}\n"
+    path = write(tmp_path, "e.yaml", "evidence:\n" + record + record)
+    assert problems(loader.load_evidence, path) == [f"{path}: evidence id 'G-1' appears more than once"]
+
+
+def test_an_empty_file_is_an_error(tmp_path: Path):
+    path = write(tmp_path, "e.yaml", "")
+    assert problems(loader.load_evidence, path) == [f"{path}: is empty"]
+
+
+RULE = """rules:
+  - id: GR-90
+    version: "1"
+    title: Test rule
+    clause: c
+    severity: major
+    params: {window_days: 30}
+    when:
+      match:
+        - as: protected
+          fact: protected_activty
+        - as: adverse
+          fact: adverse_action
+          where:
+            - dat > protected.date
+            - date <= protected.date + windw_days
+            - subject == other.subject
+            - status == 3
+    then:
+      message: "{{ adverse.id }}"
+"""
+
+
+def test_every_meaning_error_in_a_rule_is_reported_with_its_line(tmp_path: Path):
+    path = write(tmp_path, "r.yaml", RULE)
+    assert problems(loader.load_rules, [path]) == [
+        f'{path}:11: rule GR-90: when.match[0].fact: unknown fact type "protected_activty"; did you mean '
+        '"protected_activity"?',
+        f'{path}:15: rule GR-90: when.match[1].where[0]: "adverse_action" has no field "dat"; did you mean "date"?',
+        f'{path}:16: rule GR-90: when.match[1].where[1]: unknown parameter "windw_days"; did you mean "window_days"?',
+        f'{path}:17: rule GR-90: when.match[1].where[2]: unknown alias "other" in "other.subject"; a test can refer to '
+        "its own pattern and earlier ones: adverse, protected",
+        f'{path}:18: rule GR-90: when.match[1].where[3]: "adverse_action" has no field "status"',
+    ]
+
+
+def test_duplicate_rule_ids_across_files(tmp_path: Path):
+    first = write(tmp_path, "a.yaml", RULE.replace("protected_activty", "protected_activity")
+                  .replace("dat >", "date >").replace("windw", "window").replace("other.", "protected.")
+                  .replace("status == 3", "action == \"dismissal\""))
+    second = write(tmp_path, "b.yaml", first.read_text())
+    assert problems(loader.load_rules, [tmp_path]) == [
+        f"{second}:2: rule GR-90: duplicate rule id; first defined at {first}:2"
+    ]
+    assert [r.id for r in loader.load_rules([first]).rules] == ["GR-90"]
