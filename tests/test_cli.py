@@ -1,0 +1,193 @@
+"""The command line as a user runs it: output, exit codes, and nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from compliance.cli import cli
+from compliance.db import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = str(ROOT / "rules")
+
+CONTRACTS = """contracts:
+  - ocid: ocds-h6vhtk-000001
+    id: K1
+    buyers: [{id: GB-PPON-AAAA-1111-BBBB, name: University of Exampleshire}]
+    supplier: {id: GB-COH-01234567, name: Example IT Reseller Ltd}
+    brands: [Northwind]
+    items: [{id: "1", brand: Northwind, model: NB-450, disclosure_in_scope: false}]
+    signed_on: 2024-03-04
+    period: {start: 2024-03-04, end: 2026-03-03}
+    clause_set: {id: EWCC-v2-UK, version: "2.0"}
+"""
+FACILITIES = """facilities:
+  - {id: TH2020112B8R4N8, name: Example Electronics Plant 2, country: TH}
+production_links:
+  - {brand: Northwind, model: NB-450, facility_id: TH2020112B8R4N8}
+"""
+EVIDENCE = """evidence:
+  - {type: protected_activity, id: PA-55, facility_id: TH2020112B8R4N8, date: 2024-09-10, subject: wg_line_b,
+     activity: spoke_to_monitors}
+  - {type: adverse_action, id: AA-12, facility_id: TH2020112B8R4N8, date: 2024-10-02, subject: wg_line_b,
+     action: contract_non_renewal}
+"""
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for name, text in (("contracts.yaml", CONTRACTS), ("facilities.yaml", FACILITIES),
+                       ("evidence.yaml", EVIDENCE.replace("contract_non_renewal", "non_renewal"))):
+        out[name] = tmp_path / name
+        out[name].write_text(text)
+    return out
+
+
+def invoke(runner: CliRunner, url: str, *args: str):
+    return runner.invoke(cli, ["--db", url, *args])
+
+
+@pytest.fixture
+def loaded(runner: CliRunner, store_url: str, files: dict[str, Path]) -> str:
+    assert invoke(runner, store_url, "db", "init").exit_code == 0
+    for kind, name in (("contracts", "contracts.yaml"), ("facilities", "facilities.yaml"), ("evidence", "evidence.yaml")):
+        result = invoke(runner, store_url, "import", kind, str(files[name]))
+        assert result.exit_code == 0, result.output
+    return store_url
+
+
+def test_check_prints_findings_with_their_explanation_and_exits_1(runner: CliRunner, loaded: str):
+    result = invoke(runner, loaded, "check", "K1", "--as-of", "2025-01-31", "--rules", RULES)
+    assert result.exit_code == 1, result.output
+    assert "Contract K1 (ocds-h6vhtk-000001) - Example IT Reseller Ltd - Northwind - as of 2025-01-31: 1 finding" \
+        in result.output
+    assert "P   GR-03  Retaliation after a complaint, monitor contact or union activity [facility TH2020112B8R4N8]" \
+        in result.output
+    assert "Adverse action AA-12 (non renewal) on 2024-10-02, 22 days after protected activity PA-55" in result.output
+    assert "evidence: AA-12, PA-55; respond by 2025-02-02; letter L2-P" in result.output
+    assert result.output.rstrip().endswith("1 contract checked: 1 finding.")
+
+
+def test_check_json_is_for_machines(runner: CliRunner, loaded: str):
+    result = invoke(runner, loaded, "check", "--all", "--as-of", "2025-01-31", "--rules", RULES, "--json")
+    assert result.exit_code == 1
+    [contract] = json.loads(result.output)
+    [finding] = contract["findings"]
+    assert (contract["contract_id"], finding["rule_id"], finding["severity"], finding["evidence_ids"]) == (
+        "K1", "GR-03", "priority", ["AA-12", "PA-55"])
+    assert contract["engine_faults"] == []
+
+
+def test_check_before_the_evidence_exists_finds_nothing_and_exits_0(runner: CliRunner, loaded: str):
+    result = invoke(runner, loaded, "check", "K1", "--as-of", "2024-09-30", "--rules", RULES)
+    assert result.exit_code == 0, result.output
+    assert "as of 2024-09-30: 0 findings" in result.output
+
+
+def test_importing_the_same_file_twice_adds_nothing(runner: CliRunner, loaded: str, files: dict[str, Path]):
+    result = invoke(runner, loaded, "import", "evidence", str(files["evidence.yaml"]))
+    assert result.exit_code == 0
+    assert result.output == f"{files['evidence.yaml']}: 0 evidence records added, 0 updated, 2 unchanged\n"
+
+
+def test_a_bad_evidence_row_is_reported_with_its_place_and_nothing_is_written(
+        runner: CliRunner, loaded: str, tmp_path: Path):
+    bad = tmp_path / "hours.csv"
+    bad.write_text("type,id,facility_id,date,max_week_hours\n"
+                   "working_hours,WH-1,TH2020112B8R4N8,2025-01-05,61\n"
+                   "working_hours,WH-2,TH2020112B8R4N8,2025-02-30,80\n")
+    result = invoke(runner, loaded, "import", "evidence", str(bad))
+    assert result.exit_code == 3
+    assert result.output == (
+        f"Error: {bad}: row 3: id WH-2: date: input should be a valid date or datetime, day value is outside "
+        "expected range; found '2025-02-30'\n1 problem found; nothing was changed.\n")
+    store = Store(loaded)
+    try:
+        assert store.counts()["evidence records"] == 2  # WH-1 was not written either
+    finally:
+        store.close()
+
+
+def test_a_broken_rule_file_is_reported_with_file_line_and_field(runner: CliRunner, tmp_path: Path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    text = (ROOT / "rules" / "forced-labour.yaml").read_text().replace("holder != \"worker\"", "holdr != \"worker\"")
+    (rules / "forced-labour.yaml").write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "holdr" in row)
+    result = runner.invoke(cli, ["rules", "validate", str(rules)])
+    assert result.exit_code == 3
+    assert result.output == (
+        f'Error: {rules / "forced-labour.yaml"}:{line}: rule FL-04: when.match[0].where[0]: "document_retention" has '
+        'no field "holdr"; did you mean "holder"?\n1 problem found; nothing was changed.\n')
+
+
+def test_the_shipped_rules_validate(runner: CliRunner):
+    result = runner.invoke(cli, ["rules", "validate", RULES])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("9 rules and 2 clause sets in 7 files are valid")
+
+
+def test_an_unknown_contract_is_an_input_error(runner: CliRunner, loaded: str):
+    result = invoke(runner, loaded, "check", "K11", "--rules", RULES)
+    assert (result.exit_code, result.output) == (3, 'Error: no contract "K11" in the store; did you mean "K1"?\n')
+
+
+def test_an_uninitialised_store_says_what_to_run(runner: CliRunner, tmp_path: Path):
+    result = runner.invoke(cli, ["--db", str(tmp_path / "new.db"), "check", "K1", "--rules", RULES])
+    assert result.exit_code == 5
+    assert result.output.endswith("is not initialised. Run 'compliance db init' first.\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["check", "--rules", RULES], "name one or more contract ids, or use --all (not both)"),
+    (["check", "K1", "--as-of", "30/06/2025", "--rules", RULES], "'30/06/2025' is not a date; use YYYY-MM-DD"),
+])
+def test_usage_errors_exit_2(runner: CliRunner, args: list[str], message: str):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, command in sorted(group.commands.items()):
+        yield prefix + (name,), command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, prefix + (name,))
+
+
+@pytest.mark.parametrize("path, command", list(all_commands(cli)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+def test_every_command_has_help_with_an_example(path: tuple[str, ...], command: click.Command):
+    assert command.help, f"compliance {' '.join(path)} has no help"
+    if not isinstance(command, click.Group):
+        assert "Example:" in command.help, f"compliance {' '.join(path)} has no example"
+
+
+def test_demo_runs_on_the_shipped_data_as_a_user_runs_it(tmp_path: Path):
+    """`compliance demo` in a fresh directory: every shipped rule fires somewhere, with no engine fault."""
+    result = subprocess.run(
+        [sys.executable, "-m", "compliance", "demo", "--data", str(ROOT / "contracts"), "--rules", RULES, "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "compliance-demo.db").exists()
+    results = json.loads(result.stdout)
+    fired = {f["rule_id"] for r in results for f in r["findings"]}
+    assert fired == {"TR-01", "GR-03", "GR-04", "FL-01", "FL-04", "FL-06", "WH-01", "PM-03", "MO-03"}
+    assert all(r["engine_faults"] == [] for r in results)
+    assert all(r["as_of"] == "2025-06-30" for r in results)
+    table = subprocess.run([sys.executable, "-m", "compliance", "demo", "--data", str(ROOT / "contracts"),
+                            "--rules", RULES], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0
+    assert "contracts checked:" in table.stdout and "ENGINE FAULT" not in table.stdout
