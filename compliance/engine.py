@@ -16,6 +16,7 @@ It runs a compiled ruleset over one contract's facts at a time, the way the engi
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import itertools
 import json
 from collections.abc import Iterable
@@ -26,6 +27,9 @@ from compliance.compiler import BEGIN, EV, P, PARAMS, RECORD_ID, TRIGGER, WINDOW
 from compliance.errors import EngineUnavailable
 from compliance.facts import ContractFacts, Match
 
+#: The engine build this adapter needs: durable-rules 2.0.28 with the fixes of scripts/install_engine.py.
+REQUIRED_BUILD = "2.0.28+compliance.1"
+
 try:
     import durable_rules_engine
     from durable.engine import Host, MessageNotHandledException, MessageObservedException
@@ -34,6 +38,13 @@ except ImportError as error:  # pragma: no cover - depends on the Python build
 else:
     _IMPORT_ERROR = None
 
+
+def _installed_build() -> str | None:
+    try:
+        return importlib.metadata.version("durable-rules")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
 #: Facts per assert_facts call: big enough to amortise the call, small enough to keep batches cheap.
 CHUNK = 1000
 
@@ -41,6 +52,15 @@ CHUNK = 1000
 def require_engine() -> None:
     """Raise EngineUnavailable, with the fix, when the durable_rules extension cannot be imported."""
     if _IMPORT_ERROR is None:
+        build = _installed_build()
+        if build != REQUIRED_BUILD:
+            # The released 2.0.28 reads past the end of a condition list whenever a join test is false,
+            # which can crash the process; compliance only runs on the fixed build.
+            raise EngineUnavailable(
+                f"durable-rules {build} is installed, but compliance needs {REQUIRED_BUILD}, the same release "
+                "with fixes for a memory-safety defect and for Python 3.13. "
+                "Install it with: python scripts/install_engine.py (the README's 'Supported Python' explains)."
+            )
         return
     detail = str(_IMPORT_ERROR)
     if "PyEval_CallObject" in detail:

@@ -1,13 +1,22 @@
-"""Install the durable_rules engine (2.0.28) into the running Python.
+"""Build and install the durable_rules engine (2.0.28) with two fixes, into the running Python.
 
-durable-rules 2.0.28 is the last release (2020). Its C extension calls PyEval_CallObject, which
-CPython 3.13 removed, so on 3.13 the released package builds but fails at import. The upstream fix
-(jruizgit/rules PR #403, merged 2025-07-15, never released) renames that call to PyObject_CallObject.
-On 3.13 this script downloads the PyPI sdist, checks its SHA-256, applies that one-line fix and builds
-it; on 3.11 and 3.12 it installs the released package unchanged. Other versions are refused with a
-clear message.
+durable-rules 2.0.28 is the last release (2020) and ships only as source. This script downloads that
+source distribution from PyPI, checks its SHA-256, applies two small fixes and builds it as version
+2.0.28+compliance.1 (which still satisfies the project's "durable-rules==2.0.28" requirement):
 
-Usage: python scripts/install_engine.py
+1. Python 3.13 removed PyEval_CallObject, so the released extension fails to import there; the
+   upstream fix (jruizgit/rules PR #403, merged 2025-07-15, never released) calls PyObject_CallObject,
+   which every supported Python has.
+2. A memory-safety defect: when a join test (a condition comparing two facts) is false, the engine's
+   reduceExpressionSequence skips to the end of the condition starting one entry too far, and so
+   reads past the end of the condition list until it meets a byte that looks like its end marker.
+   The answer stays right, but the read runs through uninitialised memory and can crash the process
+   (seen: a segmentation fault on a few hundred evidence records). The fix scans from the current
+   position and stops at the list's length.
+
+compliance refuses to run on an engine without these fixes (its version lacks "+compliance").
+
+Usage: python scripts/install_engine.py [--force]
 """
 
 from __future__ import annotations
@@ -20,22 +29,41 @@ import tempfile
 from pathlib import Path
 
 VERSION = "2.0.28"
+BUILD = f"{VERSION}+compliance.1"
 SDIST = f"durable_rules-{VERSION}.tar.gz"
 SDIST_SHA256 = "053b26f5e48d312d4fa27995243f954671be6eece477f150c059c364eb4d7d61"
 SUPPORTED = ((3, 11), (3, 12), (3, 13))
+
+#: (file in the sdist, text to replace, replacement); each must match exactly once.
+PATCHES = [
+    ("src/rulespy/rules.c", "PyEval_CallObject(", "PyObject_CallObject("),
+    (
+        "src/rules/events.c",
+        """            while (currentExpression->operator != OP_END) {
+                ++*i;
+                currentExpression = &exprs->expressions[*i];
+            }
+            return RULES_OK;""",
+        """            while (*i < exprs->length && exprs->expressions[*i].operator != OP_END) {
+                ++*i;
+            }
+            return RULES_OK;""",
+    ),
+    ("setup.py", f"version = '{VERSION}'", f"version = '{BUILD}'"),
+]
 
 
 def pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", *args], check=True)
 
 
-def already_importable() -> bool:
-    probe = "import durable.engine, durable_rules_engine; import importlib.metadata as m; print(m.version('durable-rules'))"
+def installed_build() -> str | None:
+    probe = "import durable.engine, durable_rules_engine, importlib.metadata as m; print(m.version('durable-rules'))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    return result.returncode == 0 and result.stdout.strip() == VERSION
+    return result.stdout.strip() if result.returncode == 0 else None
 
 
-def install_patched() -> None:
+def build_and_install() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pip("download", "--quiet", "--no-deps", "--no-binary", ":all:", "-d", tmp, f"durable-rules=={VERSION}")
         sdist = Path(tmp) / SDIST
@@ -44,12 +72,15 @@ def install_patched() -> None:
             sys.exit(f"error: {SDIST} has SHA-256 {digest}, expected {SDIST_SHA256}; refusing to build it")
         with tarfile.open(sdist) as archive:
             archive.extractall(tmp, filter="data")
-        source = Path(tmp) / f"durable_rules-{VERSION}" / "src" / "rulespy" / "rules.c"
-        text = source.read_text()
-        if "PyEval_CallObject" not in text:
-            sys.exit(f"error: {source.name} no longer calls PyEval_CallObject; the patch does not apply")
-        source.write_text(text.replace("PyEval_CallObject", "PyObject_CallObject"))
-        pip("install", "--quiet", str(source.parents[2]))
+        source = Path(tmp) / f"durable_rules-{VERSION}"
+        for name, old, new in PATCHES:
+            path = source / name
+            text = path.read_text()
+            count = text.count(old)
+            if count == 0 or (count > 1 and name != "src/rulespy/rules.c"):
+                sys.exit(f"error: the fix for {name} does not apply (found {count} matches); the sdist changed")
+            path.write_text(text.replace(old, new))
+        pip("install", "--quiet", "--force-reinstall", "--no-deps", str(source))
 
 
 def main() -> None:
@@ -60,15 +91,12 @@ def main() -> None:
             f"error: compliance supports Python {names}; this is {version[0]}.{version[1]}. "
             f"durable-rules {VERSION} (the rules engine) is not known to build or import here."
         )
-    if already_importable():
+    if installed_build() == BUILD and "--force" not in sys.argv:
         return
-    if version >= (3, 13):
-        print(f"Building durable-rules {VERSION} with the upstream Python 3.13 fix (PR #403)...")
-        install_patched()
-    else:
-        pip("install", "--quiet", f"durable-rules=={VERSION}")
-    if not already_importable():
-        sys.exit(f"error: durable-rules {VERSION} was installed but does not import; see the output above")
+    print(f"Building durable-rules {BUILD} (durable-rules {VERSION} with two fixes, see scripts/install_engine.py)...")
+    build_and_install()
+    if installed_build() != BUILD:
+        sys.exit(f"error: durable-rules {BUILD} was built but does not import; see the output above")
 
 
 if __name__ == "__main__":

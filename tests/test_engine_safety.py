@@ -110,3 +110,15 @@ def test_message_templates_only_use_names_the_rule_defines():
     assert [p.message for p in problems] == [
         'the message uses "retentoin", which is not an alias, a parameter or as_of; did you mean "retention"?'
     ]
+
+
+def test_an_engine_without_the_fixes_is_refused(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(engine, "_installed_build", lambda: "2.0.28")
+    with pytest.raises(EngineUnavailable, match=r"durable-rules 2.0.28 is installed, but compliance needs "
+                                                r"2.0.28\+compliance.1"):
+        engine.require_engine()
+
+
+def test_the_installed_engine_is_the_fixed_build():
+    engine.require_engine()
+    assert engine._installed_build() == engine.REQUIRED_BUILD
