@@ -190,6 +190,7 @@ class Evaluator:
         if template is None:
             template = self._templates[rule.then.message] = self._environment.from_string(rule.then.message)
         try:
-            return " ".join(template.render(context).split())
+            text = " ".join(template.render(context).split())
+            return text[:1].upper() + text[1:]
         except Exception as error:  # noqa: BLE001 - a message must never lose the finding itself
             return f"{rule.title} (the rule's message could not be written: {error})"

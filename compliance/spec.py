@@ -681,10 +681,18 @@ def _days_between(start: dt.date, end: dt.date) -> int:
     return (end - start).days
 
 
+def _number(value: Any) -> str:
+    """62000000.0 -> "62,000,000"; 0.5 -> "0.5": amounts as people write them."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value:,}" if isinstance(value, (int, float)) else str(value)
+
+
 def message_environment() -> jinja2.sandbox.SandboxedEnvironment:
     """The jinja2 environment for finding messages: sandboxed, strict about undefined names."""
     env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
     env.globals.update(add_days=_add_days, days_between=_days_between)
+    env.filters["number"] = _number
     return env
 
 
