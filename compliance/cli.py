@@ -7,7 +7,8 @@ Exit codes (also in the README and ``compliance --help``), so scripts and cron c
     2   usage error (unknown option, missing argument)
     3   input rejected: a rule, contract, facility or evidence file is invalid, or an unknown id was named;
         nothing was written
-    4   engine fault: the engine and the reference evaluation disagree (findings are still printed)
+    4   engine fault: the engine and the reference evaluation disagree (findings are still printed),
+        or the engine failed
     5   the store or the engine is unavailable (database unreachable or not at the current schema,
         durable_rules not importable)
     70  internal error (a bug): rerun with --debug for the traceback
@@ -25,7 +26,7 @@ from typing import Any
 import click
 
 from compliance import __version__
-from compliance.errors import ComplianceError, EngineUnavailable, InputError, NotFound, StoreError
+from compliance.errors import ComplianceError, EngineError, EngineUnavailable, InputError, NotFound, StoreError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_ENGINE_FAULT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
 
@@ -35,7 +36,7 @@ Exit codes:
   1   check: findings reported
   2   usage error
   3   input rejected (invalid file or unknown id); nothing written
-  4   engine fault: engine and reference evaluation disagree
+  4   engine fault: engine and reference disagree, or engine failed
   5   store or engine unavailable
   70  internal error (rerun with --debug)"""
 
@@ -52,6 +53,8 @@ class ComplianceGroup(click.Group):
             _fail(str(error), EXIT_INPUT)
         except (StoreError, EngineUnavailable) as error:
             _fail(str(error), EXIT_UNAVAILABLE)
+        except EngineError as error:
+            _fail(f"engine fault: {error}", EXIT_ENGINE_FAULT)
         except ComplianceError as error:
             _fail(str(error), EXIT_INTERNAL)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):

@@ -19,12 +19,11 @@ import copy
 import importlib.metadata
 import itertools
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from compliance import compiler
 from compliance.compiler import BEGIN, EV, P, PARAMS, RECORD_ID, TRIGGER, WINDOW, CompiledRuleset
-from compliance.errors import EngineUnavailable
+from compliance.errors import EngineError, EngineUnavailable
 from compliance.facts import ContractFacts, Match
 
 #: The engine build this adapter needs: durable-rules 2.0.28 with the fixes of scripts/install_engine.py.
@@ -69,10 +68,6 @@ def require_engine() -> None:
             "Reinstall it with: python scripts/install_engine.py (the README's 'Supported Python' explains)."
         )
     raise EngineUnavailable(f"the durable_rules engine cannot be imported ({detail}). Run 'make install'.")
-
-
-class EngineError(Exception):
-    """The engine failed inside an action or reported an error code; the contract's result is unusable."""
 
 
 class _Host(Host if _IMPORT_ERROR is None else object):  # type: ignore[misc]
@@ -218,7 +213,3 @@ def _safe_ids(count: int, taken: set[str], prefix: str = "f") -> list[str]:
             out.append(candidate)
     return out  # pragma: no cover
 
-
-def evaluate_many(compiled: CompiledRuleset, work: Iterable[tuple[ContractFacts, dict[str, dict[str, Any]]]]) -> list[list[Match]]:
-    session = Session(compiled)
-    return [session.evaluate(bundle, params) for bundle, params in work]

@@ -3,7 +3,8 @@
 * ComplianceError
   x InputError            a rule, contract, facility or evidence file is not valid; carries every Problem
   x StoreError            the database is unreachable, or its schema is not at the current revision
-  x EngineUnavailable     the durable_rules extension cannot be imported on this Python
+  x EngineUnavailable     the durable_rules extension cannot be imported, or is not the fixed build
+  x EngineError           the engine failed inside a rule action (see compliance.engine)
   x NotFound              a contract (or other record) named by the user does not exist
 
 Library code raises these and never prints or exits; the CLI turns them into messages and exit codes.
@@ -53,6 +54,10 @@ class StoreError(ComplianceError):
 
 class EngineUnavailable(ComplianceError):
     """The durable_rules C extension cannot be imported on this Python."""
+
+
+class EngineError(ComplianceError):
+    """The engine failed inside an action or reported an error; the contract's result is unusable."""
 
 
 class NotFound(ComplianceError):

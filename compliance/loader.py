@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 from collections.abc import Iterable
@@ -195,8 +196,7 @@ class RuleLibrary:
         return next((c for c in self.clause_sets if c.id == clause_set_id and c.version == version), None)
 
     def content_hash(self) -> str:
-        import hashlib
-
+        """One hash of every rule and clause-set file, to record which library a run used."""
         digest = hashlib.sha256()
         for path in sorted(self.files):
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
