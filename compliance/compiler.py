@@ -7,7 +7,8 @@ each one by construction:
   fact (a bare ``$nex`` loops forever);
 * there is no ``$or`` (it can drop the join tests next to it): conditions are expanded to disjunctive
   normal form and every disjunct becomes its own engine rule; correlated tests come first anyway;
-* no regular expressions, no ``$div``, no negative priorities, no timers;
+* no regular expressions (``mentions`` tests become keyword flags computed in Python), no ``$div``, no
+  negative priorities, no timers;
 * every rule starts with the ``__evaluate`` trigger fact, which the feeder asserts last, so absence
   (``$not``) is decided on complete data rather than eagerly;
 * parameters are facts (one ``__params`` fact per rule and contract), so one compiled ruleset serves
@@ -57,6 +58,16 @@ class LatestFlag:
 
 
 @dataclass(frozen=True)
+class KeywordFlag:
+    """Set property `flag` on facts of `fact` to whether `field` mentions any of `words` (the engine's regex is broken)."""
+
+    fact: str
+    field: str
+    words: tuple[str, ...]
+    flag: str
+
+
+@dataclass(frozen=True)
 class WindowPlan:
     """A threshold: the engine selects members with `member_action`; windows() counts them."""
 
@@ -74,6 +85,7 @@ class CompiledRuleset:
     definition: dict[str, dict[str, Any]]
     latest_flags: list[LatestFlag] = field(default_factory=list)
     windows: list[WindowPlan] = field(default_factory=list)
+    keyword_flags: list[KeywordFlag] = field(default_factory=list)
 
 
 def user_alias(alias: str) -> str:
@@ -92,6 +104,9 @@ def negate(test: Test) -> list[list[Test]]:
         return [[Test(test.field, "!=", Operand(v), source=f"not ({test.source})") for v in test.values]]
     if test.op == "contains":
         return [[Test(test.field, "not contains", test.operand, source=f"not ({test.source})")]]
+    if test.op in ("mentions", "not mentions"):
+        op = "not mentions" if test.op == "mentions" else "mentions"
+        return [[Test(test.field, op, values=test.values, source=f"not ({test.source})")]]
     if test.op == "not contains":
         return [[Test(test.field, "contains", test.operand, source=test.source)]]
     if test.op == "is missing":
@@ -159,7 +174,31 @@ def _is_correlated(test: Test, own_alias: str) -> bool:
     return any(isinstance(n, Name) and n.alias != own_alias for n in names)
 
 
-def compile_test(test: Test, own_alias: str) -> dict[str, Any]:
+class Preparation:
+    """What the feeder must compute before the engine, collected while compiling: flags per fact type."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[str, tuple[str, ...]], LatestFlag] = {}
+        self.keywords: dict[tuple[str, str, tuple[str, ...]], KeywordFlag] = {}
+
+    def latest_flag(self, fact: str, per: list[str]) -> LatestFlag:
+        key = (fact, tuple(per))
+        if key not in self.latest:
+            self.latest[key] = LatestFlag(fact, tuple(per), f"latest_{len(self.latest) + 1}")
+        return self.latest[key]
+
+    def keyword_flag(self, fact: str, test: Test) -> KeywordFlag:
+        key = (fact, test.field, tuple(str(v) for v in test.values))
+        if key not in self.keywords:
+            self.keywords[key] = KeywordFlag(*key, flag=f"mentions_{len(self.keywords) + 1}")
+        return self.keywords[key]
+
+
+def compile_test(test: Test, own_alias: str, fact: str = "", preparation: Preparation | None = None) -> dict[str, Any]:
+    if test.op in ("mentions", "not mentions"):
+        assert preparation is not None
+        # True/False only where the field is present: a missing text stays "unknown" either way.
+        return {preparation.keyword_flag(fact, test).flag: test.op == "mentions"}
     field_name = RECORD_ID if test.field == "id" else test.field
     if test.op == "is missing":
         return {"$nex": {field_name: 1}}
@@ -177,10 +216,11 @@ def compile_test(test: Test, own_alias: str) -> dict[str, Any]:
     return {ENGINE_OPS[test.op]: {field_name: value}}
 
 
-def compile_pattern(fact: str, tests: list[Test], own_alias: str, extra: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
+def compile_pattern(fact: str, tests: list[Test], own_alias: str, preparation: Preparation,
+                    extra: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     """`{"$and": [type test, correlated tests, constant tests]}` (correlated first: see engine defect #6)."""
     ordered = sorted(tests, key=lambda t: not _is_correlated(t, own_alias))
-    return {"$and": [{"type": fact}, *extra, *(compile_test(t, own_alias) for t in ordered)]}
+    return {"$and": [{"type": fact}, *extra, *(compile_test(t, own_alias, fact, preparation) for t in ordered)]}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -191,14 +231,7 @@ def _trigger_and_params(rule: Rule) -> list[dict[str, Any]]:
     return [{EV: {"type": TRIGGER}}, {P: {"$and": [{"type": PARAMS}, {"rule": rule.id}]}}]
 
 
-def _latest_flag(fact: str, per: list[str], flags: dict[tuple[str, tuple[str, ...]], LatestFlag]) -> LatestFlag:
-    key = (fact, tuple(per))
-    if key not in flags:
-        flags[key] = LatestFlag(fact, tuple(per), f"latest_{len(flags) + 1}")
-    return flags[key]
-
-
-def compile_rule(rule: Rule, flags: dict[tuple[str, tuple[str, ...]], LatestFlag]) -> tuple[dict[str, Any], WindowPlan | None]:
+def compile_rule(rule: Rule, preparation: Preparation) -> tuple[dict[str, Any], WindowPlan | None]:
     """The engine rules of one spec rule: one per alternative of its conditions (plus threshold members)."""
     out: dict[str, Any] = {}
     when = rule.when
@@ -208,7 +241,7 @@ def compile_rule(rule: Rule, flags: dict[tuple[str, tuple[str, ...]], LatestFlag
         t = when.threshold
         for n, tests in enumerate(dnf(t.where)):
             out[f"{rule.id}~member#{n}"] = {
-                "all": [*_trigger_and_params(rule), {"u_member": compile_pattern(t.fact, tests, t.as_)}],
+                "all": [*_trigger_and_params(rule), {"u_member": compile_pattern(t.fact, tests, t.as_, preparation)}],
                 "run": f"member:{rule.id}",
             }
         at_least = {P: t.at_least} if isinstance(t.at_least, str) else t.at_least
@@ -218,9 +251,9 @@ def compile_rule(rule: Rule, flags: dict[tuple[str, tuple[str, ...]], LatestFlag
     for pattern in when.match:
         extra = []
         if pattern.latest_per:
-            extra.append({_latest_flag(pattern.fact, pattern.latest_per, flags).flag: True})
+            extra.append({preparation.latest_flag(pattern.fact, pattern.latest_per).flag: True})
         compiled = [
-            {user_alias(pattern.as_): compile_pattern(pattern.fact, tests, pattern.as_, extra)}
+            {user_alias(pattern.as_): compile_pattern(pattern.fact, tests, pattern.as_, preparation, extra)}
             for tests in dnf(pattern.where)
         ]
         alternatives = [left + [right] for left in alternatives for right in compiled]
@@ -228,7 +261,7 @@ def compile_rule(rule: Rule, flags: dict[tuple[str, tuple[str, ...]], LatestFlag
     absent_patterns = []
     for i, absent in enumerate(when.absent):
         for j, tests in enumerate(dnf(absent.where)):
-            absent_patterns.append({f"n_{i}_{j}$not": compile_pattern(absent.fact, tests, f"__absent_{i}")})
+            absent_patterns.append({f"n_{i}_{j}$not": compile_pattern(absent.fact, tests, f"__absent_{i}", preparation)})
     for n, patterns in enumerate(alternatives):
         out[f"{rule.id}#{n}"] = {"all": [*_trigger_and_params(rule), *patterns, *absent_patterns],
                                  "run": f"match:{rule.id}"}
@@ -238,10 +271,10 @@ def compile_rule(rule: Rule, flags: dict[tuple[str, tuple[str, ...]], LatestFlag
 def compile_rules(rules: list[Rule]) -> CompiledRuleset:
     """Compile a rule library into one durable_rules ruleset definition (plain, JSON-able data)."""
     definition: dict[str, Any] = {}
-    flags: dict[tuple[str, tuple[str, ...]], LatestFlag] = {}
+    preparation = Preparation()
     windows = []
     for rule in sorted(rules, key=lambda r: r.id):
-        compiled, plan = compile_rule(rule, flags)
+        compiled, plan = compile_rule(rule, preparation)
         definition.update(compiled)
         if plan:
             windows.append(plan)
@@ -249,8 +282,10 @@ def compile_rules(rules: list[Rule]) -> CompiledRuleset:
         raise CompileError(f"the rules expand to {len(definition)} engine rules; durable_rules is only safe up to "
                            f"{MAX_ENGINE_RULES} per ruleset (split the library or simplify 'any' conditions)")
     definition[BEGIN] = {"all": [{"m": {"type": BEGIN}}], "run": "noop"}
-    check_property_hashes(rules, [f.flag for f in flags.values()])
-    return CompiledRuleset(definition, sorted(flags.values(), key=lambda f: f.flag), windows)
+    latest = sorted(preparation.latest.values(), key=lambda f: f.flag)
+    keywords = sorted(preparation.keywords.values(), key=lambda f: f.flag)
+    check_property_hashes(rules, [f.flag for f in latest] + [f.flag for f in keywords])
+    return CompiledRuleset(definition, latest, windows, keywords)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -305,6 +340,14 @@ def latest_flags(facts: list[dict[str, Any]], flags: list[LatestFlag]) -> None:
                 latest[key] = fact
         for fact in latest.values():
             fact[flag.flag] = True
+
+
+def keyword_flags(facts: list[dict[str, Any]], flags: list[KeywordFlag]) -> None:
+    """Set each keyword flag on the facts of its type that have the text field (none where it is missing)."""
+    for flag in flags:
+        for fact in facts:
+            if fact["type"] == flag.fact and isinstance(fact.get(flag.field), str):
+                fact[flag.flag] = spec.mentions(fact[flag.field], flag.words)
 
 
 def windows(members: list[dict[str, Any]], plan: WindowPlan, window_days: int) -> list[dict[str, Any]]:

@@ -167,6 +167,7 @@ class Session:
         for engine_id, fact in zip(engine_ids, bundle.facts):
             facts.append({**fact, RECORD_ID: fact["id"], "id": engine_id, "sid": sid})
         compiler.latest_flags(facts, self.compiled.latest_flags)
+        compiler.keyword_flags(facts, self.compiled.keyword_flags)
         params_facts = [
             {**values, "type": PARAMS, "rule": rule_id, "id": engine_id, "sid": sid}
             for engine_id, (rule_id, values) in zip(engine_ids[len(facts):], sorted(params.items()))

@@ -66,6 +66,8 @@ def _test(test: Test, fact: dict[str, Any], alias: str, env: Env, params: dict[s
         return UNKNOWN
     if test.op == "in":
         return any(value == v for v in test.values)
+    if test.op == "mentions":
+        return spec.mentions(value, test.values)  # the language's definition of a mention, shared on purpose
     assert test.operand is not None
     other = _operand(test.operand, fact, alias, env, params, as_of)
     if other is None:

@@ -113,7 +113,7 @@ _TOKEN = re.compile(
 TEST_SYNTAX = (
     'FIELD OP VALUE, where OP is one of == != < <= > >=, VALUE is a number, a "quoted string", a date '
     "(2024-01-31), true/false, a parameter, as_of or alias.field, optionally + or - a number or parameter; "
-    "or FIELD in [..], FIELD contains VALUE, FIELD is missing, FIELD is present"
+    "or FIELD in [..], FIELD mentions [\"word\", ..], FIELD contains VALUE, FIELD is missing, FIELD is present"
 )
 
 
@@ -163,10 +163,10 @@ def parse_test(text: str) -> Test:
     if words in (["is", "present"], ["is", "not", "missing"]):
         return Test(field, "is present", source=text)
     head_kind, head = rest[0]
-    if head == "in" and head_kind == "name":
+    if head in ("in", "mentions") and head_kind == "name":
         inner = rest[1:]
         if len(inner) < 2 or inner[0][1] != "[" or inner[-1][1] != "]":
-            raise ValueError(f"{text!r}: 'in' needs a list of values in brackets, e.g. {field} in [\"a\", \"b\"]")
+            raise ValueError(f"{text!r}: '{head}' needs a list of values in brackets, e.g. {field} {head} [\"a\", \"b\"]")
         values = []
         for i, (kind, value) in enumerate(inner[1:-1]):
             if i % 2 == 1:
@@ -179,7 +179,9 @@ def parse_test(text: str) -> Test:
             values.append(scalar)
         if not values:
             raise ValueError(f"{text!r}: the list is empty")
-        return Test(field, "in", values=tuple(values), source=text)
+        if head == "mentions" and not all(isinstance(v, str) and v.strip() for v in values):
+            raise ValueError(f"{text!r}: 'mentions' takes quoted words or phrases")
+        return Test(field, head, values=tuple(values), source=text)
     if head_kind == "op" or (head == "contains" and head_kind == "name"):
         operand = _operand(rest[1:], text)
         if head == "contains" and operand.offsets:
@@ -551,6 +553,10 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
         if test.field in list_fields(fact):
             bad(where, f'"{test.field}" is a list: use "{test.field} contains VALUE"')
             return
+        if test.op == "mentions":
+            if field_kind(fact, test.field) != "text":
+                bad(where, f'"mentions" needs a text field; "{test.field}" of "{fact}" is not text')
+            return
         if test.op == "in":
             if field_is_date != all(isinstance(v, dt.date) for v in test.values):
                 bad(where, f'"{test.field}" is {"a date" if field_is_date else "not a date"}; the list values must match')
@@ -659,6 +665,12 @@ def field_kind(fact_type: str, field: str) -> str | None:
     if types & {int, float}:
         return "number"
     return "text"
+
+
+def mentions(text: str, words: tuple[Scalar, ...]) -> bool:
+    """Whether `text` contains any of `words` as whole words or phrases, ignoring case (any script)."""
+    folded = " ".join(text.casefold().split())
+    return any(re.search(rf"(?<!\w){re.escape(' '.join(str(w).casefold().split()))}(?!\w)", folded) for w in words)
 
 
 def _names(test: Test) -> list[Name]:
