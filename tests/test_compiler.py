@@ -52,6 +52,7 @@ def test_what_the_feeder_prepares_for_the_shipped_rules(compiled: compiler.Compi
     assert [(f.fact, f.per) for f in compiled.latest_flags] == [
         ("remediation", ("finding_ref", "kind")), ("corrective_action", ("cap_id", "action_ref"))]
     assert compiled.windows == [WindowPlan("FL-06", ("facility_id", "worker_group"), "window_days", "ilo_indicator")]
+    assert compiled.keyword_flags == []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -259,6 +260,18 @@ def test_negation_of_contains():
     [[again]] = compiler.negate(test)
     assert again.op == "contains"
     assert compiler.compile_test(again, "g") == {"$iany": {"issue_categories": {"$i": "wages"}}}
+
+
+def test_negation_of_mentions_reuses_the_keyword_flag():
+    conditions = spec.Pattern.model_validate({"as": "s", "fact": "external_signal",
+                                              "where": [{"not": 'summary mentions ["bonded", "forced labour"]'}]}).where
+    [[test]] = compiler.dnf(conditions)
+    assert (test.field, test.op, test.values) == ("summary", "not mentions", ("bonded", "forced labour"))
+    [[again]] = compiler.negate(test)
+    assert again.op == "mentions"
+    preparation = compiler.Preparation()
+    assert compiler.compile_test(test, "s", "external_signal", preparation) == {"mentions_1": False}
+    assert compiler.compile_test(again, "s", "external_signal", preparation) == {"mentions_1": True}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
