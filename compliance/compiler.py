@@ -23,6 +23,7 @@ The output is deterministic, so it can be compared with golden files.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -194,33 +195,92 @@ class Preparation:
         return self.keywords[key]
 
 
-def compile_test(test: Test, own_alias: str, fact: str = "", preparation: Preparation | None = None) -> dict[str, Any]:
+def _ranged(test: Test, fact: str) -> bool:
+    """Whether `==` must be compiled as `>=` and `<=`: a number or date compared with a computed value.
+
+    The engine finds `==` join partners through a hash of the value's text ("%lld" for an int, "%f" for
+    a float), so 72 never meets 72.0; and an own field plus a parameter (`{"$add": {"$l": {"$m": ..}}}`)
+    is hashed without its fact, which crashes the process. Two ordering tests use neither hash.
+    """
+    if test.op != "==" or test.operand is None:
+        return False
+    computed = isinstance(test.operand.base, Name) or bool(test.operand.offsets)
+    return computed and spec.field_kind(fact, test.field) in ("number", "date")
+
+
+def compile_test(test: Test, own_alias: str, fact: str = "", preparation: Preparation | None = None
+                 ) -> list[dict[str, Any]]:
+    """The engine tests for one literal test (usually one; `==` on computed numbers and dates gives two)."""
     if test.op in ("mentions", "not mentions"):
         assert preparation is not None
         # True/False only where the field is present: a missing text stays "unknown" either way.
-        return {preparation.keyword_flag(fact, test).flag: test.op == "mentions"}
+        return [{preparation.keyword_flag(fact, test).flag: test.op == "mentions"}]
     field_name = RECORD_ID if test.field == "id" else test.field
     if test.op == "is missing":
-        return {"$nex": {field_name: 1}}
+        return [{"$nex": {field_name: 1}}]
     if test.op == "is present":
-        return {"$ex": {field_name: 1}}
+        return [{"$ex": {field_name: 1}}]
     assert test.operand is not None
     value = _value(test.operand, own_alias)
     if test.op == "contains":
-        return {"$iany": {field_name: {"$i": value}}}
+        return [{"$iany": {field_name: {"$i": value}}}]
     if test.op == "not contains":
         # Lists in facts are never empty (the models require an item), where $iall would not match.
-        return {"$iall": {field_name: {"$neq": {"$i": value}}}}
+        return [{"$iall": {field_name: {"$neq": {"$i": value}}}}]
+    if _ranged(test, fact):
+        return [{"$gte": {field_name: value}}, {"$lte": {field_name: value}}]
     if test.op == "==":
-        return {field_name: value}
-    return {ENGINE_OPS[test.op]: {field_name: value}}
+        return [{field_name: value}]
+    return [{ENGINE_OPS[test.op]: {field_name: value}}]
+
+
+def _own_fields(test: Test, own_alias: str) -> list[str]:
+    """Fields of the same fact that a test reads on its right-hand side (`amount_paid < remedy.amount_due`)."""
+    if test.operand is None or not isinstance(test.operand.base, Name) or test.operand.base.alias != own_alias:
+        return []
+    return [test.field, test.operand.base.field or ""]
+
+
+def referenced_fields(tests: list[Test], own_alias: str, facts: dict[str, str]) -> set[tuple[str, str]]:
+    """(alias, field) pairs of other patterns that `tests` read and that may be missing.
+
+    `facts` maps aliases to fact types; fields every fact of the type has are left out.
+    """
+    out = set()
+    for test in tests:
+        if test.operand is None:
+            continue
+        for name in [test.operand.base] + [t for _, t in test.operand.offsets]:
+            if isinstance(name, Name) and name.alias is not None and name.alias != own_alias:
+                if not spec.always_present(facts[name.alias], name.field or ""):
+                    out.add((name.alias, name.field or ""))
+    return out
+
+
+def _field(name: str) -> str:
+    return RECORD_ID if name == "id" else name
 
 
 def compile_pattern(fact: str, tests: list[Test], own_alias: str, preparation: Preparation,
                     extra: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
-    """`{"$and": [type test, correlated tests, constant tests]}` (correlated first: see engine defect #6)."""
+    """`{"$and": [type, correlated tests, presence guards, flags, constant tests]}`.
+
+    Correlated tests come first (engine defect #6). A test that reads another field of the same fact is
+    preceded by `$ex` guards for both fields: the engine reads an uninitialised result when one is
+    missing, where the language says "unknown".
+    """
     ordered = sorted(tests, key=lambda t: not _is_correlated(t, own_alias))
-    return {"$and": [{"type": fact}, *extra, *(compile_test(t, own_alias, fact, preparation) for t in ordered)]}
+    correlated = [t for t in ordered if _is_correlated(t, own_alias)]
+    constant = [t for t in ordered if not _is_correlated(t, own_alias)]
+    guards = sorted({_field(f) for t in constant for f in _own_fields(t, own_alias) if not spec.always_present(fact, f)})
+    engine_tests: list[dict[str, Any]] = [{"type": fact}]
+    for test in correlated:
+        engine_tests += compile_test(test, own_alias, fact, preparation)
+    engine_tests += [{"$ex": {name: 1}} for name in guards]
+    engine_tests += list(extra)
+    for test in constant:
+        engine_tests += compile_test(test, own_alias, fact, preparation)
+    return {"$and": engine_tests}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -231,11 +291,31 @@ def _trigger_and_params(rule: Rule) -> list[dict[str, Any]]:
     return [{EV: {"type": TRIGGER}}, {P: {"$and": [{"type": PARAMS}, {"rule": rule.id}]}}]
 
 
+@dataclass
+class _Slot:
+    """One positive pattern of one engine rule, before compilation."""
+
+    alias: str
+    fact: str
+    tests: list[Test]
+    extra: list[dict[str, Any]]
+    compiled: dict[str, Any] | None = None  # set for the threshold's window pattern
+
+    def presence(self, present: set[str], missing: set[str]) -> list[dict[str, Any]]:
+        return [{"$ex": {_field(f): 1}} for f in sorted(present)] + [{"$nex": {_field(f): 1}} for f in sorted(missing)]
+
+
 def compile_rule(rule: Rule, preparation: Preparation) -> tuple[dict[str, Any], WindowPlan | None]:
-    """The engine rules of one spec rule: one per alternative of its conditions (plus threshold members)."""
+    """The engine rules of one spec rule: one per alternative of its conditions (plus threshold members).
+
+    A test that reads a missing field of another pattern makes the engine fail (error 311) instead of
+    being "unknown". So every engine rule requires (`$ex`) the fields its later patterns read; and for
+    an `absent` alternative that reads fields of the patterns, a second engine rule covers the case where
+    such a field is missing (`$nex`): that absent alternative is then unknown, so it cannot block.
+    """
     out: dict[str, Any] = {}
     when = rule.when
-    alternatives: list[list[dict[str, Any]]] = [[]]
+    alternatives: list[list[_Slot]] = [[]]
     plan = None
     if when.threshold is not None:
         t = when.threshold
@@ -245,26 +325,55 @@ def compile_rule(rule: Rule, preparation: Preparation) -> tuple[dict[str, Any], 
                 "run": f"member:{rule.id}",
             }
         at_least = {P: t.at_least} if isinstance(t.at_least, str) else t.at_least
-        window = {user_alias(t.as_): {"$and": [{"type": WINDOW}, {"rule": rule.id}, {"$gte": {"count": at_least}}]}}
-        alternatives = [[window]]
+        window = [{"type": WINDOW}, {"rule": rule.id}, {"$gte": {"count": at_least}}]
+        alternatives = [[_Slot(t.as_, WINDOW, [], [], compiled={"$and": window})]]
         plan = WindowPlan(rule.id, tuple(t.group_by), t.window_days, t.distinct)
     for pattern in when.match:
         extra = []
         if pattern.latest_per:
             extra.append({preparation.latest_flag(pattern.fact, pattern.latest_per).flag: True})
-        compiled = [
-            {user_alias(pattern.as_): compile_pattern(pattern.fact, tests, pattern.as_, preparation, extra)}
-            for tests in dnf(pattern.where)
+        alternatives = [
+            left + [_Slot(pattern.as_, pattern.fact, tests, extra)]
+            for left in alternatives for tests in dnf(pattern.where)
         ]
-        alternatives = [left + [right] for left in alternatives for right in compiled]
     # not (A or B) == not A and not B: each alternative of an absent fact is its own $not pattern.
-    absent_patterns = []
-    for i, absent in enumerate(when.absent):
-        for j, tests in enumerate(dnf(absent.where)):
-            absent_patterns.append({f"n_{i}_{j}$not": compile_pattern(absent.fact, tests, f"__absent_{i}", preparation)})
-    for n, patterns in enumerate(alternatives):
-        out[f"{rule.id}#{n}"] = {"all": [*_trigger_and_params(rule), *patterns, *absent_patterns],
-                                 "run": f"match:{rule.id}"}
+    absents = [(i, j, absent.fact, tests) for i, absent in enumerate(when.absent)
+               for j, tests in enumerate(dnf(absent.where))]
+    n = 0
+    for slots in alternatives:
+        facts = {slot.alias: slot.fact for slot in slots}
+        required: dict[str, set[str]] = {slot.alias: set() for slot in slots}
+        for slot in slots:
+            for alias, name in referenced_fields(slot.tests, slot.alias, facts):
+                required[alias].add(name)
+        # Per absent alternative: either all the fields it reads are present (it applies), or one is missing.
+        choices = [
+            [None] + sorted(referenced_fields(tests, f"__absent_{i}", facts))
+            for i, _, _, tests in absents
+        ]
+        for choice in itertools.product(*choices):
+            present = {alias: set(names) for alias, names in required.items()}
+            missing: dict[str, set[str]] = {alias: set() for alias in required}
+            nots = []
+            for (i, j, fact, tests), pick in zip(absents, choice):
+                if pick is None:
+                    for alias, name in referenced_fields(tests, f"__absent_{i}", facts):
+                        present[alias].add(name)
+                    nots.append({f"n_{i}_{j}$not": compile_pattern(fact, tests, f"__absent_{i}", preparation)})
+                else:
+                    missing[pick[0]].add(pick[1])
+            if any(present[a] & missing[a] for a in required):
+                continue  # a field both present and missing: this engine rule could never fire
+            patterns = []
+            for slot in slots:
+                guards = slot.presence(present[slot.alias], missing[slot.alias])
+                if slot.compiled is not None:
+                    body = {"$and": slot.compiled["$and"] + guards}
+                else:
+                    body = compile_pattern(slot.fact, slot.tests, slot.alias, preparation, guards + slot.extra)
+                patterns.append({user_alias(slot.alias): body})
+            out[f"{rule.id}#{n}"] = {"all": [*_trigger_and_params(rule), *patterns, *nots], "run": f"match:{rule.id}"}
+            n += 1
     return out, plan
 
 

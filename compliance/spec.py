@@ -456,6 +456,24 @@ def is_date_field(fact_type: str, field: str) -> bool:
     return field in models.date_fields(fact_type)
 
 
+_ALWAYS_PRESENT_CONTEXT = {
+    "contract": {"id", "ocid", "supplier_id", "brands", "buyer_ids", "signed_on", "start", "end", "clause_set",
+                 "status"},
+    "contract_item": {"id", "contract_id", "brand", "model", "disclosure_in_scope"},
+    "facility": {"id", "name", "country"},
+    "production_link": {"id", "brand", "facility_id", "tier"},
+    THRESHOLD_FACT: {"count", "first_date", "last_date"},
+}
+
+
+def always_present(fact_type: str, field: str) -> bool:
+    """Whether every fact of this type has the field (required, or with a non-empty default)."""
+    if fact_type in models.EVIDENCE_TYPES:
+        info = models.EVIDENCE_TYPES[fact_type].model_fields.get(field)
+        return info is not None and (info.is_required() or info.default is not None)
+    return field in _ALWAYS_PRESENT_CONTEXT.get(fact_type, set())
+
+
 def did_you_mean(word: str, choices: list[str] | set[str]) -> str:
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f'; did you mean "{close[0]}"?' if close else ""

@@ -256,10 +256,10 @@ def test_negation_of_contains():
                                               "where": [{"not": 'issue_categories contains "wages"'}]}).where
     [[test]] = compiler.dnf(conditions)
     assert (test.field, test.op, test.operand) == ("issue_categories", "not contains", Operand("wages"))
-    assert compiler.compile_test(test, "g") == {"$iall": {"issue_categories": {"$neq": {"$i": "wages"}}}}
+    assert compiler.compile_test(test, "g") == [{"$iall": {"issue_categories": {"$neq": {"$i": "wages"}}}}]
     [[again]] = compiler.negate(test)
     assert again.op == "contains"
-    assert compiler.compile_test(again, "g") == {"$iany": {"issue_categories": {"$i": "wages"}}}
+    assert compiler.compile_test(again, "g") == [{"$iany": {"issue_categories": {"$i": "wages"}}}]
 
 
 def test_negation_of_mentions_reuses_the_keyword_flag():
@@ -270,8 +270,8 @@ def test_negation_of_mentions_reuses_the_keyword_flag():
     [[again]] = compiler.negate(test)
     assert again.op == "mentions"
     preparation = compiler.Preparation()
-    assert compiler.compile_test(test, "s", "external_signal", preparation) == {"mentions_1": False}
-    assert compiler.compile_test(again, "s", "external_signal", preparation) == {"mentions_1": True}
+    assert compiler.compile_test(test, "s", "external_signal", preparation) == [{"mentions_1": False}]
+    assert compiler.compile_test(again, "s", "external_signal", preparation) == [{"mentions_1": True}]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -483,9 +483,6 @@ def test_text_ordering_with_characters_that_json_escapes():
                  [audit("A1", "a#")])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: join equality looks candidates up by a hash of the value's text, '%lld' for an int and '%f' for a "
-    "float, so 72 and 72.0 never meet although 72 == 72.0"))
 @pytest.mark.parametrize("where, params", [
     ("max_week_hours == limit", {"limit": 72}),                    # a float field and an int parameter
 ])
@@ -494,7 +491,6 @@ def test_int_and_float_equality_through_a_parameter(where: str, params: dict[str
     assert agree(rule, [{"type": "working_hours", "id": "W1", "date": D, "max_week_hours": 72.0}])
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: int/float equality join, as above, between two facts")
 def test_int_and_float_equality_between_two_facts():
     rule = make_rule({"match": [{"as": "a", "fact": "remediation"},
                                 {"as": "b", "fact": "remediation", "where": ["amount_paid == a.workers_due"]}]})
@@ -503,9 +499,6 @@ def test_int_and_float_equality_between_two_facts():
                         {**base, "id": "R2", "amount_paid": 5.0}])
 
 
-@pytest.mark.xfail(strict=True, raises=Exception, reason=(
-    "engine bug: a test other than == that reads a missing field of another fact makes assert_facts fail with "
-    "'error code: 311' (property not found), and the whole contract's evaluation raises; the reference says unknown"))
 @pytest.mark.parametrize("pattern", [
     {"match": [{"as": "a", "fact": "correspondence"},
                {"as": "b", "fact": "correspondence", "where": ["date < a.response_on"]}]},
@@ -612,10 +605,6 @@ print(engine.Session(compiler.compile_rules([rule])).evaluate(bundle, {"X-01": {
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: an == (or negated !=) test whose operand adds a parameter to another field of the same "
-    "fact compiles to {'$add': {'$l': {'$m': ...}, '$r': {'_p': ...}}}; the engine hashes that operand for its join "
-    "index without the fact (getFrameHashForExpression -> getObjectProperty(NULL)) and the process dies (SIGSEGV)"))
 @pytest.mark.parametrize("test", ["date == p.due_date + days", {"not": "date != p.due_date - days"}])
 def test_own_field_plus_parameter_equality_does_not_crash(test):
     import subprocess
