@@ -454,9 +454,10 @@ def latest_flags(facts: list[dict[str, Any]], flags: list[LatestFlag]) -> None:
 def keyword_flags(facts: list[dict[str, Any]], flags: list[KeywordFlag]) -> None:
     """Set each keyword flag on the facts of its type that have the text field (none where it is missing)."""
     for flag in flags:
+        name = _field(flag.field)  # the record id, not the engine's re-keyed id
         for fact in facts:
-            if fact["type"] == flag.fact and isinstance(fact.get(flag.field), str):
-                fact[flag.flag] = spec.mentions(fact[flag.field], flag.words)
+            if fact["type"] == flag.fact and isinstance(fact.get(name), str):
+                fact[flag.flag] = spec.mentions(fact[name], flag.words)
 
 
 def windows(members: list[dict[str, Any]], plan: WindowPlan, window_days: int) -> list[dict[str, Any]]:

@@ -107,7 +107,7 @@ class Session:
         self.errors: list[str] = []
         self._sids = itertools.count(1)
         self._matches: list[Match] = []
-        self._members: dict[str, list[dict[str, Any]]] = {}
+        self._members: dict[str, dict[str, dict[str, Any]]] = {}
         self._records: dict[str, Any] = {}  # engine id -> record id, for the live contract
         self._windows: dict[str, dict[str, Any]] = {}
         self._name = f"compliance_{next(_ruleset_names)}"
@@ -120,7 +120,9 @@ class Session:
 
     def _on_action(self, kind: str, rule_id: str, matched: dict[str, dict[str, Any]]) -> None:
         if kind == "member":
-            self._members.setdefault(rule_id, []).append(matched["u_member"])
+            # A member can satisfy several alternatives of the threshold's conditions: count it once.
+            member = matched["u_member"]
+            self._members.setdefault(rule_id, {})[member[RECORD_ID]] = member
             return
         bindings = []
         for alias, fact in matched.items():
@@ -182,7 +184,8 @@ class Session:
                 if plan.rule_id not in params:
                     continue
                 width = params[plan.rule_id][plan.window_days] if isinstance(plan.window_days, str) else plan.window_days
-                for record in compiler.windows(self._members.get(plan.rule_id, []), plan, int(width)):
+                members = list(self._members.get(plan.rule_id, {}).values())
+                for record in compiler.windows(members, plan, int(width)):
                     window_facts.append(record)
             for engine_id, record in zip(_safe_ids(len(window_facts), taken=set(engine_ids), prefix="w"),
                                          window_facts):

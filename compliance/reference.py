@@ -65,7 +65,7 @@ def _test(test: Test, fact: dict[str, Any], alias: str, env: Env, params: dict[s
     if value is None:
         return UNKNOWN
     if test.op == "in":
-        return any(value == v for v in test.values)
+        return any(value == (spec.epoch_day(v) if hasattr(v, "toordinal") else v) for v in test.values)
     if test.op == "mentions":
         return spec.mentions(value, test.values)  # the language's definition of a mention, shared on purpose
     assert test.operand is not None
@@ -74,10 +74,11 @@ def _test(test: Test, fact: dict[str, Any], alias: str, env: Env, params: dict[s
         return UNKNOWN
     if test.op == "contains":
         return other in value
-    return {
-        "==": value == other, "!=": value != other, "<": value < other,
-        "<=": value <= other, ">": value > other, ">=": value >= other,
+    compare = {
+        "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
     }[test.op]
+    return compare(value, other)
 
 
 def holds(conditions: Any, fact: dict[str, Any], alias: str, env: Env, params: dict[str, Any], as_of: int) -> bool | None:

@@ -405,6 +405,9 @@ class ClauseSetFile(_Spec):
     clause_sets: list[ClauseSet] = Field(min_length=1)
 
 
+#: Names the engine uses for its own properties: not allowed as parameter names.
+RESERVED_NAMES = frozenset({"type", "rule", "id", "sid", "as_of", "record_id"})
+
 #: The fact a threshold produces: its group-by fields plus these.
 THRESHOLD_FACT = "__window"
 THRESHOLD_FIELDS = ("count", "first_date", "last_date")
@@ -513,7 +516,8 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
             return False
         return True
 
-    def operand_is_date(operand: Operand, where: tuple[str | int, ...]) -> bool | None:
+    def operand_kind(operand: Operand, where: tuple[str | int, ...]) -> str | None:
+        """The kind of value an operand gives (text, number, bool, date, list), or None if unknown."""
         base = operand.base
         for _, term in operand.offsets:
             if isinstance(term, Name):
@@ -521,19 +525,17 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
                     bad(where, f'unknown parameter "{term.text}"{did_you_mean(term.text, rule.params)}')
                 elif not isinstance(rule.params[term.text], int) or isinstance(rule.params[term.text], bool):
                     bad(where, f'parameter "{term.text}" is added to a value, so it must be a whole number')
-        if isinstance(base, dt.date):
-            return True
         if not isinstance(base, Name):
-            return False
+            return _kind_of(base)
         kind, alias = resolve(base)
         if kind == "as_of":
-            return True
+            return "date"
         if kind == "param":
             if base.text not in rule.params:
                 bad(where, f'unknown name "{base.text}": not a parameter of this rule, "as_of" or alias.field'
                     f"{did_you_mean(base.text, [*rule.params, 'as_of'])}")
                 return None
-            return False
+            return _kind_of(rule.params[base.text])
         if alias not in scope:
             bad(where, f'unknown alias "{alias}" in "{base.text}"; a test can refer to its own pattern and earlier '
                 f"ones: {', '.join(sorted(scope))}")
@@ -541,7 +543,7 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
         fact = scope[alias]
         if fact is None or not check_field(fact, base.field or "", where, when.threshold):
             return None
-        return is_date_field(fact, base.field or "")
+        return field_kind(fact, base.field or "")
 
     def check_conditions(fact: str, conditions: list[Any], where: tuple[str | int, ...], threshold=None) -> None:
         for i, c in enumerate(conditions):
@@ -557,7 +559,6 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
     def check_test(fact: str, test: Test, where: tuple[str | int, ...], threshold=None) -> None:
         if not check_field(fact, test.field, where, threshold):
             return
-        field_is_date = is_date_field(fact, test.field)
         if test.op in ("is missing", "is present"):
             return
         if test.op == "contains":
@@ -575,24 +576,26 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
             if field_kind(fact, test.field) != "text":
                 bad(where, f'"mentions" needs a text field; "{test.field}" of "{fact}" is not text')
             return
+        kind = field_kind(fact, test.field)
         if test.op == "in":
-            if field_is_date != all(isinstance(v, dt.date) for v in test.values):
-                bad(where, f'"{test.field}" is {"a date" if field_is_date else "not a date"}; the list values must match')
+            kinds = {_kind_of(v) for v in test.values}
+            if kind is not None and kinds != {kind}:
+                shown = " and ".join(sorted(_KIND_WORDS[k] for k in kinds))
+                bad(where, f'"{test.field}" is {_KIND_WORDS[kind]}, but the list holds {shown}')
             return
         assert test.operand is not None
-        is_date = operand_is_date(test.operand, where)
-        if is_date is not None and is_date != field_is_date:
-            what = "a date" if field_is_date else "not a date"
-            other = "a date" if is_date else "not a date"
-            bad(where, f'"{test.field}" is {what}, but the value it is compared with is {other}')
-        if test.op in ("<", "<=", ">", ">=") and isinstance(test.operand.base, bool):
-            bad(where, f"true/false cannot be ordered with {test.op}")
-        kind = field_kind(fact, test.field)
-        literal = test.operand.base
-        if not test.operand.offsets and not isinstance(literal, (Name, dt.date)) and kind not in (None, "date"):
+        other = operand_kind(test.operand, where)
+        if other == "list":
+            bad(where, "a list cannot be compared; test one of its values with contains")
+        elif kind is not None and other is not None and other != kind:
             # The engine compares a string with a number as strings ("10" < "3"); the language refuses it.
-            if _kind_of(literal) != kind:
-                bad(where, f'"{test.field}" is {_KIND_WORDS[kind]}, but {literal!r} is {_KIND_WORDS[_kind_of(literal)]}')
+            literal = test.operand.base
+            shown = repr(literal) if not isinstance(literal, Name) and not test.operand.offsets else \
+                "the value it is compared with"
+            bad(where, f'"{test.field}" is {_KIND_WORDS[kind]}, but {shown} is {_KIND_WORDS[other]}')
+        elif test.op in ("<", "<=", ">", ">=") and kind in ("text", "bool"):
+            # The engine orders text by its JSON form and past the shorter string's end ("a" > "a b").
+            bad(where, f'"{test.field}" is {_KIND_WORDS[kind]}: it can be compared with ==, != or in, not {test.op}')
 
     def check_param_or_int(value: int | str, where: tuple[str | int, ...]) -> None:
         if isinstance(value, str):
@@ -600,15 +603,32 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
                 bad(where, f'unknown parameter "{value}"{did_you_mean(value, rule.params)}')
             elif not isinstance(rule.params[value], int) or isinstance(rule.params[value], bool):
                 bad(where, f'parameter "{value}" must be a whole number')
+            else:
+                for source, values in (("default", rule.params), ("override", params or {})):
+                    if value in values and isinstance(values[value], int) and values[value] < 1:
+                        bad(where, f'parameter "{value}" must be at least 1 (its {source} is {values[value]})')
+
+    for name in rule.params:
+        if name in RESERVED_NAMES:
+            bad(("params", name), f'"{name}" is a reserved name; call the parameter something else')
+
+    def check_key(fact: str, field: str, where: tuple[str | int, ...]) -> None:
+        if check_field(fact, field, where) and field in list_fields(fact):
+            bad(where, f'"{field}" is a list, so it cannot group or identify records')
 
     if when.threshold is not None:
         t = when.threshold
         base = ("when", "threshold")
         if check_fact(t.fact, base):
+            if "date" not in fields_of(t.fact):
+                bad(base + ("fact",), f'"{t.fact}" records have no date, so they cannot be counted in a window')
             for i, g in enumerate(t.group_by):
-                check_field(t.fact, g, base + ("group_by", i))
+                if g in ("id", "type"):
+                    bad(base + ("group_by", i), f'cannot group by "{g}"')
+                else:
+                    check_key(t.fact, g, base + ("group_by", i))
             if t.distinct:
-                check_field(t.fact, t.distinct, base + ("distinct",))
+                check_key(t.fact, t.distinct, base + ("distinct",))
             inner_scope = dict(scope)
             scope[t.as_] = t.fact  # a threshold's tests may name its own alias (own fields), nothing else
             for test in walk_tests(t.where):
@@ -631,7 +651,7 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
             scope[pattern.as_] = None  # known alias, unknown fact: its fields cannot be checked
             continue
         for j, key in enumerate(pattern.latest_per or []):
-            check_field(pattern.fact, key, where + ("latest_per", j))
+            check_key(pattern.fact, key, where + ("latest_per", j))
         scope[pattern.as_] = pattern.fact  # own alias: compare two fields of the same fact
         check_conditions(pattern.fact, pattern.where, where + ("where",))
 

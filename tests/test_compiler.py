@@ -130,10 +130,10 @@ def test_correlated_tests_come_before_constant_tests(compiled: compiler.Compiled
 def test_record_ids_travel_as_record_id():
     rule = rule_from({"when": {"match": [
         {"as": "a", "fact": "grievance"},
-        {"as": "b", "fact": "grievance", "where": ["id != a.id", "id > \"G-1\""]}]}})
+        {"as": "b", "fact": "grievance", "where": ["id != a.id", "id != \"G-1\""]}]}})
     definition = compiler.compile_rules([rule]).definition
     assert definition["X-01#0"]["all"][3] == {"u_b": {"$and": [
-        {"type": "grievance"}, {"$neq": {RECORD_ID: {"u_a": RECORD_ID}}}, {"$gt": {RECORD_ID: "G-1"}}]}}
+        {"type": "grievance"}, {"$neq": {RECORD_ID: {"u_a": RECORD_ID}}}, {"$neq": {RECORD_ID: "G-1"}}]}}
 
 
 def test_operands_compile_to_engine_arithmetic():
