@@ -202,8 +202,13 @@ def import_() -> None:
     """Import contracts, facilities and evidence (each file whole, or not at all)."""
 
 
-def _print_imports(summaries: list[Any]) -> None:
-    for summary in summaries:
+def _import(ctx: click.Context, importer: str, *args: Any) -> None:
+    """Run one of api.import_* on an up-to-date store and print a line per file."""
+    from compliance import api
+
+    store = _store(ctx)
+    store.require_current()
+    for summary in getattr(api, importer)(store, *args):
         click.echo(str(summary))
 
 
@@ -217,11 +222,7 @@ def import_contracts(ctx: click.Context, files: tuple[Path, ...]) -> None:
     Example:
         compliance import contracts contracts/contracts.yaml
     """
-    from compliance import api
-
-    store = _store(ctx)
-    store.require_current()
-    _print_imports(api.import_contracts(store, files))
+    _import(ctx, "import_contracts", files)
 
 
 @import_.command("facilities")
@@ -234,11 +235,7 @@ def import_facilities(ctx: click.Context, files: tuple[Path, ...]) -> None:
     Example:
         compliance import facilities contracts/facilities.yaml
     """
-    from compliance import api
-
-    store = _store(ctx)
-    store.require_current()
-    _print_imports(api.import_facilities(store, files))
+    _import(ctx, "import_facilities", files)
 
 
 @import_.command("evidence")
@@ -253,11 +250,7 @@ def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: 
         compliance import evidence contracts/evidence/monitoring.json
         compliance import evidence hours.csv --type working_hours
     """
-    from compliance import api
-
-    store = _store(ctx)
-    store.require_current()
-    _print_imports(api.import_evidence(store, files, evidence_type))
+    _import(ctx, "import_evidence", files, evidence_type)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
