@@ -108,7 +108,6 @@ class Session:
         self._sids = itertools.count(1)
         self._matches: list[Match] = []
         self._members: dict[str, dict[str, dict[str, Any]]] = {}
-        self._records: dict[str, Any] = {}  # engine id -> record id, for the live contract
         self._windows: dict[str, dict[str, Any]] = {}
         self._name = f"compliance_{next(_ruleset_names)}"
         self._host = _Host(self)
@@ -149,6 +148,8 @@ class Session:
                 pass  # some facts match no rule: they are not stored, which is what we want
             except MessageObservedException as error:  # pragma: no cover - ids are unique by construction
                 raise EngineError(f"the engine saw a duplicate fact in session {sid}: {error}") from None
+            except durable_rules_engine.error as error:
+                raise EngineError(f"durable_rules failed ({error}); the compiler should have prevented this") from None
             self._drain()
 
     def _drain(self) -> None:

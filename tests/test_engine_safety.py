@@ -122,3 +122,20 @@ def test_an_engine_without_the_fixes_is_refused(monkeypatch: pytest.MonkeyPatch)
 def test_the_installed_engine_is_the_fixed_build():
     engine.require_engine()
     assert engine._installed_build() == engine.REQUIRED_BUILD
+
+
+def test_an_engine_error_becomes_an_engine_fault():
+    """Without the compiler's presence guard, durable_rules fails with error 311: reported, not a crash."""
+    rule = spec.Rule.model_validate({
+        "id": "X-01", "version": "1", "title": "t", "clause": "c", "severity": "minor", "then": {"message": "m"},
+        "when": {"match": [{"as": "a", "fact": "correspondence"},
+                           {"as": "b", "fact": "correspondence", "where": ["date < a.response_on"]}]}})
+    compiled = compiler.compile_rules([rule])
+    first = compiled.definition["X-01#0"]["all"][2]["u_a"]["$and"]
+    assert {"$ex": {"response_on": 1}} in first
+    first.remove({"$ex": {"response_on": 1}})
+    c = contract("K1", "NB-1")
+    records = [{"type": "correspondence", "id": f"C{n}", "date": "2025-01-0" + str(n + 1), "kind": "other"}
+               for n in range(2)]
+    with pytest.raises(engine.EngineError, match=r"durable_rules failed \(.*311"):
+        engine.Session(compiled).evaluate(bundle(c, records), {"X-01": {}})
