@@ -375,9 +375,19 @@ def _duplicates(items: list[Any], name: str, what: str, key: Any = lambda x: x.i
         raise InputError([Problem(name, None, None, f"{what} {d!r} appears more than once") for d in dupes])
 
 
+STRUCTURED = (".yaml", ".yml", ".json")
+
+
+def _require_format(path: Path, what: str, suffixes: tuple[str, ...]) -> None:
+    if path.suffix.lower() not in suffixes:
+        shown = ", ".join(suffixes)
+        raise InputError([Problem(str(path), None, None, f"{what} are read from {shown} files, not {path.suffix or 'a file without an extension'}")])
+
+
 def load_contracts(path: Path) -> list[models.Contract]:
     """Read contracts from YAML or JSON: a `contracts:` list, a list, or one contract."""
     name = str(path)
+    _require_format(path, "contracts", STRUCTURED)
     data = read_structured(path)
     contracts = _validate_all(_records(data, name, "contracts"), data, name,
                               {"contracts": models.Contract.model_validate},
@@ -389,6 +399,7 @@ def load_contracts(path: Path) -> list[models.Contract]:
 def load_facilities(path: Path) -> tuple[list[models.Facility], list[models.ProductionLink]]:
     """Read facilities and production links from YAML/JSON (`facilities:`, `production_links:`) or CSV."""
     name = str(path)
+    _require_format(path, "facilities", (*STRUCTURED, ".csv"))
     if path.suffix.lower() == ".csv":
         rows = _csv_rows(path)
         facilities = _validate_rows(rows, name, lambda r: models.Facility.model_validate(r),
@@ -428,6 +439,7 @@ def load_evidence(path: Path, evidence_type: str | None = None) -> list[models.E
     if evidence_type is not None and evidence_type not in models.EVIDENCE_TYPES:
         raise InputError([Problem(name, None, "type", f'unknown evidence type "{evidence_type}"'
                                   f"{spec.did_you_mean(evidence_type, models.EVIDENCE_TYPES)}")])
+    _require_format(path, "evidence records", (*STRUCTURED, ".csv"))
     if path.suffix.lower() == ".csv":
         rows = _csv_rows(path, list_fields=True)
         records = _validate_rows(rows, name, lambda r: _evidence(r, evidence_type), _EVIDENCE_VOCABULARY,
@@ -469,6 +481,8 @@ def _csv_rows(path: Path, list_fields: bool = False) -> list[tuple[int, dict[str
             else:
                 cleaned[key] = cell
         rows.append((index + 2, cleaned))
+    if not rows:
+        raise InputError([Problem(name, None, None, "has a header row but no data rows")])
     return rows
 
 

@@ -130,3 +130,13 @@ def test_duplicate_rule_ids_across_files(tmp_path: Path):
         f"{second}:2: rule GR-90: duplicate rule id; first defined at {first}:2"
     ]
     assert [r.id for r in loader.load_rules([first]).rules] == ["GR-90"]
+
+
+def test_a_csv_with_only_a_header_is_an_error(tmp_path: Path):
+    path = write(tmp_path, "e.csv", "type,id,date\n")
+    assert problems(loader.load_evidence, path) == [f"{path}: has a header row but no data rows"]
+
+
+def test_contracts_are_not_read_from_csv(tmp_path: Path):
+    path = write(tmp_path, "c.csv", "id\nK1\n")
+    assert problems(loader.load_contracts, path) == [f"{path}: contracts are read from .yaml, .yml, .json files, not .csv"]
