@@ -105,14 +105,11 @@ def holds(conditions: Any, fact: dict[str, Any], alias: str, env: Env, params: d
 
 
 def _latest_only(facts: list[dict[str, Any]], per: list[str]) -> list[dict[str, Any]]:
-    keep = []
+    """The newest fact (by date, then id) for each value of the `per` fields."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for fact in facts:
-        key = [fact.get(k) for k in per]
-        rivals = [f for f in facts if [f.get(k) for k in per] == key]
-        newest = max(rivals, key=lambda f: (f.get("date", 0), f["id"]))
-        if newest is fact:
-            keep.append(fact)
-    return keep
+        groups.setdefault(tuple(fact.get(k) for k in per), []).append(fact)
+    return [max(group, key=lambda f: (f.get("date", 0), f["id"])) for group in groups.values()]
 
 
 def _windows(rule: Rule, facts: list[dict[str, Any]], params: dict[str, Any], as_of: int) -> list[dict[str, Any]]:
