@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compliance import models, spec
-from compliance.spec import AllOf, AnyOf, Name, NotOf, Operand, Rule, Test
+from compliance.spec import AllOf, Name, NotOf, Operand, Rule, Test
 
 TRIGGER = "__evaluate"
 PARAMS = "__params"
