@@ -146,6 +146,8 @@ class Evaluator:
                     facility_id = facility_id or value
             facility_id = facility_id or record.get("facility_id")
             context[alias] = record
+        evidence_dates = [record["date"] for (kind, rid), record in bundle.display.items()
+                          if rid in evidence_ids and kind in models.EVIDENCE_TYPES]
         digest = hashlib.sha256(json.dumps([rule.id, contract.id, sorted(identity)], default=str).encode()).hexdigest()
         return models.Finding(
             key=f"{rule.id}/{contract.id}/{digest[:12]}",
@@ -162,6 +164,7 @@ class Evaluator:
             hrdd_objectives=rule.hrdd_objectives,
             message=self._message(rule, context),
             evidence_ids=sorted(evidence_ids),
+            observed_on=max(evidence_dates, default=None),
             required_actions=rule.then.required_actions,
             letter_type=rule.then.letter,
             respond_by=bundle.as_of + dt.timedelta(days=rule.response_days()),

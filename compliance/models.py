@@ -504,6 +504,26 @@ def date_fields(fact_type: str) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Working groups
+
+
+class WorkingGroupScope(_Model):
+    brands: list[str] = Field(default_factory=list, description="Brands the group engages")
+    issues: list[FPRW] = Field(default_factory=list, description="Issue categories the group covers, any brand")
+
+
+class WorkingGroup(_Model):
+    """Buyers engaging a common supplier or issue together, with a monitoring organisation as secretariat."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_:-]*$")
+    name: str
+    scope: WorkingGroupScope
+    members: list[str] = Field(default_factory=list, description="Member institution ids")
+    secretariat: str = "Electronics Watch"
+    status: Literal["active", "proposed"] = "active"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Findings
 
 
@@ -524,6 +544,8 @@ class Finding(_Model):
     hrdd_objectives: list[int] = Field(default_factory=list)
     message: str = Field(description="One sentence with the actual values that made the rule fire")
     evidence_ids: list[str] = Field(description="The records that made it fire (contract facts excluded)")
+    observed_on: dt.date | None = Field(
+        default=None, description="Date of the latest evidence behind it: when the problem became visible")
     required_actions: list[str] = Field(default_factory=list)
     letter_type: str | None = None
     respond_by: dt.date
