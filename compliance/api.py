@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compliance import facts, loader, models
+from compliance import escalation, facts, loader, models
 from compliance.db import ImportSummary, Store
-from compliance.errors import InputError, Problem
+from compliance.errors import InputError, NotFound, Problem
 from compliance.evaluation import ContractResult, Evaluator, contract_parameter_problems
 from compliance.loader import RuleLibrary
 
@@ -103,3 +103,87 @@ def demo(store: Store, data_dir: Path, rules_dir: Path, as_of: dt.date = DEMO_AS
     result.imports += import_evidence(store, evidence_files)
     result.results = check(store, result.library, None, as_of)
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Escalation
+
+
+@dataclass
+class EscalationReport:
+    as_of: dt.date
+    groups: list[models.WorkingGroup]
+    recommendations: list[escalation.Recommendation]
+    proposals: list[escalation.Proposal]
+    faults: list[str] = field(default_factory=list)
+
+    def recommendation(self, finding_key: str) -> escalation.Recommendation:
+        for r in self.recommendations:
+            if r.finding.key == finding_key:
+                return r
+        raise NotFound(f'no open finding "{finding_key}" as of {self.as_of}')
+
+
+def escalations(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt.date,
+                policy: escalation.Policy = escalation.Policy()) -> EscalationReport:
+    """Check every active contract, then route each finding and recommend its escalation."""
+    groups = loader.load_working_groups(groups_path)
+    results = check(store, library, None, as_of)
+    findings = [f for r in results for f in r.findings]
+    referrals: dict[str, dt.date] = {}
+    for decision in store.decisions():
+        level = decision.recommended_level if decision.decision == "accept" else decision.level
+        if decision.decision != "reject" and level == "E3":
+            referrals[decision.finding_key] = decision.decided_at.date()
+    portfolio = escalation.Portfolio(store.contracts(), store.production_links(), as_of)
+    hints = {r.id: r.then.escalation for r in library.rules if r.then.escalation}
+    recommendations, proposals = escalation.recommend(findings, portfolio, groups, hints, policy, referrals)
+    return EscalationReport(as_of, groups, recommendations, proposals,
+                            [str(fault) for r in results for fault in r.faults])
+
+
+def decide(store: Store, report: EscalationReport, finding_key: str, decision: str, reason: str,
+           level: str | None = None, decided_by: str | None = None) -> object:
+    """Record an officer's decision on a recommendation: accept it, change its level, or reject it."""
+    recommendation = report.recommendation(finding_key)
+    if decision == "change" and level is None:
+        raise InputError([Problem("decision", None, "level", "a changed decision needs the level decided, E0 to E5")])
+    if not reason.strip():
+        raise InputError([Problem("decision", None, "reason", "a decision needs a reason")])
+    return store.add_decision(finding_key, recommendation.level, decision,
+                              level if decision == "change" else None, reason, decided_by)
+
+
+def digest(report: EscalationReport, group_id: str, since: dt.date) -> dict[str, object]:
+    """What was routed to a working group since a date, in aggregate: no messages, no worker identifiers.
+
+    Finding messages can name worker-group labels and record ids, so a digest carries rule titles,
+    severities, facilities and counts only: it is meant to be shared with the secretariat.
+    """
+    group = next((g for g in report.groups if g.id == group_id), None)
+    if group is None:
+        from compliance.spec import did_you_mean
+
+        raise NotFound(f'no working group "{group_id}"{did_you_mean(group_id, {g.id for g in report.groups})}')
+    routed = [r for r in report.recommendations
+              if group_id in r.routes and (r.finding.observed_on or report.as_of) >= since]
+    by_severity: dict[str, int] = {}
+    by_issue: dict[str, dict[str, object]] = {}
+    for r in routed:
+        f = r.finding
+        by_severity[f.severity.label] = by_severity.get(f.severity.label, 0) + 1
+        issue = by_issue.setdefault(f.rule_id, {"rule_id": f.rule_id, "title": f.title, "severity": f.severity.label,
+                                                "findings": 0, "facilities": set(), "contracts": set(),
+                                                "levels": set()})
+        issue["findings"] += 1  # type: ignore[operator]
+        issue["facilities"].add(f.facility_id or "-")  # type: ignore[attr-defined]
+        issue["contracts"].add(f.contract_id)  # type: ignore[attr-defined]
+        issue["levels"].add(r.level)  # type: ignore[attr-defined]
+    issues = [{**i, "facilities": sorted(i["facilities"]), "contracts": len(i["contracts"]),  # type: ignore[arg-type]
+               "levels": sorted(i["levels"])} for _, i in sorted(by_issue.items())]  # type: ignore[arg-type]
+    institutions = sorted({inst for r in routed for inst in r.leverage.institutions})
+    return {
+        "group": {"id": group.id, "name": group.name, "secretariat": group.secretariat},
+        "as_of": report.as_of.isoformat(), "since": since.isoformat(), "findings": len(routed),
+        "by_severity": by_severity, "issues": issues, "institutions_linked": len(institutions),
+    }

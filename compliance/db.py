@@ -95,6 +95,20 @@ class EvidenceRow(SQLModel, table=True):
     batch_id: int = Field(foreign_key="import_batch.id")
 
 
+class EscalationDecision(SQLModel, table=True):
+    """An officer's decision on an escalation recommendation; append-only, the latest one counts."""
+
+    __tablename__ = "escalation_decision"
+    id: int | None = Field(default=None, primary_key=True)
+    finding_key: str = Field(index=True, max_length=200)
+    recommended_level: str = Field(max_length=2)
+    decision: str = Field(max_length=10)  # accept, change, reject
+    level: str | None = Field(default=None, max_length=2)
+    reason: str = Field(max_length=2000)
+    decided_by: str = Field(max_length=120)
+    decided_at: dt.datetime = Field(default_factory=_now)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Connecting
 
@@ -337,6 +351,26 @@ class Store:
                 sa.and_(col(EvidenceRow.contract_id).is_(None), col(EvidenceRow.facility_id).in_(facility_ids)),
             )).order_by(EvidenceRow.date, EvidenceRow.id)
             return [models.EVIDENCE_ADAPTER.validate_python(row.payload) for row in session.exec(query).all()]
+
+    def add_decision(self, finding_key: str, recommended_level: str, decision: str, level: str | None, reason: str,
+                     decided_by: str | None = None) -> EscalationDecision:
+        row = EscalationDecision(finding_key=finding_key, recommended_level=recommended_level, decision=decision,
+                                 level=level, reason=reason, decided_by=decided_by or _user())
+        with Session(self.engine) as session, session.begin():
+            session.add(row)
+            session.flush()
+            session.expunge(row)
+        return row
+
+    def decisions(self, finding_key: str | None = None) -> list[EscalationDecision]:
+        with Session(self.engine) as session:
+            query = select(EscalationDecision).order_by(EscalationDecision.id)
+            if finding_key is not None:
+                query = query.where(EscalationDecision.finding_key == finding_key)
+            rows = session.exec(query).all()
+            for row in rows:
+                session.expunge(row)
+            return list(rows)
 
     def counts(self) -> dict[str, int]:
         with Session(self.engine) as session:

@@ -314,6 +314,7 @@ def _partial_check(raw: Any, loc: Loc) -> list[spec.SpecProblem]:
 # Contracts, facilities and evidence
 
 _COLLECTION_KEYS = {
+    "working_groups": ("working_groups",),
     "contracts": ("contracts",),
     "facilities": ("facilities", "production_links"),
     "evidence": ("evidence",),
@@ -394,6 +395,18 @@ def load_contracts(path: Path) -> list[models.Contract]:
                               vocabulary=_model_vocabulary(models.Contract))
     _duplicates(contracts, name, "contract id")
     return contracts
+
+
+def load_working_groups(path: Path) -> list[models.WorkingGroup]:
+    """Read working groups from YAML or JSON (`working_groups:`)."""
+    name = str(path)
+    _require_format(path, "working groups", STRUCTURED)
+    data = read_structured(path)
+    groups = _validate_all(_records(data, name, "working_groups"), data, name,
+                           {"working_groups": models.WorkingGroup.model_validate},
+                           vocabulary=_model_vocabulary(models.WorkingGroup, models.WorkingGroupScope))
+    _duplicates(groups, name, "working group id")
+    return groups
 
 
 def load_facilities(path: Path) -> tuple[list[models.Facility], list[models.ProductionLink]]:
