@@ -1,0 +1,110 @@
+"""Escalation and working-group commands as an officer runs them, on the shipped example data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compliance import api
+from compliance.cli import cli
+from compliance.db import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = "2025-06-30"
+COMMON = ["--as-of", AS_OF, "--rules", str(ROOT / "rules"), "--groups", str(ROOT / "contracts" / "working-groups.yaml")]
+
+
+@pytest.fixture
+def demo_url(store_url: str) -> str:
+    store = Store(store_url)
+    try:
+        api.demo(store, ROOT / "contracts", ROOT / "rules")
+    finally:
+        store.close()
+    return store_url
+
+
+def run(url: str, *args: str):
+    result = CliRunner().invoke(cli, ["--db", url, *args, *COMMON])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_every_existing_group_gets_a_case_and_a_new_group_is_proposed(demo_url: str):
+    recommendations = json.loads(run(demo_url, "escalations", "list", "--json"))
+    routed = {route for r in recommendations for route in r["routes"]}
+    assert {"apple", "cisco", "foa_cb"} <= routed
+    assert "proposed:brand:Northwind" in routed
+    for r in recommendations:
+        assert r["reason"] and r["level"] in {"E0", "E1", "E2", "E3", "E4", "E5"}
+        assert r["legal_review"] == (r["level"] in {"E4", "E5"})
+    proposals = json.loads(run(demo_url, "groups", "proposals", "--json"))
+    northwind = next(p for p in proposals if p["id"] == "proposed:brand:Northwind")
+    assert len(northwind["consortia"]) >= 2 and northwind["findings"]
+    text = run(demo_url, "groups", "proposals")
+    assert "proposed:brand:Northwind: engage Northwind on its suppliers' findings" in text
+    assert "would join: " in text
+
+
+def test_a_decision_is_recorded_and_shown(demo_url: str):
+    [first] = [r for r in json.loads(run(demo_url, "escalations", "list", "--json")) if r["routes"] == ["foa_cb", "cisco"]][:1]
+    key = first["finding_key"]
+    out = run(demo_url, "escalations", "decide", key, "--level", "E2", "--reason", "Monitor first", "--by", "officer_17")
+    assert out == f"Recorded: change (E2) for {key}.\n"
+    shown = run(demo_url, "escalations", "show", key)
+    assert shown.startswith(f"{key}: E3 (foa_cb, cisco)")
+    assert "by officer_17: change E2 - Monitor first" in shown
+
+
+def test_decisions_need_a_level_or_a_verdict(demo_url: str):
+    result = CliRunner().invoke(cli, ["--db", demo_url, "escalations", "decide", "X", "--reason", "r", *COMMON])
+    assert result.exit_code == 2 and "say --accept, --reject or --level E0..E5" in result.output
+    result = CliRunner().invoke(cli, ["--db", demo_url, "escalations", "decide", "X", "--accept", "--reason", "r", *COMMON])
+    assert result.exit_code == 3 and f'no open finding "X" as of {AS_OF}' in result.output
+
+
+def test_an_accepted_referral_becomes_a_contractual_remedy_later(demo_url: str):
+    priority = [r for r in json.loads(run(demo_url, "escalations", "list", "--json")) if r["level"] == "E3"
+                and r["severity"] == "priority"][0]
+    run(demo_url, "escalations", "decide", priority["finding_key"], "--accept", "--reason", "Refer to the group")
+    # The referral is dated today; 120 days on, the Priority finding is still open.
+    later_date = (dt.date.today() + dt.timedelta(days=120)).isoformat()
+    later = CliRunner().invoke(cli, ["--db", demo_url, "escalations", "list", "--json", *COMMON[2:], "--as-of",
+                                     later_date])
+    assert later.exit_code == 0, later.output
+    again = next(r for r in json.loads(later.output) if r["finding_key"] == priority["finding_key"])
+    assert again["level"] == "E4" and again["legal_review"]
+    assert "Legal review required" in again["reason"]
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "json"])
+def test_digests_are_aggregated_and_carry_no_worker_identifiers(demo_url: str, fmt: str):
+    out = run(demo_url, "groups", "digest", "foa_cb", "--since", "2025-01-01", "--format", fmt)
+    assert "GR-03" in out
+    # Worker pseudonyms and group labels, and the evidence ids behind them, must not reach a digest.
+    store = Store(demo_url)
+    try:
+        facility_records = [r for c in store.contracts()
+                            for r in api.contract_facts(store, c, api.DEMO_AS_OF).display.values()]
+    finally:
+        store.close()
+    identifiers = {value for r in facility_records for name, value in r.items()
+                   if name in ("subject", "worker_group", "complainant") and value}
+    identifiers |= {r["id"] for r in facility_records if r["type"] in ("protected_activity", "adverse_action")}
+    assert identifiers  # the example data has them
+    assert not [i for i in identifiers if i in out]
+    if fmt == "json":
+        assert json.loads(out)["group"]["id"] == "foa_cb"
+    if fmt == "html":
+        assert out.startswith("<!doctype html>") and "http" not in out
+
+
+def test_groups_list_counts_open_cases(demo_url: str):
+    out = run(demo_url, "groups", "list")
+    for group in ("apple", "cisco", "foa_cb"):
+        line = next(line for line in out.splitlines() if line.startswith(group))
+        assert int(line.split()[2]) >= 1
