@@ -114,10 +114,11 @@ class Portfolio:
         return self._by_facility.get(facility_id, [])
 
     def brands_at(self, facility_id: str) -> tuple[str, ...]:
-        """Brands made at the facility that are on a live contract linked to it."""
-        made = {link.brand for link in self.links if link.facility_id == facility_id}
-        bought = {brand for c in self.contracts_at(facility_id) for brand in c.brands}
-        return tuple(sorted(made & bought))
+        """Brands whose products on a live contract are made at the facility."""
+        return tuple(sorted({
+            link.brand for c in self.contracts_at(facility_id) for link in facts.linked(c, self.links)
+            if link.facility_id == facility_id
+        }))
 
     def leverage(self, contracts: Iterable[models.Contract]) -> Leverage:
         contracts = sorted({c.id: c for c in contracts}.values(), key=lambda c: c.id)
@@ -201,14 +202,16 @@ def recommend(findings: list[models.Finding], portfolio: Portfolio, groups: list
 def _brands(finding: models.Finding, portfolio: Portfolio) -> tuple[str, ...]:
     if finding.facility_id:
         return portfolio.brands_at(finding.facility_id)
-    contract = next((c for c in portfolio.contracts if c.id == finding.contract_id), None)
+    contract = next((c for c in portfolio.live() if c.id == finding.contract_id), None)
     return tuple(sorted(contract.brands)) if contract else ()
 
 
 def _serious(brand: str, findings: list[models.Finding], brands_of: dict[str, tuple[str, ...]], as_of: dt.date,
              policy: Policy) -> str | None:
     """Why the open findings about a brand are serious enough for collective engagement, or None."""
-    mine = [f for f in findings if brand in brands_of[f.key]]
+    # One problem at a shared facility is a finding on every linked contract: count problems, not findings.
+    problems = {(f.rule_id, f.facility_id, tuple(f.evidence_ids)): f for f in findings if brand in brands_of[f.key]}
+    mine = list(problems.values())
     priority = [f for f in mine if f.severity is Severity.PRIORITY]
     if priority:
         return f"{len(priority)} open Priority finding{'s' if len(priority) != 1 else ''}"
@@ -231,7 +234,7 @@ def _level(finding: models.Finding, routes: list[str], hint: str | None, as_of: 
     if finding.severity is Severity.OBSERVATION:
         return "E0", "an observation"
     if finding.severity is Severity.MAJOR and routes and age > policy.major_age_days:
-        return "E3", f"a Major finding unresolved after {age} days with a group to engage"
+        return "E3", f"a Major finding unresolved after {age} days, for collective engagement"
     if hint == "E1":
         return "E1", "the rule asks for information first"
     return "E2", f"a {finding.severity.label} finding needs a corrective action plan"
