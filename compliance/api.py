@@ -124,10 +124,10 @@ class EscalationReport:
         raise NotFound(f'no open finding "{finding_key}" as of {self.as_of}')
 
 
-def escalations(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt.date,
-                policy: escalation.Policy = escalation.Policy()) -> EscalationReport:
+def escalations(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt.date) -> EscalationReport:
     """Check every active contract, then route each finding and recommend its escalation."""
-    groups = loader.load_working_groups(groups_path)
+    groups, thresholds = loader.load_working_groups(groups_path)
+    policy = escalation.Policy(**thresholds)
     results = check(store, library, None, as_of)
     findings = [f for r in results for f in r.findings]
     referrals: dict[str, dt.date] = {}

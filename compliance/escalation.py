@@ -30,7 +30,10 @@ LEVELS = {
 
 @dataclass(frozen=True)
 class Policy:
-    """Thresholds of the routing algorithm (DOMAIN §A.5); all are proposed defaults, configurable."""
+    """Thresholds of the routing algorithm (DOMAIN §A.5); all are proposed defaults, configurable.
+
+    The working-groups file may override any of them under `policy:`.
+    """
 
     min_institutions: int = 3  # a concern is shared when this many institutions...
     min_consortia: int = 2  # ...or this many consortia have live contracts linked to it
@@ -194,8 +197,9 @@ def recommend(findings: list[models.Finding], portfolio: Portfolio, groups: list
 
     proposals = [_brand_proposal(brand, items, portfolio) for brand, items in sorted(brand_proposals.items())]
     proposals += _issue_proposals(findings, brands_of, issue_groups, portfolio, policy)
-    order = {s: s.rank for s in Severity}
-    out.sort(key=lambda r: (order[r.finding.severity], -int(r.level[1]), r.finding.key))
+    # Most serious first, then the highest step; among equals, the most collective leverage first.
+    out.sort(key=lambda r: (r.finding.severity.rank, -int(r.level[1]), -len(r.leverage.institutions),
+                            -r.leverage.value, r.finding.key))
     return out, proposals
 
 

@@ -397,16 +397,33 @@ def load_contracts(path: Path) -> list[models.Contract]:
     return contracts
 
 
-def load_working_groups(path: Path) -> list[models.WorkingGroup]:
-    """Read working groups from YAML or JSON (`working_groups:`)."""
+def load_working_groups(path: Path) -> tuple[list[models.WorkingGroup], dict[str, int]]:
+    """Read working groups from YAML or JSON (`working_groups:`), and routing thresholds (`policy:`)."""
     name = str(path)
     _require_format(path, "working groups", STRUCTURED)
     data = read_structured(path)
+    policy = data.value.pop("policy", {}) if isinstance(data.value, dict) else {}
+    known = set(escalation_policy_fields())
+    problems = [Problem(name, data.line_of(("policy", key)), f"policy.{key}",
+                        f'unknown threshold{spec.did_you_mean(str(key), known)}' if key not in known else
+                        f"must be a whole number of at least 0; found {value!r}")
+                for key, value in (policy.items() if isinstance(policy, dict) else [])
+                if key not in known or not isinstance(value, int) or isinstance(value, bool) or value < 0]
+    if not isinstance(policy, dict):
+        problems.append(Problem(name, data.line_of(("policy",)), "policy", "must be a mapping of thresholds"))
+    if problems:
+        raise InputError(problems)
     groups = _validate_all(_records(data, name, "working_groups"), data, name,
                            {"working_groups": models.WorkingGroup.model_validate},
                            vocabulary=_model_vocabulary(models.WorkingGroup, models.WorkingGroupScope))
     _duplicates(groups, name, "working group id")
-    return groups
+    return groups, policy
+
+
+def escalation_policy_fields() -> list[str]:
+    from compliance.escalation import Policy
+
+    return list(Policy.__dataclass_fields__)
 
 
 def load_facilities(path: Path) -> tuple[list[models.Facility], list[models.ProductionLink]]:

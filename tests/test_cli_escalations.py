@@ -108,3 +108,18 @@ def test_groups_list_counts_open_cases(demo_url: str):
     for group in ("apple", "cisco", "foa_cb"):
         line = next(line for line in out.splitlines() if line.startswith(group))
         assert int(line.split()[2]) >= 1
+
+
+def test_the_thresholds_come_from_the_working_groups_file(demo_url: str, tmp_path: Path):
+    groups = tmp_path / "groups.yaml"
+    text = (ROOT / "contracts" / "working-groups.yaml").read_text()
+    groups.write_text(text.replace("min_consortia: 2 ", "min_consortia: 3 "))
+    args = ["--db", demo_url, "groups", "proposals", "--json", *COMMON[:4], "--groups", str(groups)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "proposed:brand:Northwind" not in {p["id"] for p in json.loads(result.output)}
+    groups.write_text(text.replace("min_consortia: 2 ", "min_consortia: two "))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3
+    assert f"{groups}:" in result.output and "policy.min_consortia: must be a whole number of at least 0; found 'two'" \
+        in result.output

@@ -619,22 +619,23 @@ def _mixed() -> tuple[list[models.Finding], list[models.Contract], list[models.P
     return findings, contracts, links
 
 
-def test_recommendations_come_most_serious_first_then_highest_level_then_by_key():
+def test_recommendations_come_most_serious_first_then_highest_level_then_most_leverage():
     findings, contracts, links = _mixed()
     hints = {"TR-01": "E1", "MO-03": "E1"}
     referrals = {"k-p-apple": AS_OF - dt.timedelta(days=100)}
     recs, proposals = escalation.recommend(findings, Portfolio(contracts, links, AS_OF), GROUPS, hints,
                                            referrals=referrals)
     assert [(r.finding.key, r.level, r.routes) for r in recs] == [
-        # Priority: the referral that did not work, then the referrals, by key.
+        # Priority: the referral that did not work, then the referrals, most linked institutions first (3, then 1).
         ("k-p-apple", "E4", ("apple",)),
-        ("k-p-foa", "E3", ("foa_cb", "cisco")),
         ("k-p-nw", "E3", ("proposed:brand:Northwind",)),
-        # Major: the ageing one with a group, then E2 by key (Northwind's rides on the brand proposal), then E1.
+        ("k-p-foa", "E3", ("foa_cb", "cisco")),
+        # Major: the ageing one with a group, then E2 by leverage (Northwind's 3 institutions first), then by key,
+        # then E1.
         ("k-major-old", "E3", ("apple",)),
+        ("k-major-c", "E2", ("proposed:brand:Northwind",)),
         ("k-major-a", "E2", ()),
         ("k-major-b", "E2", ()),
-        ("k-major-c", "E2", ("proposed:brand:Northwind",)),
         ("k-major-e1", "E1", ("proposed:brand:Northwind",)),
         ("k-minor", "E2", ("apple",)),
         ("k-obs", "E0", ("cisco",)),
@@ -664,7 +665,7 @@ def test_the_same_inputs_give_the_same_recommendations_in_the_same_order():
 def test_the_example_portfolio_links_northwind_to_two_consortia_and_resolves_shared_sites():
     contracts = loader.load_contracts(ROOT / "contracts" / "contracts.yaml")
     _, links = loader.load_facilities(ROOT / "contracts" / "facilities.yaml")
-    groups = loader.load_working_groups(ROOT / "contracts" / "working-groups.yaml")
+    groups, _ = loader.load_working_groups(ROOT / "contracts" / "working-groups.yaml")
     portfolio = Portfolio(contracts, links, AS_OF)
     assert {g.id for g in groups} == {"apple", "cisco", "foa_cb"}
     northwind = portfolio.brand_leverage("Northwind")
