@@ -125,18 +125,21 @@ class Evaluator:
         contract = bundle.contract
         context: dict[str, Any] = {**params, "as_of": bundle.as_of, "contract_id": contract.id}
         evidence_ids: set[str] = set()
+        evidence_dates: list[dt.date] = []
         identity: list[Any] = []
         facility_id = None
         for alias, value in match.bindings:
             if isinstance(value, tuple):  # a threshold window
                 record, members = self._window_display(rule, bundle, value)
                 evidence_ids.update(m["id"] for m in members)
+                evidence_dates += [m["date"] for m in members]
                 identity.append([alias, list(value[1])])
             else:
                 fact_type = rule.alias_fact(alias)
                 record = bundle.display[(fact_type, value)]
                 if fact_type in models.EVIDENCE_TYPES:
                     evidence_ids.add(value)
+                    evidence_dates.append(record["date"])
                 pattern = next(p for p in rule.when.match if p.as_ == alias)
                 if pattern.latest_per:
                     identity.append([alias, [str(record.get(k)) for k in pattern.latest_per]])
@@ -146,8 +149,6 @@ class Evaluator:
                     facility_id = facility_id or value
             facility_id = facility_id or record.get("facility_id")
             context[alias] = record
-        evidence_dates = [record["date"] for (kind, rid), record in bundle.display.items()
-                          if rid in evidence_ids and kind in models.EVIDENCE_TYPES]
         digest = hashlib.sha256(json.dumps([rule.id, contract.id, sorted(identity)], default=str).encode()).hexdigest()
         return models.Finding(
             key=f"{rule.id}/{contract.id}/{digest[:12]}",

@@ -156,6 +156,7 @@ def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any]) -> 
         steps.append((pattern.as_, candidates, pattern.where))
 
     matches: list[Match] = []
+    indexes: list[dict[tuple[str, ...], dict[tuple[Any, ...], list[dict[str, Any]]]]] = [{} for _ in steps]
 
     def extend(i: int, env: Env) -> None:
         if i == len(steps):
@@ -169,6 +170,16 @@ def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any]) -> 
                 matches.append(Match(rule.id, tuple(sorted(bindings))))
             return
         alias, candidates, where = steps[i]
+        equal = _equality_lookup(where, alias, env)
+        if equal is not None:
+            # Only facts whose fields equal the bound values can satisfy the whole `where` list.
+            fields, values = equal
+            if None in values:
+                candidates = []
+            else:
+                if fields not in indexes[i]:
+                    indexes[i][fields] = _index(candidates, fields)
+                candidates = indexes[i][fields].get(values, [])
         for fact in candidates:
             if any(fact is bound for bound in env.values()):
                 continue  # each pattern binds a different fact
@@ -177,6 +188,31 @@ def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any]) -> 
 
     extend(0, {})
     return matches
+
+
+def _equality_lookup(where: list[Any], alias: str, env: Env) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
+    """The `field == other.field` tests of a `where` list (other: a bound pattern): their fields and bound values.
+
+    Every test in the list must be true for the list to be true, so candidates can be looked up by these
+    values instead of scanned: the nested-loop join stays simple and stops being quadratic on large contracts.
+    """
+    fields, values = [], []
+    for test in where:
+        if (isinstance(test, Test) and test.op == "==" and test.operand is not None and not test.operand.offsets
+                and isinstance(test.operand.base, Name) and test.operand.base.alias in env
+                and test.operand.base.alias != alias):
+            fields.append(test.field)
+            values.append(env[test.operand.base.alias].get(test.operand.base.field or ""))
+    return (tuple(fields), tuple(values)) if fields else None
+
+
+def _index(facts: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    index: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for fact in facts:
+        key = tuple(fact.get(f) for f in fields)
+        if None not in key:
+            index.setdefault(key, []).append(fact)
+    return index
 
 
 def _nothing_absent(rule: Rule, env: Env, facts: list[dict[str, Any]], params: dict[str, Any], as_of: int) -> bool:
