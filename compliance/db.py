@@ -226,9 +226,18 @@ class Store:
         session.flush()
         return batch
 
+    @staticmethod
+    def _existing(session: Session, table: Any, keys: list[str]) -> dict[str, Any]:
+        """The rows of `table` with these primary keys, loaded in chunks (one query per 500, not one per row)."""
+        rows: dict[str, Any] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows.update((row.id, row) for row in session.exec(select(table).where(col(table.id).in_(chunk))).all())
+        return rows
+
     def _upsert(self, session: Session, table: type[SQLModel], key: str, values: dict[str, Any],
-                summary: ImportSummary) -> None:
-        row = session.get(table, key)
+                summary: ImportSummary, existing: dict[str, Any] | None = None) -> None:
+        row = existing.get(key) if existing is not None else session.get(table, key)
         if row is None:
             session.add(table(**values))
             summary.added += 1
@@ -291,15 +300,11 @@ class Store:
                     problems.append(Problem(source, None, place, f'contract_id: unknown contract "{record.contract_id}"'))
                 if record.facility_id is not None and record.facility_id not in facilities:
                     problems.append(Problem(source, None, place, f'facility_id: unknown facility "{record.facility_id}"'))
-            existing = {
-                row_id: row_type for row_id, row_type in session.exec(
-                    select(EvidenceRow.id, EvidenceRow.type).where(col(EvidenceRow.id).in_([r.id for r in records]))
-                ).all()
-            } if records else {}
+            existing = self._existing(session, EvidenceRow, [r.id for r in records])
             for record in records:
-                if record.id in existing and existing[record.id] != record.type:  # type: ignore[attr-defined]
+                if record.id in existing and existing[record.id].type != record.type:  # type: ignore[attr-defined]
                     problems.append(Problem(source, None, f"evidence {record.id}",
-                                            f"id is already used by a {existing[record.id]} record"))
+                                            f"id is already used by a {existing[record.id].type} record"))
             if problems:
                 raise InputError(problems)
             payloads = [r.model_dump(mode="json") for r in records]
@@ -308,7 +313,7 @@ class Store:
                 self._upsert(session, EvidenceRow, record.id, dict(
                     id=record.id, type=payload["type"], contract_id=record.contract_id, facility_id=record.facility_id,
                     date=record.date, sensitivity=payload["sensitivity"], payload=payload,
-                    content_hash=_hash(payload), source_file=source, batch_id=batch.id), summary)
+                    content_hash=_hash(payload), source_file=source, batch_id=batch.id), summary, existing)
             batch.added, batch.updated, batch.unchanged = summary.added, summary.updated, summary.unchanged
         return summary
 

@@ -191,3 +191,35 @@ def test_demo_runs_on_the_shipped_data_as_a_user_runs_it(tmp_path: Path):
                             "--rules", RULES], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert table.returncode == 0
     assert "contracts checked:" in table.stdout and "ENGINE FAULT" not in table.stdout
+
+
+def test_an_import_killed_midway_leaves_nothing_half_written(store_url: str, files: dict[str, Path], tmp_path: Path):
+    """SIGKILL during an import: the store holds all of the file or none of it, and the next run completes it."""
+    import signal
+    import time
+
+    runner = CliRunner()
+    assert invoke(runner, store_url, "db", "init").exit_code == 0
+    for kind, name in (("contracts", "contracts.yaml"), ("facilities", "facilities.yaml")):
+        assert invoke(runner, store_url, "import", kind, str(files[name])).exit_code == 0
+    big = tmp_path / "hours.csv"
+    rows = [f"working_hours,WH-{n},TH2020112B8R4N8,2025-01-{n % 28 + 1:02d},{50 + n % 30}" for n in range(20000)]
+    big.write_text("type,id,facility_id,date,max_week_hours\n" + "\n".join(rows) + "\n")
+    command = [sys.executable, "-m", "compliance", "--db", store_url, "import", "evidence", str(big)]
+    for delay in (0.7, 1.8, 2.6):  # while reading, while validating, while writing (the import takes ~3 s)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        store = Store(store_url)
+        try:
+            assert store.counts()["evidence records"] in (0, 20000)
+        finally:
+            store.close()
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    store = Store(store_url)
+    try:
+        assert store.counts()["evidence records"] == 20000
+    finally:
+        store.close()
