@@ -223,3 +223,27 @@ def test_an_import_killed_midway_leaves_nothing_half_written(store_url: str, fil
         assert store.counts()["evidence records"] == 20000
     finally:
         store.close()
+
+
+def test_db_status_and_contracts_list(runner: CliRunner, store_url: str, loaded: str):
+    head = Store(loaded)
+    try:
+        current = head.revisions()[1]
+    finally:
+        head.close()
+    status = invoke(runner, loaded, "db", "status")
+    assert status.exit_code == 0
+    lines = status.output.splitlines()
+    assert lines[1] == f"schema revision: {current} (current: {current})"
+    assert "contracts: 1" in lines and "evidence records: 2" in lines
+    listed = invoke(runner, loaded, "contracts", "list")
+    assert listed.exit_code == 0
+    assert listed.output.split()[:2] == ["K1", "active"]
+    again = invoke(runner, loaded, "db", "upgrade")
+    assert again.exit_code == 0 and again.output.endswith(f"is up to date (schema revision {current}).\n")
+
+
+def test_db_status_on_a_new_database_says_to_initialise(runner: CliRunner, tmp_path: Path):
+    result = runner.invoke(cli, ["--db", str(tmp_path / "new.db"), "db", "status"])
+    assert result.exit_code == 0
+    assert "schema revision: none (run compliance db init) (current: " in result.output
