@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from compliance import __version__
+from compliance.models import FPRW as FPRW_CATEGORIES
 from compliance.errors import ComplianceError, EngineError, EngineUnavailable, InputError, NotFound, StoreError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_ENGINE_FAULT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
@@ -191,6 +192,71 @@ def rules_validate(paths: tuple[Path, ...]) -> None:
     compiled = compiler.compile_rules(library.rules)
     click.echo(f"{len(library.rules)} rules and {len(library.clause_sets)} clause sets in {len(library.files)} files "
                f"are valid ({len(compiled.definition) - 1} engine rules).")
+
+
+@rules.command("list")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--area", help="Only rules of this area (the rule file's name, e.g. forced-labour)")
+@click.option("--fprw", type=click.Choice([c.value for c in FPRW_CATEGORIES]), help="Only this ILO FPRW category")
+@click.option("--severity", type=click.Choice(["priority", "major", "minor", "observation"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+def rules_list(paths: tuple[Path, ...], area: str | None, fprw: str | None, severity: str | None,
+               as_json: bool) -> None:
+    """List the rules: id, severity, area, ILO category and title.
+
+    \b
+    Example:
+        compliance rules list --fprw forced_labour
+    """
+    from compliance import api
+
+    library = api.load_library(paths or (Path("rules"),))
+    chosen = [r for r in library.rules
+              if (area is None or library.area(r.id) == area)
+              and (fprw is None or fprw in [c.value for c in r.fprw])
+              and (severity is None or r.severity.value == severity)]
+    if as_json:
+        click.echo(json.dumps([{"id": r.id, "version": r.version, "title": r.title, "area": library.area(r.id),
+                                "severity": r.severity.value, "fprw": [c.value for c in r.fprw],
+                                "hrdd_objectives": r.hrdd_objectives, "clause": r.clause} for r in chosen], indent=2))
+        return
+    for r in chosen:
+        categories = ",".join(c.value for c in r.fprw) or "-"
+        click.echo(f"{r.id:<6} {r.severity.code:<3} {library.area(r.id):<22} {categories:<24} {r.title}")
+    click.echo(f"{len(chosen)} of {len(library.rules)} rules.")
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
+              type=click.Path(exists=True, path_type=Path), help="Rule library directory")
+def rules_show(rule_id: str, rules_dir: Path) -> None:
+    """Show a rule in plain language: what it checks, which clause, which evidence it reads.
+
+    \b
+    Example:
+        compliance rules show GR-03
+    """
+    from compliance import api, describe
+    from compliance.spec import did_you_mean
+
+    library = api.load_library([rules_dir])
+    if rule_id not in library.sources:
+        raise NotFound(f'no rule "{rule_id}"{did_you_mean(rule_id, set(library.sources))}')
+    click.echo(describe.describe(library, rule_id), nl=False)
+
+
+@rules.command("schema")
+def rules_schema() -> None:
+    """Print the rule language's JSON schema, generated from its definition so it cannot drift.
+
+    \b
+    Example:
+        compliance rules schema > rule-schema.json
+    """
+    from compliance import spec
+
+    click.echo(json.dumps(spec.RuleFile.model_json_schema(by_alias=True), indent=2))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -188,6 +188,11 @@ class RuleLibrary:
     rules: list[spec.Rule] = field(default_factory=list)
     clause_sets: list[spec.ClauseSet] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    #: rule id -> the file it is defined in; the file's name is the rule's area (transparency, forced-labour...)
+    sources: dict[str, Path] = field(default_factory=dict)
+
+    def area(self, rule_id: str) -> str:
+        return self.sources[rule_id].stem
 
     def rule(self, rule_id: str) -> spec.Rule:
         return next(r for r in self.rules if r.id == rule_id)
@@ -281,6 +286,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
         for p in spec.check_rule(rule, ("rules", i)):
             problems.append(Problem(name, data.line_of(p.loc), f"rule {rule.id}: {_loc_text(p.loc[2:])}", p.message))
         library.rules.append(rule)
+        library.sources[rule.id] = Path(name)
     for clause_set, name, data, i in clause_set_places:
         for rule_id, overrides in clause_set.parameters.items():
             loc = ("clause_sets", i, "parameters", rule_id)

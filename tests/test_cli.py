@@ -247,3 +247,33 @@ def test_db_status_on_a_new_database_says_to_initialise(runner: CliRunner, tmp_p
     result = runner.invoke(cli, ["--db", str(tmp_path / "new.db"), "db", "status"])
     assert result.exit_code == 0
     assert "schema revision: none (run compliance db init) (current: " in result.output
+
+
+def test_rules_list_filters_by_area_category_and_severity(runner: CliRunner):
+    result = runner.invoke(cli, ["rules", "list", RULES, "--fprw", "forced_labour", "--severity", "priority"])
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.output.splitlines()[:-1]] == ["FL-04", "FL-06"]
+    assert result.output.splitlines()[-1] == "2 of 9 rules."
+    by_area = json.loads(runner.invoke(cli, ["rules", "list", RULES, "--area", "transparency", "--json"]).output)
+    assert [r["id"] for r in by_area] == ["TR-01"] and by_area[0]["area"] == "transparency"
+
+
+def test_rules_show_explains_a_rule_in_plain_language(runner: CliRunner):
+    result = runner.invoke(cli, ["rules", "show", "TR-01", "--rules", RULES])
+    assert result.exit_code == 0
+    out = result.output
+    assert out.startswith("TR-01 (version 1.0): Final-assembly factories disclosed after signature\n")
+    assert "  - A contract record (called contract) where signed_on < as_of - disclosure_days." in out
+    assert "  - And no factory_disclosure record where model == item.model;" in out
+    assert "Evidence it reads: contract, contract_item, correspondence, factory_disclosure." in out
+    assert "  - disclosure_days = 90 (EWCC-v2-UK-NDNA 2.0: 60)" in out
+    unknown = runner.invoke(cli, ["rules", "show", "TR-1", "--rules", RULES])
+    assert (unknown.exit_code, unknown.output) == (3, 'Error: no rule "TR-1"; did you mean "TR-01"?\n')
+
+
+def test_rules_schema_is_generated_from_the_language(runner: CliRunner):
+    result = runner.invoke(cli, ["rules", "schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert set(schema["$defs"]["Rule"]["properties"]) >= {"id", "clause", "severity", "params", "when", "then"}
+    assert "FIELD OP VALUE" in result.output
