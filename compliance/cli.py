@@ -60,6 +60,12 @@ class ComplianceGroup(click.Group):
             _fail(str(error), EXIT_INTERNAL)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            # The reader went away (`compliance rules list | head`): stop quietly, as Unix tools do.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
         except Exception as error:  # noqa: BLE001
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -190,8 +196,8 @@ def rules_validate(paths: tuple[Path, ...]) -> None:
 
     library = api.load_library(paths or (Path("rules"),))
     compiled = compiler.compile_rules(library.rules)
-    click.echo(f"{len(library.rules)} rules and {len(library.clause_sets)} clause sets in {len(library.files)} files "
-               f"are valid ({len(compiled.definition) - 1} engine rules).")
+    click.echo(f"{len(library.rules)} rules, {len(library.clause_sets)} clause sets and {len(library.cases)} test cases "
+               f"in {len(library.files)} files are valid ({len(compiled.definition) - 1} engine rules).")
 
 
 @rules.command("list")
@@ -244,6 +250,61 @@ def rules_show(rule_id: str, rules_dir: Path) -> None:
     if rule_id not in library.sources:
         raise NotFound(f'no rule "{rule_id}"{did_you_mean(rule_id, set(library.sources))}')
     click.echo(describe.describe(library, rule_id), nl=False)
+
+
+@rules.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results as JUnit XML, for CI")
+def rules_test(paths: tuple[Path, ...], junit_file: Path | None) -> None:
+    """Run the rule tests (files with 'cases:' beside the rules); exit 1 if any fails.
+
+    \b
+    Example:
+        compliance rules test rules/ --junit rule-tests.xml
+    """
+    from compliance import api, ruletests
+    from compliance.evaluation import Evaluator
+
+    library = api.load_library(paths or (Path("rules"),))
+    results = ruletests.run(Evaluator(library), library.cases)
+    for r in results:
+        if not r.passed:
+            click.echo(f"FAIL {r.file}:{r.line}: {r.case.rule}: {r.case.name}: {r.explain()}")
+    if junit_file:
+        junit_file.write_bytes(ruletests.junit(results))
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results)} cases for {len({r.case.rule for r in results})} rules: {len(results) - failed} passed, "
+               f"{failed} failed.")
+    if failed:
+        sys.exit(EXIT_FINDINGS)
+
+
+@rules.command("coverage")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text")
+def rules_coverage(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Show which ILO categories, HRDD objectives and clauses have rules, and which rules lack tests.
+
+    A rule counts as tested when it has a case that fires and a near miss that must not.
+
+    \b
+    Example:
+        compliance rules coverage
+    """
+    from compliance import api, ruletests
+
+    report = ruletests.coverage(api.load_library(paths or (Path("rules"),)))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    titles = {"fprw": "ILO FPRW categories", "hrdd_objective": "UKUPC HRDD objectives", "clause": "Clauses"}
+    for kind, entries in report.items():
+        click.secho(titles[kind], bold=True)
+        for name, entry in entries.items():
+            rules_text = ", ".join(entry["rules"]) or "NO RULES"
+            untested = f"; untested: {', '.join(entry['untested'])}" if entry["untested"] else ""
+            click.echo(f"  {name}: {rules_text}{untested}")
 
 
 @rules.command("schema")

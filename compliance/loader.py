@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from compliance import models, spec
+from compliance import models, ruletests, spec
 from compliance.errors import InputError, Problem
 
 Loc = tuple[Any, ...]
@@ -190,6 +190,8 @@ class RuleLibrary:
     files: list[Path] = field(default_factory=list)
     #: rule id -> the file it is defined in; the file's name is the rule's area (transparency, forced-labour...)
     sources: dict[str, Path] = field(default_factory=dict)
+    #: rule tests as data: (case, file, line), from files whose top-level key is `cases:`
+    cases: list[Any] = field(default_factory=list)
 
     def area(self, rule_id: str) -> str:
         return self.sources[rule_id].stem
@@ -227,6 +229,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
     if not files:
         raise InputError([Problem(", ".join(str(p) for p in paths) or ".", None, None, "contains no .yaml rule files")])
     located: list[tuple[spec.Rule, str, _Data, int]] = []
+    case_files: list[tuple[Path, _Data]] = []
     clause_set_places: list[tuple[spec.ClauseSet, str, _Data, int]] = []
     vocabulary = _spec_vocabulary()
     for path in files:
@@ -238,6 +241,9 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
             continue
         library.files.append(path)
         value = data.value
+        if isinstance(value, dict) and "cases" in value:
+            case_files.append((path, data))
+            continue
         if isinstance(value, dict) and "clause_sets" in value:
             try:
                 parsed_sets = spec.ClauseSetFile.model_validate(value)
@@ -250,7 +256,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
             continue
         if not isinstance(value, dict) or "rules" not in value:
             problems.append(Problem(name, data.line_of(()), None,
-                                    "expected a mapping with a 'rules:' list (or 'clause_sets:')"))
+                                    "expected a mapping with a 'rules:' list (or 'clause_sets:', or test 'cases:')"))
             continue
         raw_rules = value["rules"]
         if not isinstance(raw_rules, list):
@@ -296,6 +302,8 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
                 continue
             for p in spec.check_rule(by_id[rule_id], loc, overrides):
                 problems.append(Problem(name, data.line_of(loc), f"clause set {clause_set.id}", p.message))
+    for path, data in case_files:
+        library.cases += ruletests.load_cases(path, data, problems, set(by_id))
     if problems:
         raise InputError(problems)
     library.rules.sort(key=lambda r: r.id)
