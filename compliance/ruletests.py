@@ -173,5 +173,14 @@ def load_cases(path: Path, data: Any, problems: list[Any], known_rules: set[str]
             problems.append(Problem(name, data.line_of(("cases", i, "rule")), f"case {case.name!r}",
                                     f'unknown rule "{case.rule}"{did_you_mean(case.rule, known_rules)}'))
             continue
+        try:
+            build(case)  # the contract, facilities and evidence must be valid records too
+        except ValidationError as error:
+            problems += [Problem(name, line, f"case {case.name!r}" + (f": {p.field}" if p.field else ""), p.message)
+                         for p in validation_problems(error, name, None, tags=models.EVIDENCE_TYPES)]
+            continue
+        except ValueError as error:
+            problems.append(Problem(name, line, f"case {case.name!r}", str(error)))
+            continue
         out.append((case, name, line))
     return out

@@ -79,3 +79,11 @@ def test_coverage_names_categories_without_rules():
     assert result.exit_code == 0
     assert "  child_labour: NO RULES" in result.output
     assert "  freedom_of_association: GR-03" in result.output
+
+
+def test_invalid_evidence_in_a_case_is_reported_when_validating(tmp_path: Path):
+    rules = library_with(tmp_path, CASES.replace("holder: employer", "holder: boss"))
+    result = CliRunner().invoke(cli, ["rules", "validate", str(rules)])
+    assert result.exit_code == 3
+    assert f"{rules / 'cases.yaml'}:10: case 'near miss that wrongly expects nothing': holder: input should be" \
+        in result.output
