@@ -187,3 +187,17 @@ def digest(report: EscalationReport, group_id: str, since: dt.date) -> dict[str,
         "as_of": report.as_of.isoformat(), "since": since.isoformat(), "findings": len(routed),
         "by_severity": by_severity, "issues": issues, "institutions_linked": len(institutions),
     }
+
+
+def explain(store: Store, library: RuleLibrary, contract_id: str, rule_id: str, as_of: dt.date) -> list[str]:
+    """Why a rule fired on a contract (conditions with their actual values), or why it did not."""
+    from compliance import explain as explaining
+    from compliance.evaluation import rule_parameters
+    from compliance.spec import did_you_mean
+
+    store.require_current()
+    if rule_id not in library.sources:
+        raise NotFound(f'no rule "{rule_id}"{did_you_mean(rule_id, set(library.sources))}')
+    contract = store.contract(contract_id)
+    bundle = contract_facts(store, contract, as_of)
+    return explaining.explain(library.rule(rule_id), bundle, rule_parameters(library, contract).get(rule_id))

@@ -528,6 +528,33 @@ def demo(ctx: click.Context, data_dir: Path, rules_dir: Path, as_of: dt.date | N
     _exit_for(result.results, findings_fail=False)
 
 
+@cli.group()
+def findings() -> None:
+    """Explain findings: the conditions that held, with their actual values."""
+
+
+@findings.command("explain")
+@click.argument("contract_id")
+@click.argument("rule_id")
+@click.option("--as-of", callback=_date, metavar="DATE", help="Evaluate as of this date (YYYY-MM-DD) [default: today]")
+@click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
+              type=click.Path(exists=True, path_type=Path), help="Rule library directory")
+@click.pass_context
+def findings_explain(ctx: click.Context, contract_id: str, rule_id: str, as_of: dt.date | None,
+                     rules_dir: Path) -> None:
+    """Explain why a rule fired on a contract, test by test with the actual values, or why it did not.
+
+    \b
+    Example:
+        compliance findings explain NET-CALLOFF-2024-088 GR-03 --as-of 2025-06-30
+    """
+    from compliance import api
+
+    for line in api.explain(_store(ctx), api.load_library([rules_dir]), contract_id, rule_id,
+                            as_of or dt.date.today()):
+        click.echo(line)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # escalations and working groups
 

@@ -123,3 +123,31 @@ def test_the_thresholds_come_from_the_working_groups_file(demo_url: str, tmp_pat
     assert result.exit_code == 3
     assert f"{groups}:" in result.output and "policy.min_consortia: must be a whole number of at least 0; found 'two'" \
         in result.output
+
+
+def test_findings_explain_shows_the_values_behind_a_finding(demo_url: str):
+    result = CliRunner().invoke(cli, ["--db", demo_url, "findings", "explain", "NET-CALLOFF-2024-088", "GR-03",
+                                      *COMMON[:4]])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Finding 1 of 1: GR-03 fired on contract NET-CALLOFF-2024-088 as of 2025-06-30."
+    assert "    date <= protected.date + window_days: adverse.date is 2025-03-03 [2025-08-09] -> true" in lines
+    assert lines[-1] == "  It would not fire if one of these conditions were false."
+
+
+def test_findings_explain_says_why_a_rule_passed(demo_url: str):
+    def explain(contract: str, rule: str) -> list[str]:
+        result = CliRunner().invoke(cli, ["--db", demo_url, "findings", "explain", contract, rule, *COMMON[:4]])
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    disclosed = explain("NDNA-CALLOFF-2024-031", "TR-01")
+    assert disclosed[0] == "TR-01 did not fire on contract NDNA-CALLOFF-2024-031 as of 2025-06-30."
+    assert "factory_disclosure FD-NW-004 of 2024-11-25" in disclosed[1]
+    assert "    date <= contract.signed_on + disclosure_days: factory_disclosure.date is 2024-11-25 [2024-12-13] -> true" \
+        in disclosed
+    assert explain("APL-CALLOFF-2023-019", "FL-04")[1] == "  There is no document_retention record (needed for retention)."
+    assert explain("NDNA-CALLOFF-2023-002", "FL-06")[0].startswith("FL-06 does not apply to contract NDNA-CALLOFF-2023-002")
+    unknown = CliRunner().invoke(cli, ["--db", demo_url, "findings", "explain", "APL-CALLOFF-2023-019", "GR-3",
+                                       *COMMON[:4]])
+    assert unknown.exit_code == 3 and 'no rule "GR-3"; did you mean "GR-03"?' in unknown.output
