@@ -1,0 +1,159 @@
+"""Commands for rule authors: validate, list, show, test, coverage, schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from compliance.cli import EXIT_FINDINGS, cli
+from compliance.errors import NotFound
+from compliance.models import FPRW as FPRW_CATEGORIES
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# rules
+
+
+@cli.group()
+def rules() -> None:
+    """Work with the rule library (contract conditions as YAML)."""
+
+
+@rules.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def rules_validate(paths: tuple[Path, ...]) -> None:
+    """Check rule files and report every problem, each with its file and line.
+
+    \b
+    Example:
+        compliance rules validate rules/
+    """
+    from compliance import api, compiler
+
+    library = api.load_library(paths or (Path("rules"),))
+    compiled = compiler.compile_rules(library.rules)
+    click.echo(f"{len(library.rules)} rules, {len(library.clause_sets)} clause sets and {len(library.cases)} test cases "
+               f"in {len(library.files)} files are valid ({len(compiled.definition) - 1} engine rules).")
+
+
+@rules.command("list")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--area", help="Only rules of this area (the rule file's name, e.g. forced-labour)")
+@click.option("--fprw", type=click.Choice([c.value for c in FPRW_CATEGORIES]), help="Only this ILO FPRW category")
+@click.option("--severity", type=click.Choice(["priority", "major", "minor", "observation"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+def rules_list(paths: tuple[Path, ...], area: str | None, fprw: str | None, severity: str | None,
+               as_json: bool) -> None:
+    """List the rules: id, severity, area, ILO category and title.
+
+    \b
+    Example:
+        compliance rules list --fprw forced_labour
+    """
+    from compliance import api
+
+    library = api.load_library(paths or (Path("rules"),))
+    chosen = [r for r in library.rules
+              if (area is None or library.area(r.id) == area)
+              and (fprw is None or fprw in [c.value for c in r.fprw])
+              and (severity is None or r.severity.value == severity)]
+    if as_json:
+        click.echo(json.dumps([{"id": r.id, "version": r.version, "title": r.title, "area": library.area(r.id),
+                                "severity": r.severity.value, "fprw": [c.value for c in r.fprw],
+                                "hrdd_objectives": r.hrdd_objectives, "clause": r.clause} for r in chosen], indent=2))
+        return
+    for r in chosen:
+        categories = ",".join(c.value for c in r.fprw) or "-"
+        click.echo(f"{r.id:<6} {r.severity.code:<3} {library.area(r.id):<22} {categories:<24} {r.title}")
+    click.echo(f"{len(chosen)} of {len(library.rules)} rules.")
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
+              type=click.Path(exists=True, path_type=Path), help="Rule library directory")
+def rules_show(rule_id: str, rules_dir: Path) -> None:
+    """Show a rule in plain language: what it checks, which clause, which evidence it reads.
+
+    \b
+    Example:
+        compliance rules show GR-03
+    """
+    from compliance import api, describe
+    from compliance.spec import did_you_mean
+
+    library = api.load_library([rules_dir])
+    if rule_id not in library.sources:
+        raise NotFound(f'no rule "{rule_id}"{did_you_mean(rule_id, set(library.sources))}')
+    click.echo(describe.describe(library, rule_id), nl=False)
+
+
+@rules.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results as JUnit XML, for CI")
+def rules_test(paths: tuple[Path, ...], junit_file: Path | None) -> None:
+    """Run the rule tests (files with 'cases:' beside the rules); exit 1 if any fails.
+
+    \b
+    Example:
+        compliance rules test rules/ --junit rule-tests.xml
+    """
+    from compliance import api, ruletests
+    from compliance.evaluation import Evaluator
+
+    library = api.load_library(paths or (Path("rules"),))
+    results = ruletests.run(Evaluator(library), library.cases)
+    for r in results:
+        if not r.passed:
+            click.echo(f"FAIL {r.file}:{r.line}: {r.case.rule}: {r.case.name}: {r.explain()}")
+    if junit_file:
+        junit_file.write_bytes(ruletests.junit(results))
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results)} cases for {len({r.case.rule for r in results})} rules: {len(results) - failed} passed, "
+               f"{failed} failed.")
+    if failed:
+        sys.exit(EXIT_FINDINGS)
+
+
+@rules.command("coverage")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text")
+def rules_coverage(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Show which ILO categories, HRDD objectives and clauses have rules, and which rules lack tests.
+
+    A rule counts as tested when it has a case that fires and a near miss that must not.
+
+    \b
+    Example:
+        compliance rules coverage
+    """
+    from compliance import api, ruletests
+
+    report = ruletests.coverage(api.load_library(paths or (Path("rules"),)))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    titles = {"fprw": "ILO FPRW categories", "hrdd_objective": "UKUPC HRDD objectives", "clause": "Clauses"}
+    for kind, entries in report.items():
+        click.secho(titles[kind], bold=True)
+        for name, entry in entries.items():
+            rules_text = ", ".join(entry["rules"]) or "NO RULES"
+            untested = f"; untested: {', '.join(entry['untested'])}" if entry["untested"] else ""
+            click.echo(f"  {name}: {rules_text}{untested}")
+
+
+@rules.command("schema")
+def rules_schema() -> None:
+    """Print the rule language's JSON schema, generated from its definition so it cannot drift.
+
+    \b
+    Example:
+        compliance rules schema > rule-schema.json
+    """
+    from compliance import spec
+
+    click.echo(json.dumps(spec.RuleFile.model_json_schema(by_alias=True), indent=2))
