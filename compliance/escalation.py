@@ -235,6 +235,11 @@ def _level(finding: models.Finding, routes: list[str], hint: str | None, as_of: 
         if not routes:
             return "E2", "a Priority containment notice: no working group covers it yet"
         return "E3", "Priority findings are referred at once"
+    if finding.verdict == "due_diligence_shown":
+        # The reseller did what it could; the brand is the one to move: collective engagement, not a breach notice.
+        if routes:
+            return "E3", "due diligence shown by the contractor: engage the brand collectively"
+        return "E1", "due diligence shown by the contractor: keep requesting the outcome"
     if finding.severity is Severity.OBSERVATION:
         return "E0", "an observation"
     if finding.severity is Severity.MAJOR and routes and age > policy.major_age_days:

@@ -168,6 +168,7 @@ class Evaluator:
             observed_on=max(evidence_dates, default=None),
             required_actions=rule.then.required_actions,
             letter_type=rule.then.letter,
+            verdict=rule.then.verdict,
             respond_by=bundle.as_of + dt.timedelta(days=rule.response_days()),
             as_of=bundle.as_of,
         )

@@ -503,6 +503,19 @@ def date_fields(fact_type: str) -> set[str]:
     return {name for name, info in cls.model_fields.items() if info.annotation in (dt.date, dt.date | None)}
 
 
+#: What a finding says about the contract condition. Only "breach" is non-compliance by the contractor;
+#: the others are there so officers see due diligence and data gaps rather than silence.
+Verdict = Literal["breach", "due_diligence_shown", "insufficient_evidence", "not_yet_due", "evidence_expired"]
+
+VERDICT_LABELS: dict[str, str] = {
+    "breach": "breach",
+    "due_diligence_shown": "outcome not achieved - due diligence shown",
+    "insufficient_evidence": "insufficient evidence",
+    "not_yet_due": "not yet due",
+    "evidence_expired": "evidence expired",
+}
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Working groups
 
@@ -548,5 +561,6 @@ class Finding(_Model):
         default=None, description="Date of the latest evidence behind it: when the problem became visible")
     required_actions: list[str] = Field(default_factory=list)
     letter_type: str | None = None
+    verdict: Verdict = "breach"
     respond_by: dt.date
     as_of: dt.date

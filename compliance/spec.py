@@ -323,6 +323,9 @@ class Then(_Spec):
     respond_within_days: int | None = Field(default=None, ge=0, description="Default: by severity (7/14/14/30)")
     letter: LetterType | None = None
     escalation: EscalationLevel | None = None
+    verdict: models.Verdict = Field(
+        default="breach", description="breach, or a verdict that is not the contractor's breach: due_diligence_shown, "
+        "insufficient_evidence, not_yet_due, evidence_expired")
 
 
 class AppliesTo(_Spec):

@@ -137,7 +137,7 @@ def test_a_broken_rule_file_is_reported_with_file_line_and_field(runner: CliRunn
 def test_the_shipped_rules_validate(runner: CliRunner):
     result = runner.invoke(cli, ["rules", "validate", RULES])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("9 rules, 2 clause sets and ")
+    assert result.output.startswith("11 rules, 2 clause sets and ")
     assert " test cases in " in result.output and " files are valid (" in result.output
 
 
@@ -185,7 +185,8 @@ def test_demo_runs_on_the_shipped_data_as_a_user_runs_it(tmp_path: Path):
     assert (tmp_path / "compliance-demo.db").exists()
     results = json.loads(result.stdout)
     fired = {f["rule_id"] for r in results for f in r["findings"]}
-    assert fired == {"TR-01", "GR-03", "GR-04", "FL-01", "FL-04", "FL-06", "WH-01", "PM-03", "MO-03"}
+    assert fired == {"TR-01", "TR-01-DD", "TR-01-NYD", "GR-03", "GR-04", "FL-01", "FL-04", "FL-06", "WH-01", "PM-03",
+                     "MO-03"}
     assert all(r["engine_faults"] == [] for r in results)
     assert all(r["as_of"] == "2025-06-30" for r in results)
     table = subprocess.run([sys.executable, "-m", "compliance", "demo", "--data", str(ROOT / "contracts"),
@@ -254,9 +255,9 @@ def test_rules_list_filters_by_area_category_and_severity(runner: CliRunner):
     result = runner.invoke(cli, ["rules", "list", RULES, "--fprw", "forced_labour", "--severity", "priority"])
     assert result.exit_code == 0
     assert [line.split()[0] for line in result.output.splitlines()[:-1]] == ["FL-04", "FL-06"]
-    assert result.output.splitlines()[-1] == "2 of 9 rules."
+    assert result.output.splitlines()[-1] == "2 of 11 rules."
     by_area = json.loads(runner.invoke(cli, ["rules", "list", RULES, "--area", "transparency", "--json"]).output)
-    assert [r["id"] for r in by_area] == ["TR-01"] and by_area[0]["area"] == "transparency"
+    assert [r["id"] for r in by_area] == ["TR-01", "TR-01-DD", "TR-01-NYD"] and by_area[0]["area"] == "transparency"
 
 
 def test_rules_show_explains_a_rule_in_plain_language(runner: CliRunner):

@@ -686,3 +686,15 @@ def test_one_problem_on_several_contracts_counts_once():
     recs, proposals = recommend(findings, contracts, NW_LINKS)
     assert proposals == []
     assert all(r.routes == () for r in recs.values())
+
+
+def test_due_diligence_shown_goes_to_the_brand_group_not_to_a_breach_notice():
+    contracts = [contract("AP1", {"Apple": ["MacBook"]}, institutions(1))]
+    shown = finding("TR-01", "AP1", None, Severity.OBSERVATION).model_copy(update={"verdict": "due_diligence_shown"})
+    recs, _ = recommend([shown], contracts, [link("FAC-AP", "Apple", "MacBook")])
+    assert (recs[shown.key].routes, recs[shown.key].level) == (("apple",), "E3")
+    assert "due diligence shown by the contractor: engage the brand collectively" in recs[shown.key].reason
+    nobody = [contract("NW1", {"Northwind": ["NB-450"]}, institutions(1))]
+    lone = finding("TR-01", "NW1", None, Severity.OBSERVATION).model_copy(update={"verdict": "due_diligence_shown"})
+    recs, _ = recommend([lone], nobody, NW_LINKS)
+    assert (recs[lone.key].routes, recs[lone.key].level) == ((), "E1")

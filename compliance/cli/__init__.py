@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from compliance import __version__
+from compliance.models import VERDICT_LABELS
 from compliance.errors import ComplianceError, EngineError, EngineUnavailable, InputError, NotFound, StoreError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_ENGINE_FAULT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
@@ -149,8 +150,9 @@ def _echo_result(result: Any) -> None:
                 f"{count} finding{'s' if count != 1 else ''}", bold=True)
     for f in result.findings:
         colour = {"priority": "red", "major": "yellow"}.get(f.severity.value)
+        verdict = "" if f.verdict == "breach" else f" ({VERDICT_LABELS[f.verdict]})"
         click.echo("  " + click.style(f"{f.severity.code:<3}", fg=colour, bold=True) +
-                   f" {f.rule_id:<6} {f.title}" + (f" [facility {f.facility_id}]" if f.facility_id else ""))
+                   f" {f.rule_id:<6} {f.title}{verdict}" + (f" [facility {f.facility_id}]" if f.facility_id else ""))
         for line in textwrap.wrap(f.message, width=100):
             click.echo(f"        {line}")
         details = f"evidence: {', '.join(f.evidence_ids) or '-'}; respond by {f.respond_by}"
