@@ -149,6 +149,11 @@ class Evaluator:
                     facility_id = facility_id or value
             facility_id = facility_id or record.get("facility_id")
             context[alias] = record
+        env = {alias: bundle.by_key[(rule.alias_fact(alias), value)] for alias, value in match.bindings
+               if not isinstance(value, tuple)}
+        modifiers = [m.reason for m in rule.then.modifiers
+                     if reference.holds(m.where, env.get(m.alias, {}), m.alias, env, params, bundle.as_of_day) is True]
+        severity = rule.severity.raised(len(modifiers))
         digest = hashlib.sha256(json.dumps([rule.id, contract.id, sorted(identity)], default=str).encode()).hexdigest()
         return models.Finding(
             key=f"{rule.id}/{contract.id}/{digest[:12]}",
@@ -160,7 +165,9 @@ class Evaluator:
             ocid=contract.ocid,
             supplier_id=contract.supplier.id,
             facility_id=facility_id,
-            severity=rule.severity,
+            severity=severity,
+            severity_base=rule.severity,
+            modifiers=modifiers,
             fprw=rule.fprw,
             hrdd_objectives=rule.hrdd_objectives,
             message=self._message(rule, context),

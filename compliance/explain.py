@@ -80,7 +80,6 @@ def explain(rule: Rule, bundle: ContractFacts, params: dict[str, Any] | None) ->
                 f"{bundle.contract.status})."]
     as_of = bundle.as_of_day
     matches = reference.evaluate_rule(rule, bundle, params)
-    facts_by_key = {(f["type"], f["id"]): f for f in bundle.facts}
     lines: list[str] = []
     if matches:
         for n, match in enumerate(sorted(matches, key=repr), 1):
@@ -92,7 +91,7 @@ def explain(rule: Rule, bundle: ContractFacts, params: dict[str, Any] | None) ->
                     lines.append(f"  {alias}: a window of {len(value[2])} records ({', '.join(value[2])}) for "
                                  f"{', '.join(map(str, value[1]))}")
                     continue
-                fact = facts_by_key[(rule.alias_fact(alias), value)]
+                fact = bundle.by_key[(rule.alias_fact(alias), value)]
                 env[alias] = fact
             for pattern in rule.when.match:
                 fact = env[pattern.as_]

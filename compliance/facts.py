@@ -47,6 +47,8 @@ class ContractFacts:
     facts: list[dict[str, Any]] = field(default_factory=list)
     #: The same records as people read them (real dates), for messages.
     display: dict[FactKey, dict[str, Any]] = field(default_factory=dict)
+    #: The normalised facts by (type, id).
+    by_key: dict[FactKey, dict[str, Any]] = field(default_factory=dict)
     facility_ids: set[str] = field(default_factory=set)
 
     @property
@@ -58,7 +60,8 @@ class ContractFacts:
         if key in self.display:
             raise ValueError(f"two {record['type']} records have the id {record['id']!r}")
         self.display[key] = record
-        self.facts.append(normalise(record))
+        self.by_key[key] = normalise(record)
+        self.facts.append(self.by_key[key])
 
 
 def contract_record(contract: models.Contract) -> dict[str, Any]:

@@ -230,6 +230,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
         raise InputError([Problem(", ".join(str(p) for p in paths) or ".", None, None, "contains no .yaml rule files")])
     located: list[tuple[spec.Rule, str, _Data, int]] = []
     case_files: list[tuple[Path, _Data]] = []
+    named: set[str] = set()
     clause_set_places: list[tuple[spec.ClauseSet, str, _Data, int]] = []
     vocabulary = _spec_vocabulary()
     for path in files:
@@ -269,6 +270,8 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
         # Validate rule by rule, so one broken rule does not hide the problems of the others.
         for i, raw in enumerate(raw_rules):
             rule_id = raw.get("id") if isinstance(raw, dict) else None
+            if isinstance(rule_id, str):
+                named.add(rule_id)  # a rule with problems is still known to its test cases
             label = f"rule {rule_id}" if isinstance(rule_id, str) else f"rules[{i}]"
             try:
                 rule = spec.Rule.model_validate(raw)
@@ -303,7 +306,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
             for p in spec.check_rule(by_id[rule_id], loc, overrides):
                 problems.append(Problem(name, data.line_of(loc), f"clause set {clause_set.id}", p.message))
     for path, data in case_files:
-        library.cases += ruletests.load_cases(path, data, problems, set(by_id))
+        library.cases += ruletests.load_cases(path, data, problems, named)
     if problems:
         raise InputError(problems)
     library.rules.sort(key=lambda r: r.id)

@@ -39,6 +39,11 @@ class Severity(str, enum.Enum):
     def label(self) -> str:
         return self.value.capitalize()
 
+    def raised(self, levels: int) -> Severity:
+        """This severity raised by `levels` (Observation -> Minor -> Major -> Priority); never lowered."""
+        order = list(Severity)
+        return order[max(0, self.rank - max(levels, 0))]
+
     @property
     def response_days(self) -> int:
         """Default days to respond: CAP in 7 (Priority) or 14 days (RBA VAP), 30 for an observation."""
@@ -553,6 +558,8 @@ class Finding(_Model):
     supplier_id: str
     facility_id: str | None = None
     severity: Severity
+    severity_base: Severity | None = Field(default=None, description="The rule's severity, before modifiers")
+    modifiers: list[str] = Field(default_factory=list, description="Why the severity was raised, one reason each")
     fprw: list[FPRW] = Field(default_factory=list)
     hrdd_objectives: list[int] = Field(default_factory=list)
     message: str = Field(description="One sentence with the actual values that made the rule fire")

@@ -317,8 +317,18 @@ LetterType = Literal["L1", "L2", "L2-P", "L3", "L4", "L5", "L6"]
 EscalationLevel = Literal["E0", "E1", "E2", "E3", "E4", "E5"]
 
 
+class Modifier(_Spec):
+    """Raise the severity one level (Priority stays Priority) when the tests hold on a matched fact."""
+
+    reason: str = Field(description="Why, in words the finding will show, e.g. 'large-scale harm'")
+    alias: Alias = Field(description="The alias of the matched fact the tests read")
+    where: list[Condition] = Field(min_length=1)
+
+
 class Then(_Spec):
     message: str = Field(description="jinja2 template of the one-sentence explanation, with the actual values")
+    modifiers: list[Modifier] = Field(
+        default_factory=list, description="Severity modifiers: each that holds raises the severity one level")
     required_actions: list[str] = Field(default_factory=list)
     respond_within_days: int | None = Field(default=None, ge=0, description="Default: by severity (7/14/14/30)")
     letter: LetterType | None = None
@@ -662,6 +672,14 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
         where = ("when", "absent", i)
         if check_fact(absent.fact, where):
             check_conditions(absent.fact, absent.where, where + ("where",))
+
+    for i, modifier in enumerate(rule.then.modifiers):
+        where = ("then", "modifiers", i)
+        fact = scope.get(modifier.alias)
+        if modifier.alias not in scope:
+            bad(where + ("alias",), f'unknown alias "{modifier.alias}"{did_you_mean(modifier.alias, set(scope))}')
+        elif fact is not None:
+            check_conditions(fact, modifier.where, where + ("where",), when.threshold)
 
     problems += _check_message(rule, loc)
     for name, value in (params or {}).items():

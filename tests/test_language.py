@@ -82,3 +82,43 @@ def test_mentions_syntax_errors(test: str, message: str):
 def test_mentions_needs_a_text_field():
     [problem] = spec.check_rule(rule(['max_week_hours mentions ["x"]'], "working_hours"), ())
     assert problem.message == '"mentions" needs a text field; "max_week_hours" of "working_hours" is not text'
+
+
+def test_a_modifier_raises_the_severity_and_says_why():
+    from compliance import facts as facts_module
+    from compliance.evaluation import Evaluator
+    from compliance.loader import RuleLibrary
+
+    modified = spec.Rule.model_validate({
+        "id": "XX-02", "version": "1", "title": "t", "clause": "c", "severity": "minor", "params": {"many": 10},
+        "when": {"match": [{"as": "f", "fact": "recruitment_fee", "where": ["median_fee > 0"]}]},
+        "then": {"message": "{{ f.id }}", "modifiers": [
+            {"reason": "large-scale harm", "alias": "f", "where": ["n_workers >= many"]},
+            {"reason": "debt through deductions", "alias": "f", "where": ["via_wage_deduction == true"]}]},
+    })
+    assert spec.check_rule(modified, ()) == []
+    from helpers import make_contract
+
+    bundle = facts_module.ContractFacts(contract=make_contract(), as_of=AS_OF)
+    evaluator = Evaluator(RuleLibrary(rules=[modified]))
+    records = [("F1", 12, True), ("F2", 12, False), ("F3", 2, None)]
+    for record_id, workers, deduction in records:
+        bundle.add({"type": "recruitment_fee", "id": record_id, "date": AS_OF, "worker_group": "wg", "median_fee": 5.0,
+                    "n_workers": workers, "via_wage_deduction": deduction, "standard_applied": "zero_fee"})
+    found = {f.evidence_ids[0]: f for f in (evaluator.finding(m, bundle, {"many": 10})
+                                            for m in reference.evaluate([modified], bundle, {"XX-02": {"many": 10}}))}
+    # Minor raised twice is Priority; once, Major.
+    assert (found["F1"].severity.value, found["F1"].modifiers) == ("priority", ["large-scale harm",
+                                                                                "debt through deductions"])
+    assert (found["F2"].severity.value, found["F2"].modifiers) == ("major", ["large-scale harm"])
+    assert (found["F3"].severity.value, found["F3"].severity_base.value, found["F3"].modifiers) == ("minor", "minor", [])
+    assert spec.Severity.PRIORITY.raised(2) is spec.Severity.PRIORITY
+
+
+def test_a_modifier_on_an_unknown_alias_is_refused():
+    rule = spec.Rule.model_validate({
+        "id": "XX-03", "version": "1", "title": "t", "clause": "c", "severity": "minor",
+        "when": {"match": [{"as": "f", "fact": "recruitment_fee"}]},
+        "then": {"message": "m", "modifiers": [{"reason": "r", "alias": "fe", "where": ["n_workers >= 1"]}]},
+    })
+    assert [p.message for p in spec.check_rule(rule, ())] == ['unknown alias "fe"; did you mean "f"?']

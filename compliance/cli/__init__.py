@@ -151,6 +151,8 @@ def _echo_result(result: Any) -> None:
     for f in result.findings:
         colour = {"priority": "red", "major": "yellow"}.get(f.severity.value)
         verdict = "" if f.verdict == "breach" else f" ({VERDICT_LABELS[f.verdict]})"
+        if f.modifiers:
+            verdict += f" (raised from {f.severity_base.label if f.severity_base else '?'}: {'; '.join(f.modifiers)})"
         click.echo("  " + click.style(f"{f.severity.code:<3}", fg=colour, bold=True) +
                    f" {f.rule_id:<6} {f.title}{verdict}" + (f" [facility {f.facility_id}]" if f.facility_id else ""))
         for line in textwrap.wrap(f.message, width=100):
