@@ -287,3 +287,16 @@ def _issue_proposals(findings: list[models.Finding], brands_of: dict[str, tuple[
                     f"{policy.issue_window_days} days, and no group covers the issue; linked buyers: {leverage}"),
         ))
     return out
+
+
+def leverage_table(portfolio: Portfolio) -> dict[str, dict[str, Leverage]]:
+    """Collective leverage per facility, per supplier (the contractor) and per brand, over live contracts."""
+    live = portfolio.live()
+    facilities = {link.facility_id for c in live for link in facts.linked(c, portfolio.links)}
+    suppliers = {c.supplier.id for c in live}
+    brands = {b for c in live for b in c.brands}
+    return {
+        "facility": {f: portfolio.leverage(portfolio.contracts_at(f)) for f in sorted(facilities)},
+        "supplier": {s: portfolio.leverage(c for c in live if c.supplier.id == s) for s in sorted(suppliers)},
+        "brand": {b: portfolio.brand_leverage(b) for b in sorted(brands)},
+    }

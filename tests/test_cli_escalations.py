@@ -151,3 +151,17 @@ def test_findings_explain_says_why_a_rule_passed(demo_url: str):
     unknown = CliRunner().invoke(cli, ["--db", demo_url, "findings", "explain", "APL-CALLOFF-2023-019", "GR-3",
                                        *COMMON[:4]])
     assert unknown.exit_code == 3 and 'no rule "GR-3"; did you mean "GR-03"?' in unknown.output
+
+
+def test_leverage_per_facility_supplier_and_brand_counts_live_contracts_only(demo_url: str):
+    result = CliRunner().invoke(cli, ["--db", demo_url, "escalations", "leverage", "--as-of", AS_OF, "--json"])
+    assert result.exit_code == 0, result.output
+    table = json.loads(result.output)
+    northwind = table["brand"]["Northwind"]
+    assert sorted(northwind["consortia"]) == ["LUPC", "NEUPC"]
+    assert sorted(northwind["contracts"]) == ["NDNA-CALLOFF-2024-017", "NDNA-CALLOFF-2024-031"]  # not the expired one
+    assert "Fabrikam" not in table["brand"]  # bought only on an expired contract
+    thai = table["facility"]["TH2020112B8R4N8"]  # makes only Northwind's bought model
+    assert (thai["contracts"], thai["value"]) == (northwind["contracts"], northwind["value"])
+    text = CliRunner().invoke(cli, ["--db", demo_url, "escalations", "leverage", "--as-of", AS_OF]).output
+    assert text.splitlines()[0] == "By facility"

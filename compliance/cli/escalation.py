@@ -163,6 +163,34 @@ def escalations_decide(ctx: click.Context, finding_key: str, decision: str | Non
     click.echo(f"Recorded: {row.decision} ({row.level or row.recommended_level}) for {finding_key}.")
 
 
+@escalations.command("leverage")
+@click.option("--as-of", callback=_date, metavar="DATE", help="Live contracts as of this date [default: today]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+@click.pass_context
+def escalations_leverage(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> None:
+    """Show collective leverage: institutions, consortia and contract value per facility, supplier and brand.
+
+    \b
+    Example:
+        compliance escalations leverage --as-of 2025-06-30
+    """
+    from compliance import escalation
+
+    store = _store(ctx)
+    store.require_current()
+    portfolio = escalation.Portfolio(store.contracts(), store.production_links(), as_of or dt.date.today())
+    table = escalation.leverage_table(portfolio)
+    if as_json:
+        click.echo(json.dumps({kind: {name: {"institutions": list(lev.institutions), "consortia": list(lev.consortia),
+                                             "contracts": list(lev.contracts), "value": lev.value}
+                                      for name, lev in rows.items()} for kind, rows in table.items()}, indent=2))
+        return
+    for kind, rows in table.items():
+        click.secho(f"By {kind}", bold=True)
+        for name, lev in sorted(rows.items(), key=lambda item: (-len(item[1].institutions), -item[1].value)):
+            click.echo(f"  {name:<28} {lev}")
+
+
 @cli.group()
 def groups() -> None:
     """Working groups: their open cases, digests for the secretariat, and proposals for new groups."""
