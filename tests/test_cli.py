@@ -279,3 +279,13 @@ def test_rules_schema_is_generated_from_the_language(runner: CliRunner):
     schema = json.loads(result.output)
     assert set(schema["$defs"]["Rule"]["properties"]) >= {"id", "clause", "severity", "params", "when", "then"}
     assert "FIELD OP VALUE" in result.output
+
+
+def test_import_evidence_with_a_type_for_rows_without_one(runner: CliRunner, loaded: str, tmp_path: Path):
+    hours = tmp_path / "hours.csv"
+    hours.write_text("id,facility_id,date,max_week_hours\nWH-9,TH2020112B8R4N8,2025-01-05,61\n")
+    result = invoke(runner, loaded, "import", "evidence", str(hours), "--type", "working_hours")
+    assert (result.exit_code, result.output) == (0, f"{hours}: 1 evidence records added, 0 updated, 0 unchanged\n")
+    wrong = invoke(runner, loaded, "import", "evidence", str(hours), "--type", "working_hour")
+    assert wrong.exit_code == 3
+    assert 'type: unknown evidence type "working_hour"; did you mean "working_hours"?' in wrong.output
