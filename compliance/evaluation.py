@@ -176,7 +176,7 @@ class Evaluator:
             required_actions=rule.then.required_actions,
             letter_type=rule.then.letter,
             verdict=rule.then.verdict,
-            respond_by=bundle.as_of + dt.timedelta(days=rule.response_days()),
+            respond_by=bundle.as_of + dt.timedelta(days=rule.response_days(severity)),
             as_of=bundle.as_of,
         )
 

@@ -392,8 +392,11 @@ class Rule(_Spec):
             return THRESHOLD_FACT
         return next(p.fact for p in self.when.match if p.as_ == alias)
 
-    def response_days(self) -> int:
-        return self.then.respond_within_days if self.then.respond_within_days is not None else self.severity.response_days
+    def response_days(self, severity: Severity | None = None) -> int:
+        """Days to respond: the rule's own deadline, else the default of the (possibly raised) severity."""
+        if self.then.respond_within_days is not None:
+            return self.then.respond_within_days
+        return (severity or self.severity).response_days
 
 
 class RuleFile(_Spec):
@@ -678,6 +681,8 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
         fact = scope.get(modifier.alias)
         if modifier.alias not in scope:
             bad(where + ("alias",), f'unknown alias "{modifier.alias}"{did_you_mean(modifier.alias, set(scope))}')
+        elif fact == THRESHOLD_FACT:
+            bad(where + ("alias",), f'"{modifier.alias}" is a threshold window; a modifier tests a matched record')
         elif fact is not None:
             check_conditions(fact, modifier.where, where + ("where",), when.threshold)
 

@@ -111,6 +111,8 @@ def test_a_modifier_raises_the_severity_and_says_why():
     assert (found["F1"].severity.value, found["F1"].modifiers) == ("priority", ["large-scale harm",
                                                                                 "debt through deductions"])
     assert (found["F2"].severity.value, found["F2"].modifiers) == ("major", ["large-scale harm"])
+    # The default deadline follows the raised severity: 7 days for Priority, 14 for Major.
+    assert [(found[k].respond_by - AS_OF).days for k in ("F1", "F2", "F3")] == [7, 14, 14]
     assert (found["F3"].severity.value, found["F3"].severity_base.value, found["F3"].modifiers) == ("minor", "minor", [])
     assert spec.Severity.PRIORITY.raised(2) is spec.Severity.PRIORITY
 
@@ -122,3 +124,14 @@ def test_a_modifier_on_an_unknown_alias_is_refused():
         "then": {"message": "m", "modifiers": [{"reason": "r", "alias": "fe", "where": ["n_workers >= 1"]}]},
     })
     assert [p.message for p in spec.check_rule(rule, ())] == ['unknown alias "fe"; did you mean "f"?']
+
+
+def test_a_modifier_cannot_test_a_threshold_window():
+    rule = spec.Rule.model_validate({
+        "id": "XX-04", "version": "1", "title": "t", "clause": "c", "severity": "minor",
+        "when": {"threshold": {"as": "w", "fact": "grievance", "group_by": ["status"], "window_days": 30,
+                               "at_least": 2}},
+        "then": {"message": "m", "modifiers": [{"reason": "r", "alias": "w", "where": ["count >= 5"]}]},
+    })
+    assert [p.message for p in spec.check_rule(rule, ())] == [
+        '"w" is a threshold window; a modifier tests a matched record']
