@@ -10,8 +10,9 @@ from pathlib import Path
 from compliance import escalation, facts, loader, models
 from compliance.db import ImportSummary, Store
 from compliance.errors import InputError, NotFound, Problem
-from compliance.evaluation import ContractResult, Evaluator, contract_parameter_problems
+from compliance.evaluation import ContractResult, Evaluator, contract_parameter_problems, rule_parameters
 from compliance.loader import RuleLibrary
+from compliance.spec import did_you_mean
 
 #: The date the shipped example data is checked as of, so the demo prints the same findings every day.
 DEMO_AS_OF = dt.date(2025, 6, 30)
@@ -162,25 +163,20 @@ def digest(report: EscalationReport, group_id: str, since: dt.date) -> dict[str,
     """
     group = next((g for g in report.groups if g.id == group_id), None)
     if group is None:
-        from compliance.spec import did_you_mean
-
         raise NotFound(f'no working group "{group_id}"{did_you_mean(group_id, {g.id for g in report.groups})}')
     routed = [r for r in report.recommendations
               if group_id in r.routes and (r.finding.observed_on or report.as_of) >= since]
-    by_severity: dict[str, int] = {}
-    by_issue: dict[str, dict[str, object]] = {}
+    by_severity: dict[str, int] = {}  # most serious first, as the recommendations are ordered
+    by_rule: dict[str, list[escalation.Recommendation]] = {}
     for r in routed:
-        f = r.finding
-        by_severity[f.severity.label] = by_severity.get(f.severity.label, 0) + 1
-        issue = by_issue.setdefault(f.rule_id, {"rule_id": f.rule_id, "title": f.title, "severity": f.severity.label,
-                                                "findings": 0, "facilities": set(), "contracts": set(),
-                                                "levels": set()})
-        issue["findings"] += 1  # type: ignore[operator]
-        issue["facilities"].add(f.facility_id or "-")  # type: ignore[attr-defined]
-        issue["contracts"].add(f.contract_id)  # type: ignore[attr-defined]
-        issue["levels"].add(r.level)  # type: ignore[attr-defined]
-    issues = [{**i, "facilities": sorted(i["facilities"]), "contracts": len(i["contracts"]),  # type: ignore[arg-type]
-               "levels": sorted(i["levels"])} for _, i in sorted(by_issue.items())]  # type: ignore[arg-type]
+        by_severity[r.finding.severity.label] = by_severity.get(r.finding.severity.label, 0) + 1
+        by_rule.setdefault(r.finding.rule_id, []).append(r)
+    issues = [
+        {"rule_id": rule_id, "title": items[0].finding.title, "severity": items[0].finding.severity.label,
+         "findings": len(items), "facilities": sorted({r.finding.facility_id or "-" for r in items}),
+         "contracts": len({r.finding.contract_id for r in items}), "levels": sorted({r.level for r in items})}
+        for rule_id, items in sorted(by_rule.items())
+    ]
     institutions = sorted({inst for r in routed for inst in r.leverage.institutions})
     return {
         "group": {"id": group.id, "name": group.name, "secretariat": group.secretariat},
@@ -192,8 +188,6 @@ def digest(report: EscalationReport, group_id: str, since: dt.date) -> dict[str,
 def explain(store: Store, library: RuleLibrary, contract_id: str, rule_id: str, as_of: dt.date) -> list[str]:
     """Why a rule fired on a contract (conditions with their actual values), or why it did not."""
     from compliance import explain as explaining
-    from compliance.evaluation import rule_parameters
-    from compliance.spec import did_you_mean
 
     store.require_current()
     if rule_id not in library.sources:

@@ -158,6 +158,7 @@ def recommend(findings: list[models.Finding], portfolio: Portfolio, groups: list
     brands_of = {f.key: _brands(f, portfolio) for f in findings}
 
     brand_proposals: dict[str, list[models.Finding]] = {}
+    serious_by_brand: dict[str, str | None] = {}
     out = []
     for finding in findings:
         brands = brands_of[finding.key]
@@ -175,7 +176,9 @@ def recommend(findings: list[models.Finding], portfolio: Portfolio, groups: list
                 why.append(f"{brand} products: {brand_groups[brand]} engages {brand}")
         if not routes:
             for brand in brands:
-                serious = _serious(brand, findings, brands_of, as_of, policy)
+                if brand not in serious_by_brand:  # once per brand, not once per finding
+                    serious_by_brand[brand] = _serious(brand, findings, brands_of, as_of, policy)
+                serious = serious_by_brand[brand]
                 shared = portfolio.brand_leverage(brand)
                 if serious and shared.shared(policy):
                     proposal = f"proposed:brand:{brand}"

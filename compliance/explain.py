@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from compliance import reference, spec
+from compliance.describe import condition_text
 from compliance.facts import ContractFacts
 from compliance.spec import AllOf, AnyOf, NotOf, Rule, Test
 
@@ -37,7 +38,7 @@ def _trace(condition: Any, fact: dict[str, Any], alias: str, env: reference.Env,
         left = _shown(fact.get(condition.field), kind == "date")
         right = ""
         if condition.operand is not None:
-            value = reference._operand(condition.operand, fact, alias, env, params, as_of)
+            value = reference.operand_value(condition.operand, fact, alias, env, params, as_of)
             right = f" [{_shown(value, kind == 'date')}]"
         return [f"{pad}{condition.source}: {alias or fact['type']}.{condition.field} is {left}{right} -> {outcome}"]
     if isinstance(condition, AllOf):
@@ -99,7 +100,7 @@ def explain(rule: Rule, bundle: ContractFacts, params: dict[str, Any] | None) ->
                 lines += ["    " + line for line in _where_trace(pattern.where, fact, pattern.as_, env, params, as_of)]
             for absent in rule.when.absent:
                 lines.append(f"  no {absent.fact} record satisfies: "
-                             f"{'; '.join(spec_text(c) for c in absent.where) or '(any record)'}")
+                             f"{'; '.join(condition_text(c) for c in absent.where) or '(any record)'}")
             lines.append("  It would not fire if one of these conditions were false"
                          + (", or if such a record existed." if rule.when.absent else "."))
         return lines
@@ -108,18 +109,12 @@ def explain(rule: Rule, bundle: ContractFacts, params: dict[str, Any] | None) ->
     return lines
 
 
-def spec_text(condition: Any) -> str:
-    from compliance.describe import condition_text
-
-    return condition_text(condition)
-
-
 def _why_not(rule: Rule, bundle: ContractFacts, params: dict[str, Any]) -> list[str]:
     as_of = bundle.as_of_day
     if rule.when.threshold is not None:
         t = rule.when.threshold
         at_least = params[t.at_least] if isinstance(t.at_least, str) else t.at_least
-        windows = reference._windows(rule, bundle.facts, params, as_of)
+        windows = reference.windows(rule, bundle.facts, params, as_of)
         best = max((w["count"] for w in windows), default=0)
         return [f"  The densest window holds {best} (needed: at least {at_least}) {t.fact} records"
                 + (f" with distinct {t.distinct}" if t.distinct else "") + "."]
@@ -127,7 +122,7 @@ def _why_not(rule: Rule, bundle: ContractFacts, params: dict[str, Any]) -> list[
     for pattern in rule.when.match:
         candidates = [f for f in bundle.facts if f["type"] == pattern.fact]
         if pattern.latest_per:
-            candidates = reference._latest_only(candidates, pattern.latest_per)
+            candidates = reference.latest_only(candidates, pattern.latest_per)
         passing = [f for f in candidates if reference.holds(pattern.where, f, pattern.as_, env, params, as_of) is True
                    and not any(f is bound for bound in env.values())]
         if not passing:

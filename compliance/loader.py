@@ -8,6 +8,7 @@ problem yields an InputError listing all of them, and nothing from it is used.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -21,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from compliance import models, ruletests, spec
+from compliance.escalation import Policy
 from compliance.errors import InputError, Problem
 
 Loc = tuple[Any, ...]
@@ -419,8 +421,8 @@ def load_working_groups(path: Path) -> tuple[list[models.WorkingGroup], dict[str
     name = str(path)
     _require_format(path, "working groups", STRUCTURED)
     data = read_structured(path)
-    policy = data.value.pop("policy", {}) if isinstance(data.value, dict) else {}
-    known = set(escalation_policy_fields())
+    policy = data.value.get("policy", {}) if isinstance(data.value, dict) else {}
+    known = {f.name for f in dataclasses.fields(Policy)}
     problems = [Problem(name, data.line_of(("policy", key)), f"policy.{key}",
                         f'unknown threshold{spec.did_you_mean(str(key), known)}' if key not in known else
                         f"must be a whole number of at least 0; found {value!r}")
@@ -430,17 +432,12 @@ def load_working_groups(path: Path) -> tuple[list[models.WorkingGroup], dict[str
         problems.append(Problem(name, data.line_of(("policy",)), "policy", "must be a mapping of thresholds"))
     if problems:
         raise InputError(problems)
-    groups = _validate_all(_records(data, name, "working_groups"), data, name,
+    groups_only = _Data({k: v for k, v in data.value.items() if k != "policy"}, data.lines)
+    groups = _validate_all(_records(groups_only, name, "working_groups"), data, name,
                            {"working_groups": models.WorkingGroup.model_validate},
                            vocabulary=_model_vocabulary(models.WorkingGroup, models.WorkingGroupScope))
     _duplicates(groups, name, "working group id")
     return groups, policy
-
-
-def escalation_policy_fields() -> list[str]:
-    from compliance.escalation import Policy
-
-    return list(Policy.__dataclass_fields__)
 
 
 def load_facilities(path: Path) -> tuple[list[models.Facility], list[models.ProductionLink]]:

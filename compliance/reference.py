@@ -1,8 +1,8 @@
 """A plain-Python evaluator of the rule language: the oracle the engine is checked against.
 
 It reads the rule spec directly and shares no code with ``compiler`` or ``engine``: conditions are
-evaluated as written (three-valued logic, no normal forms), joins are nested loops, "latest" and
-windows are recomputed naively. It is not fast; it is simple enough to trust. Its output
+evaluated as written (three-valued logic, no normal forms), joins are nested loops narrowed only by
+a pattern's ``==`` tests, "latest" and windows are recomputed naively: simple enough to trust. Its output
 has the same shape as the engine's (``engine.Match``), so the two can be compared exactly.
 
 Semantics (the README's "Rule language" states them for rule authors):
@@ -33,7 +33,7 @@ def _lookup(fact: dict[str, Any], field: str) -> Any:
     return fact.get(field)
 
 
-def _operand(operand: spec.Operand, own: dict[str, Any], own_alias: str, env: Env, params: dict[str, Any],
+def operand_value(operand: spec.Operand, own: dict[str, Any], own_alias: str, env: Env, params: dict[str, Any],
              as_of: int) -> Any:
     def value_of(term: Any) -> Any:
         if isinstance(term, Name):
@@ -69,7 +69,7 @@ def _test(test: Test, fact: dict[str, Any], alias: str, env: Env, params: dict[s
     if test.op == "mentions":
         return spec.mentions(value, test.values)  # the language's definition of a mention, shared on purpose
     assert test.operand is not None
-    other = _operand(test.operand, fact, alias, env, params, as_of)
+    other = operand_value(test.operand, fact, alias, env, params, as_of)
     if other is None:
         return UNKNOWN
     if test.op == "contains":
@@ -104,7 +104,7 @@ def holds(conditions: Any, fact: dict[str, Any], alias: str, env: Env, params: d
     return False if all(r is False for r in results) else None
 
 
-def _latest_only(facts: list[dict[str, Any]], per: list[str]) -> list[dict[str, Any]]:
+def latest_only(facts: list[dict[str, Any]], per: list[str]) -> list[dict[str, Any]]:
     """The newest fact (by date, then id) for each value of the `per` fields."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for fact in facts:
@@ -112,7 +112,7 @@ def _latest_only(facts: list[dict[str, Any]], per: list[str]) -> list[dict[str, 
     return [max(group, key=lambda f: (f.get("date", 0), f["id"])) for group in groups.values()]
 
 
-def _windows(rule: Rule, facts: list[dict[str, Any]], params: dict[str, Any], as_of: int) -> list[dict[str, Any]]:
+def windows(rule: Rule, facts: list[dict[str, Any]], params: dict[str, Any], as_of: int) -> list[dict[str, Any]]:
     t = rule.when.threshold
     assert t is not None
     width = params[t.window_days] if isinstance(t.window_days, str) else t.window_days
@@ -147,12 +147,12 @@ def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any]) -> 
     t = rule.when.threshold
     if t is not None:
         at_least = params[t.at_least] if isinstance(t.at_least, str) else t.at_least
-        windows = [w for w in _windows(rule, facts, params, as_of) if w["count"] >= at_least]
-        steps.append((t.as_, windows, []))
+        dense = [w for w in windows(rule, facts, params, as_of) if w["count"] >= at_least]
+        steps.append((t.as_, dense, []))
     for pattern in rule.when.match:
         candidates = [f for f in facts if f["type"] == pattern.fact]
         if pattern.latest_per:
-            candidates = _latest_only(candidates, pattern.latest_per)
+            candidates = latest_only(candidates, pattern.latest_per)
         steps.append((pattern.as_, candidates, pattern.where))
 
     matches: list[Match] = []

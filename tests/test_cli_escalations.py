@@ -165,3 +165,8 @@ def test_leverage_per_facility_supplier_and_brand_counts_live_contracts_only(dem
     assert (thai["contracts"], thai["value"]) == (northwind["contracts"], northwind["value"])
     text = CliRunner().invoke(cli, ["--db", demo_url, "escalations", "leverage", "--as-of", AS_OF]).output
     assert text.splitlines()[0] == "By facility"
+
+
+def test_a_digest_for_an_unknown_group_says_which_exist(demo_url: str):
+    result = CliRunner().invoke(cli, ["--db", demo_url, "groups", "digest", "foa", "--since", "2025-01-01", *COMMON])
+    assert (result.exit_code, result.output) == (3, 'Error: no working group "foa"; did you mean "foa_cb"?\n')

@@ -87,6 +87,15 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2025-06-30") from None
 
 
+# Options several commands share, written once.
+as_of_option = click.option("--as-of", callback=_date, metavar="DATE",
+                            help="Evaluate as of this date (YYYY-MM-DD) [default: today]")
+rules_option = click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
+                            type=click.Path(exists=True, path_type=Path),
+                            help="Rule library directory [env COMPLIANCE_RULES]")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text")
+
+
 @click.group(cls=ComplianceGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.option("--db", "db_url", envvar="COMPLIANCE_DATABASE_URL", metavar="URL",
               help="Database: a SQLite file path or URL, or postgresql://user@host/dbname "
@@ -176,10 +185,9 @@ def _exit_for(results: list[Any], findings_fail: bool = True) -> None:
 @cli.command()
 @click.argument("contract_ids", nargs=-1)
 @click.option("--all", "check_all", is_flag=True, help="Check every active contract")
-@click.option("--as-of", callback=_date, metavar="DATE", help="Evaluate as of this date (YYYY-MM-DD) [default: today]")
-@click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
-              type=click.Path(exists=True, path_type=Path), help="Rule library directory [env COMPLIANCE_RULES]")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table")
+@as_of_option
+@rules_option
+@json_option
 @click.pass_context
 def check(ctx: click.Context, contract_ids: tuple[str, ...], check_all: bool, as_of: dt.date | None,
           rules_dir: Path, as_json: bool) -> None:
@@ -209,7 +217,7 @@ def check(ctx: click.Context, contract_ids: tuple[str, ...], check_all: bool, as
 @click.option("--rules", "rules_dir", default="rules", show_default=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path), help="Rule library directory")
 @click.option("--as-of", callback=_date, metavar="DATE", help="Evaluate as of this date [default: 2025-06-30]")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+@json_option
 @click.pass_context
 def demo(ctx: click.Context, data_dir: Path, rules_dir: Path, as_of: dt.date | None, as_json: bool) -> None:
     """Load the shipped example data into a fresh store and check every active contract.

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from compliance.cli import EXIT_ENGINE_FAULT, _date, _store, cli
+from compliance.cli import EXIT_ENGINE_FAULT, _date, _store, as_of_option, cli, json_option, rules_option
 
 
 @cli.group()
@@ -22,9 +22,8 @@ def findings() -> None:
 @findings.command("explain")
 @click.argument("contract_id")
 @click.argument("rule_id")
-@click.option("--as-of", callback=_date, metavar="DATE", help="Evaluate as of this date (YYYY-MM-DD) [default: today]")
-@click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
-              type=click.Path(exists=True, path_type=Path), help="Rule library directory")
+@as_of_option
+@rules_option
 @click.pass_context
 def findings_explain(ctx: click.Context, contract_id: str, rule_id: str, as_of: dt.date | None,
                      rules_dir: Path) -> None:
@@ -47,10 +46,7 @@ def findings_explain(ctx: click.Context, contract_id: str, rule_id: str, as_of: 
 
 def escalation_options(command: Any) -> Any:
     """--as-of, --rules and --groups, shared by the escalation and working-group commands."""
-    command = click.option("--as-of", callback=_date, metavar="DATE",
-                           help="Evaluate as of this date (YYYY-MM-DD) [default: today]")(command)
-    command = click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
-                           type=click.Path(exists=True, path_type=Path), help="Rule library directory")(command)
+    command = rules_option(as_of_option(command))
     return click.option("--groups", "groups_file", default="contracts/working-groups.yaml", show_default=True,
                         envvar="COMPLIANCE_WORKING_GROUPS", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                         help="Working groups file [env COMPLIANCE_WORKING_GROUPS]")(command)
@@ -76,7 +72,7 @@ def escalations() -> None:
 
 @escalations.command("list")
 @escalation_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+@json_option
 @click.pass_context
 def escalations_list(ctx: click.Context, rules_dir: Path, groups_file: Path, as_of: dt.date | None,
                      as_json: bool) -> None:
@@ -164,8 +160,8 @@ def escalations_decide(ctx: click.Context, finding_key: str, decision: str | Non
 
 
 @escalations.command("leverage")
-@click.option("--as-of", callback=_date, metavar="DATE", help="Live contracts as of this date [default: today]")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+@as_of_option
+@json_option
 @click.pass_context
 def escalations_leverage(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> None:
     """Show collective leverage: institutions, consortia and contract value per facility, supplier and brand.
@@ -215,7 +211,7 @@ def groups_list(ctx: click.Context, rules_dir: Path, groups_file: Path, as_of: d
 
 @groups.command("proposals")
 @escalation_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text")
+@json_option
 @click.pass_context
 def groups_proposals(ctx: click.Context, rules_dir: Path, groups_file: Path, as_of: dt.date | None,
                      as_json: bool) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import EXIT_FINDINGS, cli
+from compliance.cli import EXIT_FINDINGS, cli, json_option, rules_option
 from compliance.errors import NotFound
 from compliance.models import FPRW as FPRW_CATEGORIES
 
@@ -44,7 +44,7 @@ def rules_validate(paths: tuple[Path, ...]) -> None:
 @click.option("--area", help="Only rules of this area (the rule file's name, e.g. forced-labour)")
 @click.option("--fprw", type=click.Choice([c.value for c in FPRW_CATEGORIES]), help="Only this ILO FPRW category")
 @click.option("--severity", type=click.Choice(["priority", "major", "minor", "observation"]))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+@json_option
 def rules_list(paths: tuple[Path, ...], area: str | None, fprw: str | None, severity: str | None,
                as_json: bool) -> None:
     """List the rules: id, severity, area, ILO category and title.
@@ -73,8 +73,7 @@ def rules_list(paths: tuple[Path, ...], area: str | None, fprw: str | None, seve
 
 @rules.command("show")
 @click.argument("rule_id")
-@click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
-              type=click.Path(exists=True, path_type=Path), help="Rule library directory")
+@rules_option
 def rules_show(rule_id: str, rules_dir: Path) -> None:
     """Show a rule in plain language: what it checks, which clause, which evidence it reads.
 
@@ -121,7 +120,7 @@ def rules_test(paths: tuple[Path, ...], junit_file: Path | None) -> None:
 
 @rules.command("coverage")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text")
+@json_option
 def rules_coverage(paths: tuple[Path, ...], as_json: bool) -> None:
     """Show which ILO categories, HRDD objectives and clauses have rules, and which rules lack tests.
 
