@@ -307,7 +307,8 @@ class Store:
                                             f"id is already used by a {existing[record.id].type} record"))
             if problems:
                 raise InputError(problems)
-            payloads = [r.model_dump(mode="json") for r in records]
+            # Computed fields (ratios, days late) are derived again on reading, never stored.
+            payloads = [r.model_dump(mode="json", exclude=set(type(r).model_computed_fields)) for r in records]
             batch = self._batch(session, "evidence", source, payloads)
             for record, payload in zip(records, payloads):
                 self._upsert(session, EvidenceRow, record.id, dict(

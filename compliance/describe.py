@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance import spec
+from compliance import models, spec
 from compliance.loader import RuleLibrary
 
 
@@ -64,7 +64,8 @@ def describe(library: RuleLibrary, rule_id: str) -> str:
              f"brands {', '.join(applies.brands)}" if applies.brands else ""]
     lines.append(f"Applies to {', '.join(applies.statuses)} contracts" +
                  (f" with {'; '.join(s for s in scope if s)}" if any(scope) else "") + ".")
-    lines.append("It finds a breach when, as of the evaluation date:")
+    verdict = "a breach" if rule.then.verdict == "breach" else f'"{models.VERDICT_LABELS[rule.then.verdict]}"'
+    lines.append(f"It finds {verdict} when, as of the evaluation date:")
     lines += [f"  - {sentence}" for sentence in checks(rule)]
     lines.append(f"Evidence it reads: {', '.join(evidence_read(rule))}.")
     if rule.params:
@@ -72,7 +73,8 @@ def describe(library: RuleLibrary, rule_id: str) -> str:
         for name, value in rule.params.items():
             overrides = [f"{c.id} {c.version}: {c.parameters[rule.id][name]}" for c in library.clause_sets
                          if name in c.parameters.get(rule.id, {})]
-            lines.append(f"  - {name} = {value}" + (f" ({'; '.join(overrides)})" if overrides else ""))
+            proposed = " - proposed default, confirm per contract" if name in rule.proposed_defaults else ""
+            lines.append(f"  - {name} = {value}{proposed}" + (f" ({'; '.join(overrides)})" if overrides else ""))
     if rule.then.required_actions:
         lines.append("Required actions:")
         lines += [f"  {n}. {action}" for n, action in enumerate(rule.then.required_actions, 1)]

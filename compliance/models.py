@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field, field_validator, model_validator
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Vocabularies
@@ -240,6 +240,8 @@ class Facility(_Model):
     address: str | None = None
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
     parent_company: str | None = None
+    risk_level: Literal["low", "medium", "high"] | None = Field(
+        default=None, description="Internal risk profile (migrant, agency and intern shares, country risk, history)")
     workers_min: int | None = Field(default=None, ge=0)
     workers_max: int | None = Field(default=None, ge=0)
 
@@ -289,6 +291,10 @@ class EvidenceBase(_Model):
     source: str | None = Field(default=None, description="e.g. worker_driven_monitoring, social_audit, supplier")
     sensitivity: Sensitivity = Sensitivity.BUYER_ONLY
 
+    #: How long a record of this type describes the facility (days); None for events, which do not go stale.
+    #: The evidence-freshness rules (EX-...) read it as their default, overridable like any rule parameter.
+    validity_days: ClassVar[int | None] = None
+
     @field_validator("facility_id")
     @classmethod
     def _facility_id(cls, value: str | None) -> str | None:
@@ -296,6 +302,9 @@ class EvidenceBase(_Model):
 
 
 class AuditFinding(EvidenceBase):
+    """One finding of a social audit (e.g. RBA VAP); an audit is valid for two years."""
+
+    validity_days: ClassVar[int | None] = 730
     type: Literal["audit_finding"] = "audit_finding"
     audit_id: str | None = None
     scheme: str | None = Field(default=None, description="e.g. RBA VAP")
@@ -312,12 +321,14 @@ class Grievance(EvidenceBase):
     complainant: str | None = Field(default=None, description="Pseudonym (wp_...) - never a name")
     status: Literal["open", "acknowledged", "in_progress", "resolved", "closed"] = "open"
     acknowledged_on: dt.date | None = None
+    responded_on: dt.date | None = Field(default=None, description="Substantive response or plan given to the complainant")
     sensitivity: Sensitivity = Sensitivity.WORKER_SAFETY
 
 
 class MonitoringFinding(EvidenceBase):
     """A finding of worker-driven monitoring (e.g. an Electronics Watch monitoring partner)."""
 
+    validity_days: ClassVar[int | None] = 730
     type: Literal["monitoring_finding"] = "monitoring_finding"
     report_id: str | None = None
     code_area: str
@@ -360,6 +371,7 @@ class Remediation(EvidenceBase):
     type: Literal["remediation"] = "remediation"
     finding_ref: str | None = None
     kind: Literal["fee_reimbursement", "back_pay", "unlawful_deductions", "injury_compensation", "other"]
+    confirmed_on: dt.date | None = Field(default=None, description="When the liability was confirmed")
     due_date: dt.date
     amount_due: float = Field(ge=0)
     amount_paid: float = Field(default=0, ge=0)
@@ -399,6 +411,15 @@ class RecruitmentFee(EvidenceBase):
     legal_limit: float | None = Field(default=None, ge=0)
     standard_applied: Literal["zero_fee", "legal_limit"] = "zero_fee"
     via_wage_deduction: bool | None = None
+    monthly_basic_wage: float | None = Field(default=None, gt=0, description="In the fee's currency")
+    loans_reported: bool | None = Field(default=None, description="Workers report loans taken to pay the fee")
+
+    @computed_field(description="Median fee in months of basic wage (debt-bondage indicator), when the wage is known")
+    @property
+    def fee_months_of_wage(self) -> float | None:
+        if self.monthly_basic_wage is None:
+            return None
+        return round(self.median_fee / self.monthly_basic_wage, 4)
 
 
 class DocumentRetention(EvidenceBase):
@@ -413,6 +434,7 @@ class DocumentRetention(EvidenceBase):
 class WorkingHours(EvidenceBase):
     """Aggregated hours for a sample of workers over a period ending on `date`."""
 
+    validity_days: ClassVar[int | None] = 365
     type: Literal["working_hours"] = "working_hours"
     sample_workers: int | None = Field(default=None, ge=0)
     pct_weeks_over_60: float | None = Field(default=None, ge=0, le=1)
@@ -433,6 +455,11 @@ class CorrectiveAction(EvidenceBase):
     status: Literal["not_started", "in_progress", "completed", "rejected"]
     completed_on: dt.date | None = None
     extended_to: dt.date | None = Field(default=None, description="Approved extension of the due date")
+    rule_id: str | None = Field(default=None, description="The rule whose finding the action corrects, e.g. FL-01")
+    code_area: str | None = Field(default=None, description="The code area corrected, e.g. working_hours")
+    verified_by: Literal[
+        "supplier", "contractor", "brand", "closure_audit", "monitoring_partner", "union", "worker_survey"
+    ] | None = Field(default=None, description="Who verified completion; workers' side or a closure audit counts")
 
 
 class ExternalSignal(EvidenceBase):
@@ -443,6 +470,149 @@ class ExternalSignal(EvidenceBase):
     url: str | None = None
     reliability: Literal["low", "medium", "high"] = "medium"
     sensitivity: Sensitivity = Sensitivity.PUBLIC
+
+
+class WorkforceComposition(EvidenceBase):
+    """Who works at a facility on `date`: totals, student interns and dispatch (agency) workers."""
+
+    validity_days: ClassVar[int | None] = 365
+    type: Literal["workforce_composition"] = "workforce_composition"
+    total_workers: int = Field(gt=0)
+    student_interns: int = Field(default=0, ge=0)
+    dispatch_workers: int = Field(default=0, ge=0)
+    max_intern_share_in_position: float | None = Field(
+        default=None, ge=0, le=1, description="Highest share of interns in any one position or line")
+    interns_on_night_shift: int | None = Field(default=None, ge=0)
+    intern_weekly_hours_max: float | None = Field(default=None, ge=0)
+    internship_related_to_study: bool | None = None
+    intern_coercion: bool | None = Field(
+        default=None, description="Interns kept at work under threat, e.g. diploma or credits withheld")
+
+    @computed_field(description="Student interns as a share of all workers")
+    @property
+    def intern_share(self) -> float:
+        return round(self.student_interns / self.total_workers, 4)
+
+    @computed_field(description="Dispatch (agency) workers as a share of all workers")
+    @property
+    def dispatch_share(self) -> float:
+        return round(self.dispatch_workers / self.total_workers, 4)
+
+
+class AgeVerification(EvidenceBase):
+    """Ages checked at a facility (audit, monitoring or authority): children and young workers found."""
+
+    validity_days: ClassVar[int | None] = 365
+    type: Literal["age_verification"] = "age_verification"
+    workers_checked: int | None = Field(default=None, ge=0)
+    legal_minimum_age: int = Field(default=15, ge=14, le=18, description="15 under ILO C138, or the higher national age")
+    under_minimum_age: int = Field(default=0, ge=0, description="Workers found below the legal minimum age")
+    youngest_age: int | None = Field(default=None, ge=5, le=18)
+    under_18_night_shift: int | None = Field(default=None, ge=0)
+    under_18_overtime: int | None = Field(default=None, ge=0)
+    under_18_hazardous_work: int | None = Field(default=None, ge=0)
+    forged_documents: bool | None = None
+    agency: str | None = Field(default=None, description="Labour agency that supplied the workers, if any")
+
+
+class OSHIncident(EvidenceBase):
+    """A health-and-safety incident in the workplace or in employer-provided housing or food."""
+
+    type: Literal["osh_incident"] = "osh_incident"
+    incident_type: Literal[
+        "fire", "explosion", "poisoning", "food_poisoning", "chemical_exposure", "structural_collapse",
+        "mass_illness", "injury", "other",
+    ]
+    location: Literal["workplace", "dormitory", "offsite_dormitory", "canteen", "other"] = "workplace"
+    deaths: int = Field(default=0, ge=0)
+    hospitalised: int | None = Field(default=None, ge=0)
+    chemical: str | None = None
+    authority_notified: bool | None = None
+    summary: str | None = None
+
+
+class FoAEvent(EvidenceBase):
+    """An event touching freedom of association: action against union officers, or interference."""
+
+    type: Literal["foa_event"] = "foa_event"
+    event: Literal[
+        "dismissal", "suspension", "discipline", "non_renewal", "barred_from_union_office",
+        "excluded_from_bargaining", "refusal_to_recognise", "refusal_to_bargain", "employer_dominated_union",
+        "protection_contract", "surveillance", "union_history_screening", "obstruction_of_representatives",
+    ]
+    subject_role: Literal[
+        "union_officer", "union_organiser", "worker_representative", "union_member", "workers"
+    ] | None = None
+    related_activity: str | None = Field(default=None, description="e.g. organising, bargaining, petition")
+    status: Literal["alleged", "confirmed", "unresolved", "resolved"] = "confirmed"
+    summary: str | None = None
+
+
+class WageRecord(EvidenceBase):
+    """Wages for one pay period (aggregated): when paid, shortfalls, deductions and payslips."""
+
+    validity_days: ClassVar[int | None] = 365
+    type: Literal["wage_record"] = "wage_record"
+    period_end: dt.date
+    paid_on: dt.date | None = None
+    n_workers: int | None = Field(default=None, ge=0)
+    underpayment_amount: float | None = Field(default=None, ge=0, description="Total shortfall, incl. overtime premium")
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    unlawful_deductions: bool | None = None
+    payslips_transparent: bool | None = None
+
+    @computed_field(description="Days between the end of the pay period and payment, when paid")
+    @property
+    def days_late(self) -> int | None:
+        return None if self.paid_on is None else (self.paid_on - self.period_end).days
+
+
+class GrievanceMechanism(EvidenceBase):
+    """An assessment of a facility's operational grievance mechanism (UNGP 31 criteria)."""
+
+    validity_days: ClassVar[int | None] = 730
+    type: Literal["grievance_mechanism"] = "grievance_mechanism"
+    exists: bool
+    anonymous_channel: bool | None = None
+    languages_cover_workforce: bool | None = None
+    covers_all_worker_categories: bool | None = Field(
+        default=None, description="Agency, migrant and student workers can use it too")
+    awareness_rate: float | None = Field(default=None, ge=0, le=1, description="Share of workers who know of it")
+    non_retaliation_policy: bool | None = None
+
+
+class MonitorAccessRequest(EvidenceBase):
+    """A monitor's request for factory access and a meeting with management; `date` is the request."""
+
+    type: Literal["monitor_access_request"] = "monitor_access_request"
+    requested_by: str | None = Field(default=None, description="e.g. Electronics Watch")
+    contractor_request_on: dt.date | None = Field(
+        default=None, description="When the contractor formally asked its supplier to grant access (due diligence)")
+    status: Literal["pending", "no_response", "granted", "refused"]
+    granted_on: dt.date | None = None
+    meeting_with_management: bool | None = None
+
+
+class PracticeObservation(EvidenceBase):
+    """A labour practice observed (audit, worker-driven monitoring, grievance or testimony), coded."""
+
+    type: Literal["practice_observation"] = "practice_observation"
+    practice: Literal[
+        # freely chosen employment
+        "resignation_penalty", "wage_or_deposit_forfeiture", "movement_restriction",
+        # working time and records
+        "involuntary_overtime", "records_falsified",
+        # discrimination
+        "discriminatory_hiring", "discriminatory_testing", "discriminatory_pay", "discriminatory_termination",
+        # health and safety
+        "untrained_chemical_handling", "missing_exposure_monitoring", "missing_protective_equipment",
+        "dormitory_critical_failure", "food_safety_failure",
+    ]
+    worker_group: str | None = None
+    n_affected: int | None = Field(default=None, ge=0)
+    coercion: bool | None = Field(default=None, description="Threats, penalties or coercion accompany the practice")
+    systematic: bool | None = Field(default=None, description="A policy or pattern, not an isolated case")
+    summary: str | None = None
 
 
 Evidence = Annotated[
@@ -460,6 +630,14 @@ Evidence = Annotated[
         WorkingHours,
         CorrectiveAction,
         ExternalSignal,
+        WorkforceComposition,
+        AgeVerification,
+        OSHIncident,
+        FoAEvent,
+        WageRecord,
+        GrievanceMechanism,
+        MonitorAccessRequest,
+        PracticeObservation,
     ],
     Field(discriminator="type"),
 ]
@@ -483,7 +661,7 @@ CONTEXT_FACT_FIELDS: dict[str, list[str]] = {
         "renewal_decision_on", "clause_set", "framework", "status",
     ],
     "contract_item": ["id", "contract_id", "brand", "model", "cpv", "quantity", "disclosure_in_scope"],
-    "facility": ["id", "name", "country", "parent_company", "workers_min", "workers_max"],
+    "facility": ["id", "name", "address", "country", "parent_company", "risk_level", "workers_min", "workers_max"],
     "production_link": ["id", "brand", "model", "facility_id", "tier", "source"],
 }
 
@@ -492,7 +670,14 @@ def fact_fields(fact_type: str) -> list[str]:
     """The fields a fact of `fact_type` can carry, in declaration order (for validation and hints)."""
     if fact_type in CONTEXT_FACT_FIELDS:
         return CONTEXT_FACT_FIELDS[fact_type]
-    return list(EVIDENCE_TYPES[fact_type].model_fields)
+    return list(field_annotations(EVIDENCE_TYPES[fact_type]))
+
+
+def field_annotations(cls: type[BaseModel]) -> dict[str, Any]:
+    """Every field a record of `cls` carries as a fact, with its type: stored fields, then computed ones."""
+    out = {name: info.annotation for name, info in cls.model_fields.items()}
+    out |= {name: info.return_type for name, info in cls.model_computed_fields.items()}
+    return out
 
 
 def fact_types() -> list[str]:
@@ -505,7 +690,7 @@ def date_fields(fact_type: str) -> set[str]:
         return {f for f in CONTEXT_FACT_FIELDS[fact_type] if f in {
             "signed_on", "start", "end", "max_extent", "renewal_decision_on"}}
     cls = EVIDENCE_TYPES[fact_type]
-    return {name for name, info in cls.model_fields.items() if info.annotation in (dt.date, dt.date | None)}
+    return {name for name, annotation in field_annotations(cls).items() if annotation in (dt.date, dt.date | None)}
 
 
 #: What a finding says about the contract condition. Only "breach" is non-compliance by the contractor;

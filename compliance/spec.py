@@ -368,6 +368,9 @@ class Rule(_Spec):
     hrdd_objectives: list[Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=list)
     severity: Severity
     params: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ParamValue] = Field(default_factory=dict)
+    proposed_defaults: list[str] = Field(
+        default_factory=list, description="Parameters whose default is only proposed (no standard fixes it): confirm "
+        "or override them per contract or clause set")
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
     when: When
     then: Then
@@ -459,7 +462,8 @@ def list_fields(fact_type: str) -> set[str]:
     if fact_type == "contract":
         return {"brands", "buyer_ids"}
     if fact_type in models.EVIDENCE_TYPES:
-        return {n for n, f in models.EVIDENCE_TYPES[fact_type].model_fields.items() if "list[" in str(f.annotation)}
+        annotations = models.field_annotations(models.EVIDENCE_TYPES[fact_type])
+        return {name for name, annotation in annotations.items() if "list[" in str(annotation)}
     return set()
 
 
@@ -488,7 +492,10 @@ _ALWAYS_PRESENT_CONTEXT = {
 def always_present(fact_type: str, field: str) -> bool:
     """Whether every fact of this type has the field (required, or with a non-empty default)."""
     if fact_type in models.EVIDENCE_TYPES:
-        info = models.EVIDENCE_TYPES[fact_type].model_fields.get(field)
+        cls = models.EVIDENCE_TYPES[fact_type]
+        if field in cls.model_computed_fields:  # computed: present unless its type allows None
+            return type(None) not in typing.get_args(cls.model_computed_fields[field].return_type)
+        info = cls.model_fields.get(field)
         return info is not None and (info.is_required() or info.default is not None)
     return field in _ALWAYS_PRESENT_CONTEXT.get(fact_type, set())
 
@@ -624,6 +631,9 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
                     if value in values and isinstance(values[value], int) and values[value] < 1:
                         bad(where, f'parameter "{value}" must be at least 1 (its {source} is {values[value]})')
 
+    for index, name in enumerate(rule.proposed_defaults):
+        if name not in rule.params:
+            bad(("proposed_defaults", index), f'"{name}" is not a parameter of this rule{did_you_mean(name, rule.params)}')
     for name in rule.params:
         if name in RESERVED_NAMES:
             bad(("params", name), f'"{name}" is a reserved name; call the parameter something else')
@@ -720,7 +730,7 @@ def field_kind(fact_type: str, field: str) -> str | None:
     if fact_type == THRESHOLD_FACT:
         return "number" if field == "count" else None
     if fact_type in models.EVIDENCE_TYPES:
-        annotation = models.EVIDENCE_TYPES[fact_type].model_fields[field].annotation
+        annotation = models.field_annotations(models.EVIDENCE_TYPES[fact_type])[field]
         types = set(typing.get_args(annotation)) or {annotation}
     else:
         types = {{"quantity": int, "disclosure_in_scope": bool, "workers_min": int, "workers_max": int}.get(field, str)}

@@ -268,7 +268,7 @@ def test_rules_show_explains_a_rule_in_plain_language(runner: CliRunner):
     assert "  - A contract record (called contract) where signed_on < as_of - disclosure_days." in out
     assert "  - And no factory_disclosure record where model == item.model;" in out
     assert "Evidence it reads: contract, contract_item, correspondence, factory_disclosure." in out
-    assert "  - disclosure_days = 90 (EWCC-v2-UK-NDNA 2.0: 60)" in out
+    assert "  - disclosure_days = 90 - proposed default, confirm per contract (EWCC-v2-UK-NDNA 2.0: 60)" in out
     unknown = runner.invoke(cli, ["rules", "show", "TR-1", "--rules", RULES])
     assert (unknown.exit_code, unknown.output) == (3, 'Error: no rule "TR-1"; did you mean "TR-01"?\n')
 
