@@ -43,6 +43,39 @@ def _binding_text(value: Any) -> str:
     return str(value)
 
 
+#: PM-04: a finding within this many days after the same problem was closed and verified at the same
+#: facility is a repeat, and its severity is raised one level (proposed default: 24 months).
+REPEAT_WINDOW_DAYS = 730
+
+#: Who may verify a closure: the workers' side or a closure audit, never the supplier alone (GR-05).
+VERIFIED_CLOSURE = {"closure_audit", "monitoring_partner", "union", "worker_survey"}
+
+
+def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | None,
+                  bundle: ContractFacts) -> str | None:
+    """Why a finding is a repeat (PM-04), or None: a corrective action for the same rule at the same facility
+    was completed and verified by the workers' side before the new evidence, within REPEAT_WINDOW_DAYS."""
+    if facility_id is None or observed_on is None:
+        return None
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for (fact_type, _), record in bundle.display.items():
+        if fact_type == "corrective_action" and record.get("facility_id") == facility_id:
+            ref = (record["cap_id"], record["action_ref"])
+            if ref not in latest or (record["date"], record["id"]) > (latest[ref]["date"], latest[ref]["id"]):
+                latest[ref] = record
+    closures = sorted(
+        (r for r in latest.values()
+         if r.get("rule_id") and (rule_id == r["rule_id"] or rule_id.startswith(r["rule_id"] + "-"))
+         and r["status"] == "completed" and r.get("completed_on") and r.get("verified_by") in VERIFIED_CLOSURE
+         and r["completed_on"] < observed_on <= r["completed_on"] + dt.timedelta(days=REPEAT_WINDOW_DAYS)),
+        key=lambda r: (r["completed_on"], r["id"]))
+    if not closures:
+        return None
+    last = closures[-1]
+    return (f"repeat finding: the same problem at this facility was closed on {last['completed_on']} "
+            f"({last['cap_id']} action {last['action_ref']}, verified by {last['verified_by'].replace('_', ' ')})")
+
+
 @dataclass
 class ContractResult:
     contract: models.Contract
@@ -153,6 +186,11 @@ class Evaluator:
                if not isinstance(value, tuple)}
         modifiers = [m.reason for m in rule.then.modifiers
                      if reference.holds(m.where, env.get(m.alias, {}), m.alias, env, params, bundle.as_of_day) is True]
+        observed_on = max(evidence_dates, default=None)
+        if rule.then.verdict == "breach":  # a data gap or due diligence is not a repeat breach
+            repeat = repeat_reason(rule.id, facility_id, observed_on, bundle)
+            if repeat:
+                modifiers.append(repeat)
         severity = rule.severity.raised(len(modifiers))
         digest = hashlib.sha256(json.dumps([rule.id, contract.id, sorted(identity)], default=str).encode()).hexdigest()
         return models.Finding(
@@ -172,7 +210,7 @@ class Evaluator:
             hrdd_objectives=rule.hrdd_objectives,
             message=self._message(rule, context),
             evidence_ids=sorted(evidence_ids),
-            observed_on=max(evidence_dates, default=None),
+            observed_on=observed_on,
             required_actions=rule.then.required_actions,
             letter_type=rule.then.letter,
             verdict=rule.then.verdict,

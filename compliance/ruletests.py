@@ -34,6 +34,10 @@ class Expected(BaseModel):
     model_config = ConfigDict(extra="forbid")
     evidence: list[str] = Field(default_factory=list, description="Ids of the records behind the finding")
     severity: Severity | None = Field(default=None, description="Default: the rule's severity")
+    verdict: models.Verdict | None = Field(default=None, description="Default: the rule's verdict")
+    subject: str | None = Field(
+        default=None, description="The facility the finding is about, or 'contract' for a contract-level finding; "
+        "compared only when given")
 
 
 class Case(BaseModel):
@@ -92,8 +96,10 @@ def build(case: Case) -> facts.ContractFacts:
     return facts.build(contract, {f.id: f for f in facilities}, links, evidence, case.as_of)
 
 
-def _shown(rule_id: str, evidence: list[str], severity: Severity) -> str:
-    return f"{rule_id} [{', '.join(evidence) or 'no evidence'}] {severity.label}"
+def _shown(rule_id: str, evidence: list[str], severity: Severity, verdict: str, subject: str | None) -> str:
+    about = f" about {subject}" if subject else ""
+    shown_verdict = "" if verdict == "breach" else f" ({models.VERDICT_LABELS[verdict]})"
+    return f"{rule_id}{about} [{', '.join(evidence) or 'no evidence'}] {severity.label}{shown_verdict}"
 
 
 def run(evaluator: Any, cases: list[tuple[Case, str, int | None]]) -> list[CaseResult]:
@@ -108,8 +114,15 @@ def run(evaluator: Any, cases: list[tuple[Case, str, int | None]]) -> list[CaseR
             results.append(result)
             continue
         rule = evaluator.library.rule(case.rule)
-        actual = {_shown(f.rule_id, f.evidence_ids, f.severity) for f in outcome.findings if f.rule_id == case.rule}
-        wanted = {_shown(case.rule, sorted(e.evidence), e.severity or rule.severity) for e in case.expect}
+        wanted, actual = set(), set()
+        findings = [f for f in outcome.findings if f.rule_id == case.rule]
+        by_subject = any(e.subject for e in case.expect)  # a case names subjects for all its findings or none
+        for e in case.expect:
+            wanted.add(_shown(case.rule, sorted(e.evidence), e.severity or rule.severity,
+                              e.verdict or rule.then.verdict, e.subject if by_subject else None))
+        for f in findings:
+            subject = (f.facility_id or "contract") if by_subject else None
+            actual.add(_shown(f.rule_id, f.evidence_ids, f.severity, f.verdict, subject))
         result.missing = sorted(wanted - actual)
         result.extra = sorted(actual - wanted)
         if outcome.faults:
