@@ -178,6 +178,26 @@ def test_a_contract_parameter_beats_the_clause_set():
     assert tr01_models(run(records, contract=ndna)) == set()
 
 
+
+def test_an_override_of_a_rule_reaches_its_variants_unless_a_variant_is_named():
+    library = evaluator().library
+    ndna = make_contract(clause_set={"id": "EWCC-v2-UK-NDNA", "version": "2.0"})
+    params = evaluation.rule_parameters(library, ndna)
+    # The NDNA clause set names TR-01 only: the due-diligence and not-yet-due variants follow it.
+    assert {rule_id: params[rule_id]["disclosure_days"] for rule_id in ("TR-01", "TR-01-DD", "TR-01-NYD")} == {
+        "TR-01": 60, "TR-01-DD": 60, "TR-01-NYD": 60}
+    own = make_contract(clause_set={"id": "EWCC-v2-UK-NDNA", "version": "2.0"},
+                        parameters={"TR-01": {"disclosure_days": 45}, "TR-01-NYD": {"disclosure_days": 30}})
+    params = evaluation.rule_parameters(library, own)
+    assert [params[r]["disclosure_days"] for r in ("TR-01", "TR-01-DD", "TR-01-NYD")] == [45, 45, 30]
+    # A parameter none of the family has is an error, as is an unknown family.
+    bad = make_contract(parameters={"TR-01": {"disclosure_day": 45}, "QQQQQQ-Z": {"x": 1}})
+    assert [str(p) for p in evaluation.contract_parameter_problems(library, bad)] == [
+        'contract K1: parameters.TR-01: rule TR-01 has no parameter "disclosure_day"; did you mean "disclosure_days"?',
+        'contract K1: parameters: unknown rule "QQQQQQ-Z"',
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # GR-04: confirmed harm not paid in full by the due date; only the latest report per (finding_ref, kind) counts
 
