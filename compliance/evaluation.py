@@ -18,7 +18,7 @@ import jinja2
 from compliance import compiler, models, reference, spec
 from compliance.errors import Problem
 from compliance.facts import ContractFacts, Match
-from compliance.loader import RuleLibrary
+from compliance.loader import RuleLibrary, in_family, override_problems
 
 
 @dataclass(frozen=True)
@@ -88,30 +88,28 @@ class ContractResult:
 
 def contract_parameter_problems(library: RuleLibrary, contract: models.Contract) -> list[Problem]:
     """Problems with a contract's parameter overrides (unknown rule, unknown parameter, wrong type)."""
-    problems = []
     by_id = {r.id: r for r in library.rules}
-    place = f"contract {contract.id}"
-    for rule_id, overrides in contract.parameters.items():
-        if rule_id not in by_id:
-            problems.append(Problem(place, None, "parameters",
-                                    f'unknown rule "{rule_id}"{spec.did_you_mean(rule_id, by_id)}'))
-            continue
-        for p in spec.check_rule(by_id[rule_id], (), overrides):
-            problems.append(Problem(place, None, f"parameters.{rule_id}", p.message))
-    return problems
+    return [Problem(f"contract {contract.id}", None, "parameters" if p.message.startswith("unknown rule") else
+                    f"parameters.{rule_id}", p.message)
+            for rule_id, overrides in contract.parameters.items()
+            for p in override_problems(by_id, rule_id, overrides, ())]
 
 
 def rule_parameters(library: RuleLibrary, contract: models.Contract) -> dict[str, dict[str, Any]]:
-    """The applicable rules for `contract` and their parameters: defaults < clause set < contract."""
+    """The applicable rules for `contract` and their parameters: defaults < clause set < contract.
+
+    An override keyed by a rule id also reaches the rule's variants (TR-01 -> TR-01-DD); within one level the
+    more specific key wins (TR-01-DD over TR-01)."""
     clause_set = library.clause_set(contract.clause_set.id, contract.clause_set.version)
+    levels = [clause_set.parameters if clause_set is not None else {}, contract.parameters]
     out = {}
     for rule in library.rules:
         if not rule.applies_to.matches(contract):
             continue
         params = dict(rule.params)
-        if clause_set is not None:
-            params.update(clause_set.parameters.get(rule.id, {}))
-        params.update(contract.parameters.get(rule.id, {}))
+        for overrides in levels:
+            for key in sorted((k for k in overrides if in_family(rule.id, k)), key=len):
+                params.update({name: value for name, value in overrides[key].items() if name in rule.params})
         out[rule.id] = params
     return out
 

@@ -57,6 +57,62 @@ def _trace(condition: Any, fact: dict[str, Any], alias: str, env: reference.Env,
     return lines
 
 
+_NEGATED = {"==": "were not", "!=": "were", "<": "were at least", "<=": "were more than", ">": "were at most",
+            ">=": "were less than"}
+_NEGATED_DATE = {"==": "were not", "!=": "were", "<": "were on or after", "<=": "were after", ">": "were on or before",
+                 ">=": "were before"}
+
+
+def _flip(test: Test, fact: dict[str, Any], alias: str, env: reference.Env, params: dict[str, Any],
+          as_of: int) -> str:
+    """The change to one true test that would make it false, with the value it compares against."""
+    name = f"{alias or fact['type']}.{test.field}"
+    if test.op == "is missing":
+        return f"{name} were recorded"
+    if test.op == "is present":
+        return f"{name} were not recorded"
+    if test.op == "in":
+        return f"{name} were none of {', '.join(map(repr, test.values))}"
+    if test.op == "mentions":
+        return f"{name} mentioned none of {', '.join(map(repr, test.values))}"
+    kind = spec.field_kind(fact["type"], test.field) if fact["type"] != spec.THRESHOLD_FACT else None
+    value = reference.operand_value(test.operand, fact, alias, env, params, as_of) if test.operand else None
+    shown = _shown(value, kind == "date")
+    if test.op == "contains":
+        return f"{name} did not include {shown}"
+    if isinstance(value, bool) and test.op in ("==", "!="):
+        return f"{name} were {str(value if test.op == '!=' else not value).lower()}"
+    verb = (_NEGATED_DATE if kind == "date" else _NEGATED)[test.op]
+    return f"{name} {verb} {shown}"
+
+
+def pass_conditions(condition: Any, fact: dict[str, Any], alias: str, env: reference.Env, params: dict[str, Any],
+                    as_of: int) -> list[str]:
+    """Alternative changes, any one of which would make a condition that holds no longer hold."""
+    if reference.holds(condition, fact, alias, env, params, as_of) is not True:
+        return []
+    if isinstance(condition, Test):
+        return [_flip(condition, fact, alias, env, params, as_of)]
+    if isinstance(condition, AllOf):  # one false part is enough
+        return [alt for c in condition.all for alt in pass_conditions(c, fact, alias, env, params, as_of)]
+    if isinstance(condition, AnyOf):  # every part that holds must fail
+        parts = [pass_conditions(c, fact, alias, env, params, as_of) for c in condition.any]
+        parts = [p for p in parts if p]
+        return [" and ".join(p[0] if len(p) == 1 else f"({' or '.join(p)})" for p in parts)]
+    assert isinstance(condition, NotOf)
+    return [f"this held: {condition_text(condition.not_)}"]
+
+
+def _resolved(condition: Any, fact_type: str, env: reference.Env, params: dict[str, Any], as_of: int) -> str:
+    """A condition of an `absent` pattern as text, with the value its right-hand side has here when that is not
+    a constant (another record's field, a parameter, as_of)."""
+    if not isinstance(condition, Test) or condition.operand is None or condition.op in ("in", "mentions") \
+            or (not isinstance(condition.operand.base, spec.Name) and not condition.operand.offsets):
+        return condition_text(condition)
+    value = reference.operand_value(condition.operand, {}, "", env, params, as_of)
+    return f"{condition_text(condition)} (= {_shown(value, spec.field_kind(fact_type, condition.field) == 'date')})"
+
+
 def _where_trace(where: list[Any], fact: dict[str, Any], alias: str, env: reference.Env, params: dict[str, Any],
                  as_of: int) -> list[str]:
     lines: list[str] = []
@@ -101,12 +157,29 @@ def explain(rule: Rule, bundle: ContractFacts, params: dict[str, Any] | None) ->
             for absent in rule.when.absent:
                 lines.append(f"  no {absent.fact} record satisfies: "
                              f"{'; '.join(condition_text(c) for c in absent.where) or '(any record)'}")
-            lines.append("  It would not fire if one of these conditions were false"
-                         + (", or if such a record existed." if rule.when.absent else "."))
+            lines.append("  It would pass if any one of these were so:")
+            for pattern in rule.when.match:
+                fact = env[pattern.as_]
+                for change in pass_conditions(spec.AllOf(all=pattern.where), fact, pattern.as_, env, params, as_of) \
+                        if pattern.where else []:
+                    lines.append(f"    - {change}")
+            for absent in rule.when.absent:
+                lines.append(f"    - a {absent.fact} record existed where "
+                             f"{'; '.join(_resolved(c, absent.fact, env, params, as_of) for c in absent.where) or '(any record)'}")
+            for alias, value in match.bindings:
+                if isinstance(value, tuple) and rule.when.threshold is not None:
+                    t = rule.when.threshold
+                    at_least = params[t.at_least] if isinstance(t.at_least, str) else t.at_least
+                    what = f"distinct {t.distinct} values" if t.distinct else "records"
+                    lines.append(f"    - fewer than {at_least} {what} fell within any {_window(t, params)}-day window")
         return lines
     lines.append(f"{rule.id} did not fire on contract {bundle.contract.id} as of {bundle.as_of}.")
     lines += _why_not(rule, bundle, params)
     return lines
+
+
+def _window(threshold: spec.Threshold, params: dict[str, Any]) -> Any:
+    return params[threshold.window_days] if isinstance(threshold.window_days, str) else threshold.window_days
 
 
 def _why_not(rule: Rule, bundle: ContractFacts, params: dict[str, Any]) -> list[str]:

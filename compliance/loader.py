@@ -212,6 +212,29 @@ class RuleLibrary:
         return digest.hexdigest()
 
 
+def in_family(rule_id: str, key: str) -> bool:
+    """Whether an override keyed `key` reaches rule `rule_id`: the rule itself and its variants (TR-01 reaches
+    TR-01-DD and TR-01-NYD), so one clause-level parameter is set once for every verdict of the clause."""
+    return rule_id == key or rule_id.startswith(key + "-")
+
+
+def override_problems(rules: dict[str, spec.Rule], key: str, overrides: dict[str, Any],
+                      loc: tuple[str | int, ...]) -> list[spec.SpecProblem]:
+    """Problems with parameter overrides keyed by a rule id (they also reach the rule's variants)."""
+    if key not in rules:
+        return [spec.SpecProblem(loc, f'unknown rule "{key}"{spec.did_you_mean(key, rules)}')]
+    family = [rule for rule_id, rule in sorted(rules.items()) if in_family(rule_id, key)]
+    problems = []
+    for name in overrides:
+        if not any(name in rule.params for rule in family):
+            problems.append(spec.SpecProblem(
+                loc, f'rule {key} has no parameter "{name}"{spec.did_you_mean(name, rules[key].params)}'))
+    for rule in family:
+        mine = {name: value for name, value in overrides.items() if name in rule.params}
+        problems += [p for p in spec.check_rule(rule, loc, mine) if p not in problems]
+    return problems
+
+
 def rule_files(paths: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
@@ -301,11 +324,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
     for clause_set, name, data, i in clause_set_places:
         for rule_id, overrides in clause_set.parameters.items():
             loc = ("clause_sets", i, "parameters", rule_id)
-            if rule_id not in by_id:
-                problems.append(Problem(name, data.line_of(loc), f"clause set {clause_set.id}",
-                                        f'unknown rule "{rule_id}"{spec.did_you_mean(rule_id, by_id)}'))
-                continue
-            for p in spec.check_rule(by_id[rule_id], loc, overrides):
+            for p in override_problems(by_id, rule_id, overrides, loc):
                 problems.append(Problem(name, data.line_of(loc), f"clause set {clause_set.id}", p.message))
     for path, data in case_files:
         library.cases += ruletests.load_cases(path, data, problems, named)

@@ -34,6 +34,8 @@ production_links:
   - {brand: Northwind, model: NB-450, facility_id: TH2020112B8R4N8}
 """
 EVIDENCE = """evidence:
+  - {type: audit_finding, id: VAP-1, facility_id: TH2020112B8R4N8, date: 2024-07-08, code_area: working_hours,
+     classification: minor}
   - {type: protected_activity, id: PA-55, facility_id: TH2020112B8R4N8, date: 2024-09-10, subject: wg_line_b,
      activity: spoke_to_monitors}
   - {type: adverse_action, id: AA-12, facility_id: TH2020112B8R4N8, date: 2024-10-02, subject: wg_line_b,
@@ -100,7 +102,7 @@ def test_check_before_the_evidence_exists_finds_nothing_and_exits_0(runner: CliR
 def test_importing_the_same_file_twice_adds_nothing(runner: CliRunner, loaded: str, files: dict[str, Path]):
     result = invoke(runner, loaded, "import", "evidence", str(files["evidence.yaml"]))
     assert result.exit_code == 0
-    assert result.output == f"{files['evidence.yaml']}: 0 evidence records added, 0 updated, 2 unchanged\n"
+    assert result.output == f"{files['evidence.yaml']}: 0 evidence records added, 0 updated, 3 unchanged\n"
 
 
 def test_a_bad_evidence_row_is_reported_with_its_place_and_nothing_is_written(
@@ -116,7 +118,7 @@ def test_a_bad_evidence_row_is_reported_with_its_place_and_nothing_is_written(
         "expected range; found '2025-02-30'\n1 problem found; nothing was changed.\n")
     store = Store(loaded)
     try:
-        assert store.counts()["evidence records"] == 2  # WH-1 was not written either
+        assert store.counts()["evidence records"] == 3  # WH-1 was not written either
     finally:
         store.close()
 
@@ -237,7 +239,7 @@ def test_db_status_and_contracts_list(runner: CliRunner, store_url: str, loaded:
     assert status.exit_code == 0
     lines = status.output.splitlines()
     assert lines[1] == f"schema revision: {current} (current: {current})"
-    assert "contracts: 1" in lines and "evidence records: 2" in lines
+    assert "contracts: 1" in lines and "evidence records: 3" in lines
     listed = invoke(runner, loaded, "contracts", "list")
     assert listed.exit_code == 0
     assert listed.output.split()[:2] == ["K1", "active"]

@@ -132,7 +132,22 @@ def test_findings_explain_shows_the_values_behind_a_finding(demo_url: str):
     lines = result.output.splitlines()
     assert lines[0] == "Finding 1 of 1: GR-03 fired on contract NET-CALLOFF-2024-088 as of 2025-06-30."
     assert "    date <= protected.date + window_days: adverse.date is 2025-03-03 [2025-08-09] -> true" in lines
-    assert lines[-1] == "  It would not fire if one of these conditions were false."
+    # What would have made it pass: each test that held, turned around, with the value it compared against.
+    changes = lines[lines.index("  It would pass if any one of these were so:") + 1:]
+    assert "    - adverse.date were on or before 2025-02-10" in changes  # not after the protected activity
+    assert "    - adverse.date were after 2025-08-09" in changes  # outside the 180-day window
+    assert "    - adverse.documented_prior_reason were true" in changes
+
+
+def test_findings_explain_says_which_record_would_have_made_an_absence_rule_pass(demo_url: str):
+    result = CliRunner().invoke(cli, ["--db", demo_url, "findings", "explain", "NDNA-CALLOFF-2024-017", "TR-01",
+                                      *COMMON[:4]])
+    assert result.exit_code == 0, result.output
+    # The NDNA clause set gives 60 days: signed 2024-03-04, so a disclosure by 2024-05-03 would have met it.
+    assert ("    - a factory_disclosure record existed where model == item.model (= 'DT-300 G2'); "
+            'tier == "final_assembly"; date <= contract.signed_on + disclosure_days (= 2024-05-03)') \
+        in result.output.splitlines()
+    assert "    - contract.signed_on were on or after 2025-05-01" in result.output.splitlines()
 
 
 def test_findings_explain_says_why_a_rule_passed(demo_url: str):

@@ -64,3 +64,19 @@ def test_severities_sort_most_serious_first_with_rba_codes():
     assert sorted(Severity, key=lambda s: s.rank) == [Severity.PRIORITY, Severity.MAJOR, Severity.MINOR,
                                                       Severity.OBSERVATION]
     assert [s.code for s in Severity] == ["P", "MA", "MI", "OBS"]
+
+
+def test_the_readme_documents_every_evidence_type_and_field():
+    """The evidence table in the README is what officers fill in: it must list exactly the model's fields."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.*) \|$", readme, flags=re.M))
+    common = {"id", "type", "date", "contract_id", "facility_id", "source", "sensitivity"}
+    for name, cls in models.EVIDENCE_TYPES.items():
+        assert name in rows, f"README has no row for evidence type {name}"
+        documented = set(re.findall(r"`([a-z_0-9]+)`", rows[name])) - common
+        fields = set(models.field_annotations(cls)) - common
+        assert documented == fields, f"{name}: README lacks {sorted(fields - documented)}, " \
+                                     f"names fields that do not exist {sorted(documented - fields)}"

@@ -178,6 +178,26 @@ def test_a_contract_parameter_beats_the_clause_set():
     assert tr01_models(run(records, contract=ndna)) == set()
 
 
+
+def test_an_override_of_a_rule_reaches_its_variants_unless_a_variant_is_named():
+    library = evaluator().library
+    ndna = make_contract(clause_set={"id": "EWCC-v2-UK-NDNA", "version": "2.0"})
+    params = evaluation.rule_parameters(library, ndna)
+    # The NDNA clause set names TR-01 only: the due-diligence and not-yet-due variants follow it.
+    assert {rule_id: params[rule_id]["disclosure_days"] for rule_id in ("TR-01", "TR-01-DD", "TR-01-NYD")} == {
+        "TR-01": 60, "TR-01-DD": 60, "TR-01-NYD": 60}
+    own = make_contract(clause_set={"id": "EWCC-v2-UK-NDNA", "version": "2.0"},
+                        parameters={"TR-01": {"disclosure_days": 45}, "TR-01-NYD": {"disclosure_days": 30}})
+    params = evaluation.rule_parameters(library, own)
+    assert [params[r]["disclosure_days"] for r in ("TR-01", "TR-01-DD", "TR-01-NYD")] == [45, 45, 30]
+    # A parameter none of the family has is an error, as is an unknown family.
+    bad = make_contract(parameters={"TR-01": {"disclosure_day": 45}, "QQQQQQ-Z": {"x": 1}})
+    assert [str(p) for p in evaluation.contract_parameter_problems(library, bad)] == [
+        'contract K1: parameters.TR-01: rule TR-01 has no parameter "disclosure_day"; did you mean "disclosure_days"?',
+        'contract K1: parameters: unknown rule "QQQQQQ-Z"',
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # GR-04: confirmed harm not paid in full by the due date; only the latest report per (finding_ref, kind) counts
 
@@ -505,7 +525,8 @@ def test_mo03_needs_the_same_code_area_facility_and_a_conformance():
 
 def test_rules_apply_to_active_contracts_only():
     records = [retention(), protected(D(2024, 9, 10)), adverse(D(2024, 10, 2))]
-    assert {f.rule_id for f in run(records).findings} == {"FL-04", "GR-03", "TR-01"}
+    breaches = {f.rule_id for f in run(records).findings if f.verdict == "breach"}
+    assert breaches == {"FL-04", "GR-03", "TR-01"}
     for status in ("expired", "pending", "terminated", "cancelled"):
         result = run(records, contract=make_contract(status=status))
         assert result.findings == [] and result.rules_applied == []
@@ -544,8 +565,10 @@ EVERYTHING = [
 
 def test_every_rule_fires_on_the_combined_example():
     result = run(EVERYTHING)
-    assert {f.rule_id for f in result.findings} == {
+    assert {f.rule_id for f in result.findings if f.verdict == "breach"} == {
         "FL-01", "FL-04", "FL-06", "GR-03", "GR-04", "MO-03", "PM-03", "TR-01", "WH-01"}
+    # FAC-B makes every BrandH model and nothing is on record about it: a data gap, not silence.
+    assert {(f.rule_id, f.facility_id) for f in result.findings if f.verdict != "breach"} == {("EV-01", OTHER_FACILITY)}
     ranks = [f.severity.rank for f in result.findings]
     assert ranks == sorted(ranks)
 
@@ -569,3 +592,49 @@ def test_finding_keys_are_stable_when_unrelated_evidence_is_added():
     assert after.keys() == before.keys()
     assert all(after[k].message == before[k].message for k in before)
     assert len(set(before)) == len(run(EVERYTHING).findings)  # keys are unique
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data gaps: evidence freshness (EX-...) and repeat findings (PM-04)
+
+
+def test_every_evidence_type_with_a_validity_period_has_a_freshness_rule_using_it():
+    from compliance import models
+
+    rules = {rule.when.match[0].fact: rule for rule in evaluator().library.rules
+             if rule.id.startswith("EX-") and rule.when.match}
+    stateful = {name: cls.validity_days for name, cls in models.EVIDENCE_TYPES.items() if cls.validity_days}
+    assert set(stateful) == set(rules)
+    for fact_type, days in stateful.items():
+        rule = rules[fact_type]
+        assert rule.params["validity_days"] == days, rule.id
+        assert rule.then.verdict == "evidence_expired" and rule.severity.value == "observation"
+
+
+def test_an_expired_audit_is_a_data_gap_with_its_expiry_date():
+    old_audit = audit(D(2022, 12, 1), id="A-OLD")
+    result = run([old_audit], as_of=D(2025, 1, 31))
+    [finding] = [f for f in result.findings if f.rule_id == "EX-AUDIT"]
+    assert finding.verdict == "evidence_expired" and finding.evidence_ids == ["A-OLD"]
+    assert finding.facility_id == FACILITY
+    assert "expired on 2024-11-30, 730 days later" in finding.message
+    fresh = run([old_audit, audit(D(2024, 12, 1), id="A-NEW")], as_of=D(2025, 1, 31))
+    assert "EX-AUDIT" not in {f.rule_id for f in fresh.findings}
+
+
+def test_a_repeat_finding_is_raised_a_level_and_says_which_closure_it_repeats():
+    closed = action(D(2024, 3, 1), status="completed", id="CA-9", cap_id="CAP-7", completed_on="2024-02-28",
+                    rule_id="FL-01", verified_by="monitoring_partner", facility_id=FACILITY)
+    [finding] = [f for f in run([closed, fee(9000)]).findings if f.rule_id == "FL-01"]
+    assert (finding.severity_base.value, finding.severity.value) == ("major", "priority")
+    assert finding.modifiers == [
+        "repeat finding: the same problem at this facility was closed on 2024-02-28 "
+        "(CAP-7 action a1, verified by monitoring partner)"]
+    # The same closure at another facility, or verified by the supplier only, is no repeat here.
+    elsewhere = action(D(2024, 3, 1), status="completed", id="CA-9", completed_on="2024-02-28", rule_id="FL-01",
+                       verified_by="monitoring_partner", facility_id=OTHER_FACILITY)
+    self_verified = action(D(2024, 3, 1), status="completed", id="CA-9", completed_on="2024-02-28",
+                           rule_id="FL-01", verified_by="supplier", facility_id=FACILITY)
+    for record in (elsewhere, self_verified):
+        [finding] = [f for f in run([record, fee(9000)]).findings if f.rule_id == "FL-01"]
+        assert finding.severity.value == "major" and finding.modifiers == []
