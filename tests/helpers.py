@@ -68,7 +68,8 @@ def make_contract(**overrides: Any) -> models.Contract:
 
 
 def facility(facility_id: str = FACILITY, **fields: Any) -> models.Facility:
-    data = {"id": facility_id, "name": f"Plant {facility_id}", "country": "TH", **fields}
+    data = {"id": facility_id, "name": f"Plant {facility_id}", "address": f"{facility_id} Industrial Estate",
+            "country": "TH", **fields}
     return models.Facility.model_validate(data)
 
 

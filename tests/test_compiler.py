@@ -49,8 +49,12 @@ def test_compilation_is_deterministic_and_does_not_depend_on_rule_order(compiled
 
 
 def test_what_the_feeder_prepares_for_the_shipped_rules(compiled: compiler.CompiledRuleset):
-    assert [(f.fact, f.per) for f in compiled.latest_flags] == [
-        ("remediation", ("finding_ref", "kind")), ("corrective_action", ("cap_id", "action_ref"))]
+    # One "latest" flag per distinct (fact, latest_per) the rules use, however many rules share it.
+    used = {(p.fact, tuple(p.latest_per)) for r in library().rules for p in r.when.match if p.latest_per}
+    flags = [(f.fact, f.per) for f in compiled.latest_flags]
+    assert len(flags) == len(set(flags)) and set(flags) == used
+    assert {("remediation", ("finding_ref", "kind")), ("corrective_action", ("cap_id", "action_ref")),
+            ("audit_finding", ("facility_id",))} <= used
     assert compiled.windows == [WindowPlan("FL-06", ("facility_id", "worker_group"), "window_days", "ilo_indicator")]
     assert compiled.keyword_flags == []
 

@@ -26,7 +26,7 @@ def contract(contract_id: str, model: str) -> models.Contract:
         clause_set={"id": "EWCC-v2-UK", "version": "2.0"}))
 
 
-FACILITY = models.Facility(id="TH2020112B8R4N8", name="Plant 2", country="TH")
+FACILITY = models.Facility(id="TH2020112B8R4N8", name="Plant 2", address="99 Moo 4, Samut Sakhon", country="TH")
 
 
 def bundle(c: models.Contract, records: list[dict]) -> facts.ContractFacts:
@@ -59,9 +59,9 @@ def test_nothing_carries_over_from_one_contract_to_the_next():
                "contract_id": second.id}
     evaluator = Evaluator(LIBRARY)
     results = [evaluator.evaluate(bundle(first, [protected])), evaluator.evaluate(bundle(second, [adverse]))]
-    assert [r.findings for r in results] == [[], []]
+    assert [[f.rule_id for f in r.findings if f.verdict == "breach"] for r in results] == [[], []]
     together = evaluator.evaluate(bundle(first, [protected, {**adverse, "contract_id": first.id}]))
-    assert [f.rule_id for f in together.findings] == ["GR-03"]  # the same facts in one contract do join
+    assert [f.rule_id for f in together.findings if f.verdict == "breach"] == ["GR-03"]  # the same facts in one contract do join
 
 
 def test_property_names_with_colliding_hashes_are_refused_at_compile_time():
@@ -100,7 +100,7 @@ def test_sessions_are_reused_and_deleted_so_many_contracts_fit_in_one_ruleset():
     records = [retention("DR-1")]
     for _ in range(1100):
         result = evaluator.evaluate(bundle(c, records))
-    assert [f.rule_id for f in result.findings] == ["FL-04"]
+    assert [f.rule_id for f in result.findings if f.verdict == "breach"] == ["FL-04"]
 
 
 def test_message_templates_only_use_names_the_rule_defines():

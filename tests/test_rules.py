@@ -526,7 +526,7 @@ def test_mo03_needs_the_same_code_area_facility_and_a_conformance():
 def test_rules_apply_to_active_contracts_only():
     records = [retention(), protected(D(2024, 9, 10)), adverse(D(2024, 10, 2))]
     breaches = {f.rule_id for f in run(records).findings if f.verdict == "breach"}
-    assert breaches == {"FL-04", "GR-03", "TR-01"}
+    assert breaches == {"FL-04", "GR-03", "TR-01", "TR-02"}
     for status in ("expired", "pending", "terminated", "cancelled"):
         result = run(records, contract=make_contract(status=status))
         assert result.findings == [] and result.rules_applied == []
@@ -566,7 +566,7 @@ EVERYTHING = [
 def test_every_rule_fires_on_the_combined_example():
     result = run(EVERYTHING)
     assert {f.rule_id for f in result.findings if f.verdict == "breach"} == {
-        "FL-01", "FL-04", "FL-06", "GR-03", "GR-04", "MO-03", "PM-03", "TR-01", "WH-01"}
+        "FL-01", "FL-04", "FL-06", "GR-03", "GR-04", "MO-03", "PM-03", "TR-01", "TR-02", "WH-01"}
     # FAC-B makes every BrandH model and nothing is on record about it: a data gap, not silence.
     assert {(f.rule_id, f.facility_id) for f in result.findings if f.verdict != "breach"} == {("EV-01", OTHER_FACILITY)}
     ranks = [f.severity.rank for f in result.findings]
@@ -586,7 +586,7 @@ def test_finding_keys_are_stable_when_unrelated_evidence_is_added():
     unrelated = [
         hours(id="W2", pct_weeks_over_60=0.0), audit(id="A2", code_area="wages", classification="minor"),
         adverse(D(2024, 10, 3), subject="wg_z", id="AA-9"), retention(id="DR2", holder="worker"),
-        evidence("external_signal", id="X1", date="2024-08-01", source_type="ngo", issue="wages"),
+        evidence("external_signal", id="X1", date="2024-08-01", source_type="ngo", issue="wages", reliability="low"),
     ]
     after = {f.key: f for f in run(EVERYTHING + unrelated).findings}
     assert after.keys() == before.keys()

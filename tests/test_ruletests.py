@@ -9,6 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from compliance import models
 from compliance.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,10 +75,21 @@ def test_a_case_for_an_unknown_rule_or_field_is_a_validation_error(tmp_path: Pat
     assert f'{rules / "cases.yaml"}:3: cases[0].expectt: unknown field "expectt"; did you mean "expect"?' in result.output
 
 
-def test_coverage_names_categories_without_rules():
-    result = CliRunner().invoke(cli, ["rules", "coverage", str(ROOT / "rules")])
+def test_the_shipped_library_covers_every_category_and_objective():
+    coverage = json.loads(CliRunner().invoke(cli, ["rules", "coverage", str(ROOT / "rules"), "--json"]).output)
+    assert set(coverage["fprw"]) == {c.value for c in models.FPRW}
+    assert set(coverage["hrdd_objective"]) == {"1", "2", "3", "4", "5"}
+    assert all(entry["rules"] for kind in ("fprw", "hrdd_objective") for entry in coverage[kind].values())
+
+
+def test_coverage_names_categories_without_rules(tmp_path: Path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for name in ("grievance-and-remedy.yaml", "forced-labour.yaml"):
+        shutil.copy(ROOT / "rules" / name, rules / name)
+    result = CliRunner().invoke(cli, ["rules", "coverage", str(rules)])
     assert result.exit_code == 0
-    assert "  child_labour: NO RULES" in result.output
+    assert "  child_labour: NO RULES" in result.output and "  health_and_safety: NO RULES" in result.output
     assert "  freedom_of_association: GR-03" in result.output
 
 
