@@ -99,3 +99,10 @@ def test_invalid_evidence_in_a_case_is_reported_when_validating(tmp_path: Path):
     assert result.exit_code == 3
     assert f"{rules / 'cases.yaml'}:10: case 'near miss that wrongly expects nothing': holder: input should be" \
         in result.output
+
+
+def test_the_readme_lists_every_shipped_rule():
+    readme = (ROOT / "README.md").read_text()
+    library = json.loads(CliRunner().invoke(cli, ["rules", "list", str(ROOT / "rules"), "--json"]).output)
+    missing = [r["id"] for r in library if r["id"] not in readme]
+    assert missing == [], f"README's rule library table lacks {missing}"

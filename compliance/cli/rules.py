@@ -65,9 +65,11 @@ def rules_list(paths: tuple[Path, ...], area: str | None, fprw: str | None, seve
                                 "severity": r.severity.value, "fprw": [c.value for c in r.fprw],
                                 "hrdd_objectives": r.hrdd_objectives, "clause": r.clause} for r in chosen], indent=2))
         return
-    for r in chosen:
-        categories = ",".join(c.value for c in r.fprw) or "-"
-        click.echo(f"{r.id:<6} {r.severity.code:<3} {library.area(r.id):<22} {categories:<24} {r.title}")
+    rows = [(r.id, r.severity.code, library.area(r.id), ",".join(c.value for c in r.fprw) or "-", r.title)
+            for r in chosen]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+    for row in rows:
+        click.echo(" ".join(f"{cell:<{width}}" for cell, width in zip(row, widths)) + f" {row[4]}")
     click.echo(f"{len(chosen)} of {len(library.rules)} rules.")
 
 
