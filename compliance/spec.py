@@ -124,7 +124,11 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             rest = text[pos:].strip()
-            hint = "; use == to test equality" if rest.startswith("=") else ""
+            hint = ""
+            if rest.startswith(("=>", "=<")):
+                hint = f'; did you mean "{rest[1]}="?'
+            elif rest.startswith("="):
+                hint = "; use == to test equality"
             raise ValueError(f"cannot read {rest!r} in test {text!r}{hint}")
         kind = m.lastgroup or ""
         out.append((kind, m.group(kind)))
@@ -374,6 +378,16 @@ class Rule(_Spec):
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
     when: When
     then: Then
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params_have_defaults(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            empty = [name for name, default in value.items() if default is None]
+            if empty:
+                raise ValueError(f'parameter "{empty[0]}" has no default value; give one (a number, "text", '
+                                 "true or false) - clause sets and contracts may override it")
+        return value
 
     @field_validator("version", mode="before")
     @classmethod

@@ -140,3 +140,69 @@ def test_a_csv_with_only_a_header_is_an_error(tmp_path: Path):
 def test_contracts_are_not_read_from_csv(tmp_path: Path):
     path = write(tmp_path, "c.csv", "id\nK1\n")
     assert problems(loader.load_contracts, path) == [f"{path}: contracts are read from .yaml, .yml, .json files, not .csv"]
+
+
+BROKEN_RULES = """rules:
+  - id: FL-90
+    version: "1.0"
+    title: Bad rule
+    clause: test
+    severity: major
+    params:
+      large_scale_workers:
+      min_fee: 0
+    when:
+      match:
+        - as: fee
+          fact: recruitment_fee
+          where:
+            - median_fee => min_fee
+            - median_fee > "ten"
+            - one_of:
+                - n_workers > 1
+    then:
+      message: "{{ fee.id }}"
+  - id: FL-91
+    version: "1.0"
+    title: Bad rule two
+    clause: test
+    severity: major
+    when:
+      match:
+        - as: fee
+          fact: recruitment_fee
+          where:
+            - n_workers >= large_scale_workers
+    then:
+      message: "{{ fee.id }}"
+  - id: FL-92
+    version: "1.0"
+    title: Bad rule three
+    clause: test
+    severity: major
+    when:
+      match:
+        - as: fee
+          fact: recruitment_fee
+          where:
+            - median_fee > "ten"
+    then:
+      message: "{{ fee.id }}"
+"""
+
+
+def test_every_kind_of_rule_error_is_reported_at_once_with_file_line_and_rule(tmp_path: Path):
+    """A parameter without a default, an unknown operator, an unknown condition, an undeclared parameter and a
+    wrong type, in three rules of one file: one run reports them all, each with its line."""
+    path = write(tmp_path, "bad.yaml", BROKEN_RULES)
+    assert problems(loader.load_rules, [path]) == [
+        f'{path}:7: rule FL-90: params: parameter "large_scale_workers" has no default value; give one (a number, '
+        '"text", true or false) - clause sets and contracts may override it',
+        f"{path}:15: rule FL-90: when.match[0].where[0]: cannot read '=> min_fee' in test 'median_fee => min_fee'; "
+        'did you mean ">="?',
+        f"{path}:17: rule FL-90: when.match[0].where[2]: a condition is a test string, or a mapping with exactly one "
+        "key: all, any or not",
+        f'{path}:31: rule FL-91: when.match[0].where[0]: unknown name "large_scale_workers": not a parameter of this '
+        'rule, "as_of" or alias.field',
+        f"{path}:44: rule FL-92: when.match[0].where[0]: \"median_fee\" is a number, but 'ten' is text",
+    ]
