@@ -244,6 +244,8 @@ def _level(finding: models.Finding, routes: list[str], hint: str | None, as_of: 
             return "E3", "due diligence shown by the contractor: engage the brand collectively"
         return "E1", "due diligence shown by the contractor: keep requesting the outcome"
     if finding.severity is Severity.OBSERVATION:
+        if finding.verdict in ("insufficient_evidence", "evidence_expired") and hint == "E1":
+            return "E1", f"{models.VERDICT_LABELS[finding.verdict]}: request the evidence from the contractor"
         return "E0", "an observation"
     if finding.severity is Severity.MAJOR and routes and age > policy.major_age_days:
         return "E3", f"a Major finding unresolved after {age} days, for collective engagement"

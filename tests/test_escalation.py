@@ -42,6 +42,8 @@ RULES: dict[str, tuple[str, list[FPRW]]] = {
     "PM-03": ("Corrective action overdue", []),
     "MO-03": ("Audit contradicted by worker-driven monitoring", []),
     "TR-01": ("Final-assembly factories disclosed after signature", []),
+    "EX-AUDIT": ("Social audit evidence expired", []),
+    "MO-03-X": ("An observation", []),
 }
 
 _keys = itertools.count(1)
@@ -152,6 +154,16 @@ def test_a_finding_without_a_facility_takes_the_brands_of_its_contract():
     assert r.level == "E1"
     assert r.leverage.contracts == ("A1",)
     assert "2 institutions in 1 consortium through 1 live contract worth 100,000" in r.reason
+
+
+def test_a_data_gap_asks_for_the_evidence_and_a_plain_observation_is_recorded():
+    contracts = [contract("A1", {"Apple": ["MacBook Air"]}, institutions(2, "HEPCW"))]
+    expired = finding("EX-AUDIT", "A1", None, Severity.OBSERVATION).model_copy(update={"verdict": "evidence_expired"})
+    observation = finding("MO-03-X", "A1", None, Severity.OBSERVATION)
+    recs = recommend([expired, observation], contracts, [], hints={"EX-AUDIT": "E1", "MO-03-X": "E1"})[0]
+    assert recs[expired.key].level == "E1"
+    assert "evidence expired: request the evidence from the contractor" in recs[expired.key].reason
+    assert recs[observation.key].level == "E0"  # a breach-verdict observation stays recorded and monitored
 
 
 def test_a_finding_at_an_unlinked_facility_has_no_brand_and_stays_at_institution_level():
