@@ -167,14 +167,16 @@ def recommend(findings: list[models.Finding], portfolio: Portfolio, groups: list
         routes: list[str] = []
         why: list[str] = []
         issue = FPRW.FREEDOM_OF_ASSOCIATION if FPRW.FREEDOM_OF_ASSOCIATION in finding.fprw else None
-        if issue is not None and issue in issue_groups:
+        if finding.verdict in UNROUTED_VERDICTS:
+            why.append(f"{models.VERDICT_LABELS[finding.verdict]}: no working group until the evidence is in")
+        elif issue is not None and issue in issue_groups:
             routes.append(issue_groups[issue])
             why.append(f"freedom of association issues always go to {issue_groups[issue]}")
-        for brand in brands:
+        for brand in brands if finding.verdict not in UNROUTED_VERDICTS else ():
             if brand in brand_groups and brand_groups[brand] not in routes:
                 routes.append(brand_groups[brand])
                 why.append(f"{brand} products: {brand_groups[brand]} engages {brand}")
-        if not routes:
+        if not routes and finding.verdict not in UNROUTED_VERDICTS:
             for brand in brands:
                 if brand not in serious_by_brand:  # once per brand, not once per finding
                     serious_by_brand[brand] = _serious(brand, findings, brands_of, as_of, policy)
@@ -228,6 +230,10 @@ def _serious(brand: str, findings: list[models.Finding], brands_of: dict[str, tu
     return None
 
 
+#: Findings that are data gaps or not yet due: they ask for evidence, they are not a case for a working group.
+UNROUTED_VERDICTS = {"insufficient_evidence", "evidence_expired", "not_yet_due"}
+
+
 def _level(finding: models.Finding, routes: list[str], hint: str | None, as_of: dt.date, policy: Policy,
            referred_on: dt.date | None = None) -> tuple[str, str]:
     age = _age(finding, as_of)
@@ -252,6 +258,10 @@ def _level(finding: models.Finding, routes: list[str], hint: str | None, as_of: 
     if hint == "E1":
         return "E1", "the rule asks for information first"
     return "E2", f"a {finding.severity.label} finding needs a corrective action plan"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _brand_proposal(brand: str, findings: list[models.Finding], portfolio: Portfolio) -> Proposal:
@@ -288,7 +298,8 @@ def _issue_proposals(findings: list[models.Finding], brands_of: dict[str, tuple[
             id=f"proposed:issue:{rule_id}", kind="issue", scope=f"{items[0].title} across suppliers",
             institutions=leverage.institutions, consortia=leverage.consortia,
             findings=tuple(sorted(f.key for f in items)), facilities=tuple(facilities), brands=tuple(brands),
-            reason=(f"{rule_id} ({items[0].title}) at {len(facilities)} facilities of {len(brands)} brands within "
+            reason=(f"{rule_id} ({items[0].title}) at {_count(len(facilities), 'facility', 'facilities')} of "
+                    f"{_count(len(brands), 'brand', 'brands')} within "
                     f"{policy.issue_window_days} days, and no group covers the issue; linked buyers: {leverage}"),
         ))
     return out

@@ -163,6 +163,8 @@ def test_a_data_gap_asks_for_the_evidence_and_a_plain_observation_is_recorded():
     recs = recommend([expired, observation], contracts, [], hints={"EX-AUDIT": "E1", "MO-03-X": "E1"})[0]
     assert recs[expired.key].level == "E1"
     assert "evidence expired: request the evidence from the contractor" in recs[expired.key].reason
+    assert recs[expired.key].routes == ()  # Apple has a group, but a data gap is not a case for it
+    assert "evidence expired: no working group until the evidence is in" in recs[expired.key].reason
     assert recs[observation.key].level == "E0"  # a breach-verdict observation stays recorded and monitored
 
 
