@@ -65,7 +65,7 @@ def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | 
                 latest[ref] = record
     closures = sorted(
         (r for r in latest.values()
-         if r.get("rule_id") and (rule_id == r["rule_id"] or rule_id.startswith(r["rule_id"] + "-"))
+         if r.get("rule_id") and in_family(rule_id, r["rule_id"])
          and r["status"] == "completed" and r.get("completed_on") and r.get("verified_by") in VERIFIED_CLOSURE
          and r["completed_on"] < observed_on <= r["completed_on"] + dt.timedelta(days=REPEAT_WINDOW_DAYS)),
         key=lambda r: (r["completed_on"], r["id"]))
