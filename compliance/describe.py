@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compliance import models, spec
-from compliance.loader import RuleLibrary
+from compliance.loader import RuleLibrary, in_family
 
 
 def condition_text(condition: Any) -> str:
@@ -71,8 +71,12 @@ def describe(library: RuleLibrary, rule_id: str) -> str:
     if rule.params:
         lines.append("Parameters (defaults; a clause set or a contract may override them):")
         for name, value in rule.params.items():
-            overrides = [f"{c.id} {c.version}: {c.parameters[rule.id][name]}" for c in library.clause_sets
-                         if name in c.parameters.get(rule.id, {})]
+            # The most specific key wins, as in evaluation.rule_parameters (TR-01-DD over TR-01).
+            overrides = []
+            for c in library.clause_sets:
+                keys = sorted((k for k in c.parameters if in_family(rule.id, k) and name in c.parameters[k]), key=len)
+                if keys:
+                    overrides.append(f"{c.id} {c.version}: {c.parameters[keys[-1]][name]}")
             proposed = " - proposed default, confirm per contract" if name in rule.proposed_defaults else ""
             lines.append(f"  - {name} = {value}{proposed}" + (f" ({'; '.join(overrides)})" if overrides else ""))
     if rule.then.required_actions:
