@@ -46,7 +46,11 @@ def portfolio(contracts: int, records: int, seed: int):
             kind = rng.random()
             base = {"id": f"E{c}-{r}", "facility_id": site, "date": day}
             if kind < 0.3:
-                record = {**base, "type": "grievance", "issue_categories": [rng.choice(["wages", "hours", "fees"])]}
+                # Most grievances are acknowledged within a week and answered within a month (GR-02 fires on the rest).
+                late = rng.random() < 0.1
+                record = {**base, "type": "grievance", "issue_categories": [rng.choice(["wages", "hours", "fees"])],
+                          "acknowledged_on": day + dt.timedelta(days=rng.randrange(8, 20) if late else rng.randrange(7)),
+                          "responded_on": day + dt.timedelta(days=rng.randrange(31, 60) if late else rng.randrange(7, 30))}
             elif kind < 0.45:
                 record = {**base, "type": "protected_activity", "subject": f"wg_{rng.randrange(20)}",
                           "activity": "complaint"}
