@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import typing
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,71 +28,330 @@ SETTINGS = dict(deadline=None, database=None, suppress_health_check=[HealthCheck
 
 # =====================================================================================================================
 # (a) The shipped rules on random contracts and evidence
+#
+# Every evidence type the shipped rules read is generated, with values on both sides of each rule's thresholds
+# (equal to, just below and just above them, and missing where the field is optional). Dates are generated as
+# offsets (`Rel`) from an anchor: as_of, the contract's signature, its renewal decision, or another date of the same
+# record, and resolved once the contract is drawn; so a window or deadline of N days is met at N - 1, N and N + 1
+# days whatever the as-of date. The limits of the parameter overrides below are sampled the same way. Near pairs
+# make the joins (facility, subject, worker group, code area) meet, on both sides of their windows.
+#
+# Hypothesis follows each new example with up to five mutations of it, so few examples are really new: values that
+# make a rule fire are weighted up (repeated in the lists sampled), and every example carries one to a few records
+# of every type (corrective actions excepted: PM-02 needs none after its notice).
 
 BASE = dt.date(2024, 1, 1)
-SPAN = 420  # days from BASE to the latest as_of: windows of 90, 180, 182 and 365 days can both hit and miss
 MODELS = ["M1", "M2", "M3"]
 FACILITY_IDS = ["FAC-A", "FAC-B", "FAC-C"]
-FACILITIES = {f: models.Facility(id=f, name=f, country="TH") for f in FACILITY_IDS}
+CONTRACT_ID = "K1"  # make_contract's id
 
-day = st.integers(0, 300).map(lambda n: BASE + dt.timedelta(days=n))  # as_of is 120 to 420 days after BASE
-maybe_day = st.none() | day
+
+@dataclass(frozen=True)
+class Rel:
+    """A date `days` after `ref`: "as_of", "signed", "renewal", or another date field of the same record."""
+
+    ref: str
+    days: int
+
+
+def rel(ref: str, *boundaries: int, low: int, high: int, spread: int = 1) -> st.SearchStrategy[Rel]:
+    """A date relative to `ref`: one of `boundaries` (days), or any day from `low` to `high` (`spread` times as
+    likely)."""
+    days = st.one_of(st.sampled_from(boundaries), *[st.integers(low, high)] * spread)
+    return days.map(lambda n: Rel(ref, n))
+
+
+def around(*limits: int) -> tuple[int, ...]:
+    """Each limit, one day below and one day above it."""
+    return tuple(sorted({n + d for n in limits for d in (-1, 0, 1)}))
+
+
+def before(*limits: int) -> tuple[int, ...]:
+    """Days before an anchor on both sides of each limit: -limit - 1, -limit and -limit + 1."""
+    return tuple(-n for n in around(*limits))
+
+
+def maybe(values: st.SearchStrategy[Any] | list[Any]) -> st.SearchStrategy[Any]:
+    """A value or None (a missing field), one time in two or, for a list of n values, one time in n + 1."""
+    return st.sampled_from([None, *values]) if isinstance(values, list) else st.none() | values
+
+
+def days_apart(*boundaries: int, low: int, high: int) -> st.SearchStrategy[int]:
+    """A number of days between two records: one of `boundaries`, or any from `low` to `high`."""
+    return st.sampled_from(boundaries) | st.integers(low, high)
+
+
+TRI = st.sampled_from([None, True, False])  # an optional boolean
 subject = st.sampled_from(["wg_a", "wg_b"])
 group = st.sampled_from(["wg_a", "wg_b"])
 area = st.sampled_from(["docs", "fees", "hours"])
+#: Facility ids of evidence: the three linked facilities (FAC-B and FAC-C not always), one never linked, or none.
+FACILITY_OF_EVIDENCE = st.sampled_from(["FAC-A", "FAC-A", "FAC-A", "FAC-A", "FAC-A", "FAC-B", "FAC-C", "FAC-Z", None])
+#: Evidence counts for K1 when it names K1, or names no contract and is about a linked facility.
+CONTRACT_OF_EVIDENCE = st.sampled_from([None, None, None, None, None, None, CONTRACT_ID, CONTRACT_ID, CONTRACT_ID,
+                                        "K2"])
+#: A date on or before as_of, now and then just after it (left out).
+RECENT = rel("as_of", 0, 0, -1, 1, low=-400, high=0, spread=3)
+
+# Parameter overrides: each rule's value is one of these, so that the generated dates and numbers straddle the
+# overridden limits too. A key reaches the rule's variants: TR-01 -> TR-01-DD and TR-01-NYD, TR-02 -> TR-02-DD,
+# FL-02 -> FL-02-P, MO-01 -> MO-01-DD, TR-05 -> TR-05-TC, GR-01 -> GR-01-PARTIAL; TR-01-DD is also overridden on
+# its own (it wins over TR-01 then).
+OVERRIDE_VALUES: dict[str, dict[str, list[Any]]] = {
+    "GR-03": {"window_days": [30, 365]},
+    "FL-06": {"window_days": [30, 400], "min_indicators": [1, 3]},
+    "MO-03": {"within_days": [0, 30]},
+    "TR-01": {"disclosure_days": [60, 120]},
+    "TR-01-DD": {"disclosure_days": [30]},
+    "TR-02": {"disclosure_days": [90]},
+    "TR-03-RENEWAL": {"renewal_window_days": [30], "max_age_days": [180]},
+    "TR-04": {"response_days": [14]},
+    "TR-05": {"response_days": [14]},
+    "WH-01": {"max_week_hours": [60, 80], "max_share_over_60": [0, 0.06], "max_consecutive_days": [5, 7]},
+    "WH-04": {"max_days_late": [14], "arrears_days": [60], "large_scale_workers": [10]},
+    "FL-01": {"large_scale_workers": [1]},
+    "FL-02": {"reimburse_days": [30], "priority_days": [365]},
+    "FL-03": {"debt_fee_months": [0.5, 2]},
+    "GR-01": {"min_awareness_rate": [0.3, 0.8]},
+    "GR-02": {"acknowledge_days": [3], "respond_days": [14]},
+    "HS-01": {"min_hospitalised": [1, 5]},
+    "MO-01": {"access_days": [14]},
+    "MO-02": {"lookback_days": [365]},
+    "PM-01": {"response_days": [14], "grace_days": [0]},
+    "PM-02": {"cap_days": [7]},
+    "PM-06": {"review_days": [30]},
+    "PM-07": {"verify_days": [0, 30]},
+    "YS-03": {"max_intern_weekly_hours": [48]},
+    "YS-04": {"max_intern_share": [0.05, 0.2], "max_dispatch_share": [0.2]},
+    "EX-AUDIT": {"validity_days": [365]},
+    "EX-HOURS": {"validity_days": [180]},
+}
 
 
-def record(evidence_type: str, **fields: Any) -> st.SearchStrategy[dict[str, Any]]:
-    common = dict(date=day, facility_id=st.sampled_from(["FAC-A", "FAC-A", "FAC-A", "FAC-B", "FAC-C", None]),
-                  contract_id=st.sampled_from([None, None, None, "K1", "K2"]))
+def limits(rule_id: str, param: str, default: int) -> tuple[int, ...]:
+    """A parameter's default and the values it is overridden with."""
+    return (default, *OVERRIDE_VALUES.get(rule_id, {}).get(param, []))
+
+
+#: Dates of evidence that describes a facility for 730 days (EX-AUDIT, EX-MONITORING, EX-GRIEVANCE; MO-02 looks
+#: back 730 days) or for 365 days (EX-HOURS, EX-WORKFORCE, EX-AGE, EX-WAGES).
+VALID_730 = rel("as_of", *before(365, 730), low=-1000, high=0)
+VALID_365 = rel("as_of", *before(180, 365), low=-600, high=0)
+
+
+def record(evidence_type: str, date: st.SearchStrategy[Rel] = RECENT, **fields: Any
+           ) -> st.SearchStrategy[dict[str, Any]]:
+    common = dict(date=date, facility_id=FACILITY_OF_EVIDENCE, contract_id=CONTRACT_OF_EVIDENCE)
     return st.fixed_dictionaries({**common, **fields}).map(lambda d: {"type": evidence_type, **d})
 
 
+def several(strategy: st.SearchStrategy[dict[str, Any]], at_most: int = 3, stale_after: int | None = None,
+            at_least: int = 1) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """`at_least` to `at_most` records; with `stale_after`, one time in three all of them are that many days older
+    (so the latest record of a facility is stale, or on its last valid day)."""
+    records = st.lists(strategy, min_size=at_least, max_size=at_most)
+    if stale_after is None:
+        return records
+    return st.tuples(records, st.sampled_from([0, 0, stale_after])).map(
+        lambda t: [{**r, "date": Rel(r["date"].ref, r["date"].days - t[1])} for r in t[0]])
+
+
+# GR-03 (with the near pairs below)
+PROTECTED = record("protected_activity", subject=subject,
+                   activity=st.sampled_from(["complaint", "spoke_to_monitors", "union_activity"]))
+ADVERSE = record("adverse_action", subject=subject, action=st.sampled_from(["dismissal", "threat"]),
+                 documented_prior_reason=st.sampled_from([False, False, True]), n_affected=maybe([1, 12]))
+# GR-04 (due date), FL-02 and FL-02-P (confirmed 90 and 180 days before as_of): the latest per finding and kind
+CONFIRMED = rel("as_of", *before(*limits("FL-02", "reimburse_days", 90), *limits("FL-02", "priority_days", 180)),
+                low=-300, high=-60, spread=3)
+REMEDIATION = record(
+    "remediation", kind=st.sampled_from(["fee_reimbursement", "fee_reimbursement", "fee_reimbursement", "back_pay",
+                                         "other"]),
+    finding_ref=st.sampled_from(["F1", "F2", "F3", None]),
+    confirmed_on=st.one_of(st.none(), CONFIRMED, CONFIRMED, CONFIRMED),
+    due_date=rel("as_of", -1, 0, 1, low=-200, high=100),
+    amount_due=st.sampled_from([0, 50, 100, 100]), amount_paid=st.sampled_from([0, 0, 50, 100]),
+    workers_due=maybe([0, 5, 10]), workers_paid=maybe([0, 5, 10]), currency=maybe(["THB"]))
+# PM-03 and GR-05, the latest per CAP action; PM-02 (any record after the notice); the repeat modifier (PM-04)
+CORRECTIVE = record(
+    "corrective_action", cap_id=st.sampled_from(["C1", "C2"]), action_ref=st.sampled_from(["a1", "a2"]),
+    due_date=rel("as_of", -1, 0, 1, low=-200, high=100),
+    status=st.sampled_from(["not_started", "in_progress", "completed", "completed", "rejected"]),
+    extended_to=maybe(rel("as_of", -1, 0, 1, low=-100, high=100)), completed_on=maybe(rel("date", 0, low=-60, high=0)),
+    verified_by=maybe(["supplier", "contractor", "brand", "closure_audit", "monitoring_partner", "union",
+                       "worker_survey"]),
+    rule_id=maybe(["FL-01", "WH-01", "TR-01", "GR"]), code_area=maybe(area))
+# MO-03, FL-06 (threshold), EV-01, EX-MONITORING, MO-02 (the source, 730 days)
+MONITORING = record("monitoring_finding", date=VALID_730, code_area=area, worker_group=maybe(group),
+                    ilo_indicator=maybe(["debt_bondage", "retention_of_documents", "isolation"]),
+                    source=maybe(["worker_driven_monitoring", "social_audit"]))
+# MO-03, EV-01, EX-AUDIT
+AUDIT = record("audit_finding", date=VALID_730, code_area=area,
+               classification=st.sampled_from(["conformance", "conformance", "minor", "major"]))
+# TR-01/-DD, TR-02/-DD: the contractor's formal requests to its supplier, around each disclosure deadline
+FORMAL_REQUEST = record(
+    "correspondence", date=rel("signed", *around(30, 60, 90, 120, 180), low=0, high=200),
+    kind=st.sampled_from(["formal_request_to_supplier", "formal_request_to_supplier", "formal_request_to_supplier",
+                          "reminder"]),
+    model=maybe(MODELS))
+# PM-01, PM-02, PM-07 (absent): requests and notices, answered or not, around their deadlines
+LETTER = record(
+    "correspondence", date=rel("as_of", *before(7, 14, 21, 30, 37), low=-200, high=0),
+    kind=st.sampled_from(["information_request", "finding_notice", "finding_notice", "supplier_response"]),
+    subject_matter=st.sampled_from([None, "cap", "cap", "factory_disclosure"]),
+    due_on=maybe(rel("as_of", *before(0, 7), low=-60, high=30)),
+    response_on=maybe(rel("as_of", -1, 0, 1, low=-100, high=30)), substantive=TRI)
+# TR-04, TR-05, TR-05-TC (and PM-01): requests for findings, the chemical inventory or trading conditions
+INFORMATION_REQUEST = record(
+    "correspondence", date=rel("as_of", *before(14, 30), low=-120, high=-20),
+    kind=st.just("information_request"),
+    subject_matter=st.sampled_from(["compliance_findings", "chemical_inventory", "trading_conditions"]),
+    response_on=st.one_of(st.none(), st.none(), rel("as_of", -1, 0, 1, low=-100, high=30)), substantive=TRI)
+# PM-07 (with the near pairs below)
+SIGNAL = record("external_signal", date=rel("as_of", *before(0, 10, 30), low=-200, high=0),
+                source_type=st.sampled_from(["media", "ngo"]), issue=st.just("forced_labour"),
+                reliability=st.sampled_from(["low", "medium", "high"]))
+
+#: Every coded practice, each rule's as often as another's: FL-05, WH-02, WH-03, DI-01, HS-02, HS-03.
+PRACTICES = [
+    "resignation_penalty", "wage_or_deposit_forfeiture", "movement_restriction",
+    *["involuntary_overtime"] * 3, *["records_falsified"] * 3,
+    "discriminatory_hiring", "discriminatory_testing", "discriminatory_pay",
+    "untrained_chemical_handling", "missing_exposure_monitoring", "missing_protective_equipment",
+    "dormitory_critical_failure", "food_safety_failure", "dormitory_critical_failure",
+    "discriminatory_termination",
+]
+assert set(PRACTICES) == set(typing.get_args(models.PracticeObservation.model_fields["practice"].annotation))
+
+#: Lists of records of every type the shipped rules read.
 EVIDENCE_TYPES = (
-    record("protected_activity", subject=subject, activity=st.just("complaint")),
-    record("adverse_action", subject=subject, action=st.just("dismissal"),
-           documented_prior_reason=st.sampled_from([False, False, True])),
-    # workers_due is always given: a missing workers_due trips the engine's "$m" defect (see test_rules.py).
-    record("remediation", kind=st.sampled_from(["back_pay", "other"]), finding_ref=st.sampled_from(["F1", "F2", None]),
-           due_date=day, amount_due=st.sampled_from([0, 50, 100]), amount_paid=st.sampled_from([0, 50, 100]),
-           workers_due=st.sampled_from([0, 5, 10]), workers_paid=st.sampled_from([None, 0, 5, 10])),
-    record("corrective_action", cap_id=st.sampled_from(["C1", "C2"]), action_ref=st.sampled_from(["a1", "a2"]),
-           due_date=day, status=st.sampled_from(["not_started", "in_progress", "completed"]), extended_to=maybe_day),
-    record("monitoring_finding", code_area=area, worker_group=st.none() | group,
-           ilo_indicator=st.sampled_from([None, "debt_bondage", "retention_of_documents", "isolation"])),
-    record("audit_finding", code_area=area, classification=st.sampled_from(["conformance", "minor"])),
-    record("working_hours", pct_weeks_over_60=st.sampled_from([None, 0.0, 0.05, 0.06, 0.5]),
-           max_week_hours=st.sampled_from([None, 60, 72, 72.5, 80]),
-           max_consecutive_days=st.sampled_from([None, 6, 7])),
-    # legal_limit is always given, for the same reason as workers_due.
-    record("recruitment_fee", worker_group=group, median_fee=st.sampled_from([0, 100, 150, 200]),
-           standard_applied=st.sampled_from(["zero_fee", "legal_limit"]), legal_limit=st.sampled_from([100, 150])),
-    record("document_retention", worker_group=group, documents=st.just(["passport"]),
-           holder=st.sampled_from(["worker", "labour_agency"]), access_on_request=st.booleans()),
-    record("factory_disclosure", model=st.sampled_from([*MODELS, "M9"]),
-           tier=st.sampled_from(["final_assembly", "other"])),
-    record("correspondence", kind=st.sampled_from(["formal_request_to_supplier", "reminder"]),
-           model=st.sampled_from([None, *MODELS])),
+    several(PROTECTED), several(ADVERSE), several(REMEDIATION, 5), several(CORRECTIVE, at_least=0),
+    several(MONITORING, stale_after=730), several(AUDIT, stale_after=730),
+    several(FORMAL_REQUEST, 5), several(LETTER), several(INFORMATION_REQUEST, 5), several(SIGNAL),
+    # WH-01, WH-03-HRS, EX-HOURS
+    several(record("working_hours", date=VALID_365, pct_weeks_over_60=maybe([0.0, 0.05, 0.06, 1.0]),
+                   max_week_hours=maybe([59, 60, 61, 72, 72.5, 80, 81]), max_consecutive_days=maybe([5, 6, 7, 8]),
+                   records_discrepancy=TRI, sample_workers=maybe([30])), stale_after=365),
+    # FL-01 (zero fee, or above the legal limit, which may be missing), FL-03 (fee in months of wage, loans)
+    several(record("recruitment_fee", worker_group=group, median_fee=st.sampled_from([0, 100, 150, 200]),
+                   standard_applied=st.sampled_from(["zero_fee", "legal_limit"]), legal_limit=maybe([100, 150]),
+                   monthly_basic_wage=maybe([100, 150, 200, 400]), loans_reported=TRI, via_wage_deduction=TRI,
+                   n_workers=maybe([0, 1, 9, 10, 11]))),
+    # FL-04
+    several(record("document_retention", worker_group=group, documents=st.just(["passport"]),
+                   holder=st.sampled_from(["worker", "employer", "labour_agency", "dormitory_operator"]),
+                   access_on_request=st.booleans())),
+    # TR-01/-DD/-NYD, TR-02/-DD: disclosures around signature + disclosure_days
+    several(record("factory_disclosure",
+                   date=rel("signed", *around(*limits("TR-01", "disclosure_days", 90), 30, 180), low=0, high=400),
+                   model=st.sampled_from([*MODELS, "M9"]), brand=maybe(["B"]),
+                   tier=st.sampled_from(["final_assembly", "final_assembly", "strategic_component", "other"]))),
+    # TR-03-RENEWAL: disclosures around a year (180 days) before the renewal decision, the latest per model and tier
+    several(record("factory_disclosure",
+                   date=rel("renewal", *before(*limits("TR-03-RENEWAL", "max_age_days", 365)), low=-500, high=-300,
+                            spread=2),
+                   model=st.sampled_from(MODELS), tier=st.sampled_from(["other", "other", "strategic_component"])), 5),
+    # GR-02: acknowledged within 7 days (3 when overridden), answered within 30 (14)
+    several(record("grievance", date=rel("as_of", *before(3, 7, 14, 30), low=-200, high=0),
+                   acknowledged_on=maybe(rel("date", *around(3, 7), low=0, high=60)),
+                   responded_on=maybe(rel("date", *around(3, 7, 14, 30), low=0, high=60)),
+                   issue_categories=st.lists(st.sampled_from(["wages", "hours", "forced_labour", "retaliation"]),
+                                             min_size=1, max_size=2, unique=True),
+                   status=st.sampled_from(["open", "resolved"]))),
+    # YS-03, YS-04 (shares computed from the counts: 5 of 50 and 10 of 100 are the 10% limit), EX-WORKFORCE
+    several(record("workforce_composition", date=VALID_365, total_workers=st.sampled_from([50, 100]),
+                   student_interns=st.sampled_from([0, 5, 9, 10, 11, 20]),
+                   dispatch_workers=st.sampled_from([0, 5, 10, 11]),
+                   max_intern_share_in_position=maybe([0.19, 0.2, 0.21]), interns_on_night_shift=maybe([0, 1]),
+                   intern_weekly_hours_max=maybe([40, 40.5, 48, 49]), internship_related_to_study=TRI,
+                   intern_coercion=TRI), stale_after=365),
+    # YS-01, YS-02, EX-AGE
+    several(record("age_verification", date=VALID_365, legal_minimum_age=st.sampled_from([14, 15, 16]),
+                   under_minimum_age=st.sampled_from([0, 0, 1]), youngest_age=maybe([14, 15, 16, 17]),
+                   under_18_night_shift=maybe([0, 1]), under_18_overtime=maybe([0, 1]),
+                   under_18_hazardous_work=maybe([0, 1]), workers_checked=maybe([100])), stale_after=365),
+    # HS-01
+    several(record("osh_incident", incident_type=st.sampled_from(["injury", "other", "fire", "chemical_exposure"]),
+                   deaths=st.sampled_from([0, 0, 1]), hospitalised=maybe([0, 1, 2, 3, 4, 5, 6]),
+                   location=st.sampled_from(["workplace", "dormitory"]), authority_notified=TRI)),
+    # FA-01/-AL, FA-02/-AL
+    several(record("foa_event", event=st.sampled_from(["dismissal", "non_renewal", "excluded_from_bargaining",
+                                                        "dismissal", "non_renewal", "excluded_from_bargaining",
+                                                        "refusal_to_bargain", "surveillance", "protection_contract"]),
+                   subject_role=maybe(["union_officer", "worker_representative", "union_member", "workers"]),
+                   related_activity=maybe(["organising"]),
+                   status=st.sampled_from(["alleged", "alleged", "confirmed", "unresolved", "resolved"])), 6),
+    # WH-04: days late (computed from paid_on), unpaid 30 days after the period, underpayment, deductions, payslips
+    several(record("wage_record", date=VALID_365, period_end=rel("date", *before(14, 30, 60), low=-90, high=0),
+                   paid_on=maybe(rel("period_end", *around(14, 30, 60), low=0, high=90)),
+                   n_workers=maybe([9, 10, 99, 100, 101]), underpayment_amount=maybe([0, 10.5]),
+                   unlawful_deductions=TRI, payslips_transparent=TRI), stale_after=365),
+    # GR-01, GR-01-PARTIAL (the latest per facility), EX-GRIEVANCE
+    several(record("grievance_mechanism", date=VALID_730, exists=st.sampled_from([True, True, False]),
+                   anonymous_channel=TRI, languages_cover_workforce=TRI, covers_all_worker_categories=TRI,
+                   non_retaliation_policy=TRI, awareness_rate=maybe([0.29, 0.3, 0.49, 0.5, 0.51, 0.8, 0.81])),
+            stale_after=730),
+    # MO-01, MO-01-DD: refused, or unanswered 30 days (14) after the request; the contractor's own request
+    several(record("monitor_access_request", date=rel("as_of", *before(14, 30), low=-200, high=0),
+                   status=st.sampled_from(["pending", "no_response", "granted", "refused"]),
+                   meeting_with_management=TRI,
+                   contractor_request_on=st.one_of(st.none(), *[rel("date", *around(14, 30), low=0, high=60)] * 2),
+                   requested_by=maybe(["Electronics Watch"])), 4),
+    # FL-05, DI-01 (systematic exclusion at hiring), HS-02, HS-03, WH-02 (coercion), WH-03
+    several(record("practice_observation", practice=st.sampled_from(PRACTICES), worker_group=maybe(group),
+                   n_affected=maybe([1, 20]), coercion=TRI, systematic=TRI), 6),
 )
 
 
 def near(first: st.SearchStrategy[dict[str, Any]], second: st.SearchStrategy[dict[str, Any]], shared: tuple[str, ...],
          days: st.SearchStrategy[int]) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """Two records that share `shared` fields, the second `days` after the first: joins and windows that hit."""
+    """Two records that share `shared` fields, the second `days` after the first: joins and windows that hit.
+
+    Both are moved back if need be, so that neither is after as_of (the later one is on as_of then)."""
     def pair(values: tuple[dict[str, Any], dict[str, Any], int]) -> list[dict[str, Any]]:
         a, b, offset = values
-        return [a, {**b, **{k: a[k] for k in shared}, "date": a["date"] + dt.timedelta(days=offset)}]
+        shift = max(0, a["date"].days, a["date"].days + offset)
+        return [{**a, "date": Rel("as_of", a["date"].days - shift)},
+                {**b, **{k: a[k] for k in shared}, "date": Rel("as_of", a["date"].days + offset - shift)}]
     return st.tuples(first, second, days).map(pair)
 
 
-PROTECTED, ADVERSE, MONITORING, AUDIT = (EVIDENCE_TYPES[i] for i in (0, 1, 4, 5))
-CONFORMANCE = AUDIT.map(lambda r: {**r, "classification": "conformance"})
-INDICATED = MONITORING.map(lambda r: {**r, "worker_group": r["worker_group"] or "wg_a", "ilo_indicator": "isolation"})
-OTHER_INDICATOR = MONITORING.map(lambda r: {**r, "ilo_indicator": r["ilo_indicator"] or "debt_bondage"})
+def counted(strategy: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """Records that count for K1 (about a linked facility, or naming K1)."""
+    where = st.sampled_from([("FAC-A", None), ("FAC-A", None), ("FAC-B", None), (None, CONTRACT_ID),
+                             ("FAC-C", CONTRACT_ID)])
+    return st.tuples(strategy, where).map(lambda t: {**t[0], "facility_id": t[1][0], "contract_id": t[1][1]})
+
+
+@st.composite
+def indicator_cluster(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Two or three monitoring findings for one worker group at one facility, on both sides of FL-06's windows."""
+    def indicated(r: dict[str, Any]) -> dict[str, Any]:
+        return {**r, "worker_group": r["worker_group"] or "wg_a", "ilo_indicator": r["ilo_indicator"] or "isolation"}
+
+    first = draw(counted(MONITORING).map(indicated))
+    out = [first]
+    for _ in range(draw(st.integers(1, 2))):
+        offset = draw(days_apart(*around(*limits("FL-06", "window_days", 365)), 0, low=-30, high=400))
+        out.append({**draw(MONITORING.map(indicated)), "date": Rel("as_of", first["date"].days + offset),
+                    **{k: first[k] for k in ("worker_group", "facility_id", "contract_id")}})
+    latest = max(r["date"].days for r in out)
+    return [{**r, "date": Rel("as_of", r["date"].days - max(latest, 0))} for r in out]
+
+
 PAIRS = [
-    near(PROTECTED, ADVERSE, ("subject", "facility_id", "contract_id"), st.integers(-3, 200)),     # GR-03
-    near(CONFORMANCE, MONITORING, ("code_area", "facility_id", "contract_id"), st.integers(-200, 200)),  # MO-03
-    near(INDICATED, OTHER_INDICATOR, ("worker_group", "facility_id", "contract_id"), st.integers(0, 400)),  # FL-06
+    near(counted(PROTECTED), ADVERSE, ("subject", "facility_id", "contract_id"),
+         days_apart(*around(0, *limits("GR-03", "window_days", 180)), low=-3, high=400)),                  # GR-03
+    near(counted(AUDIT).map(lambda r: {**r, "classification": "conformance"}), MONITORING,
+         ("code_area", "facility_id", "contract_id"),
+         days_apart(*around(*limits("MO-03", "within_days", 182)),
+                    *(-n for n in around(*limits("MO-03", "within_days", 182))), low=-200, high=200)),    # MO-03
+    indicator_cluster(),                                                                                 # FL-06
+    near(counted(SIGNAL).map(lambda r: {**r, "reliability": "high"}),
+         LETTER.map(lambda r: {**r, "kind": "information_request"}), ("facility_id",),
+         days_apart(-1, 0, 1, low=-30, high=30)),                                                        # PM-07
+    near(counted(LETTER).map(lambda r: {**r, "kind": "finding_notice", "subject_matter": "cap"}), CORRECTIVE, (),
+         days_apart(-1, 0, 1, low=-30, high=30)),                                                        # PM-02
 ]
 
 
@@ -99,51 +360,92 @@ def flatten(groups: tuple[list[Any], ...]) -> list[dict[str, Any]]:
 
 
 #: A few records of every type, plus records made to nearly meet, so that joins and windows have something to join.
-EVIDENCE = st.tuples(*(st.lists(t, max_size=3) for t in EVIDENCE_TYPES),
-                     *(st.lists(p, max_size=1) for p in PAIRS)).map(flatten)
-
-OVERRIDES = st.fixed_dictionaries({}, optional={
-    "GR-03": st.fixed_dictionaries({"window_days": st.integers(1, 400)}),
-    "FL-06": st.fixed_dictionaries({}, optional={"window_days": st.integers(1, 400),
-                                                 "min_indicators": st.integers(1, 3)}),
-    "MO-03": st.fixed_dictionaries({"within_days": st.integers(0, 300)}),
-    "TR-01": st.fixed_dictionaries({"disclosure_days": st.integers(0, 200)}),
-    "WH-01": st.fixed_dictionaries({"max_week_hours": st.sampled_from([60, 72.5])}),
-})
+EVIDENCE = st.tuples(*EVIDENCE_TYPES, *(st.lists(p, max_size=2) for p in PAIRS)).map(flatten)
 
 
 @st.composite
-def shipped_cases(draw: st.DrawFn) -> tuple[models.Contract, list[models.ProductionLink], list[Any], dt.date]:
-    chosen = draw(st.lists(st.sampled_from(MODELS), min_size=1, max_size=3, unique=True))
-    items = [{"id": str(i), "brand": "B", "model": m, "disclosure_in_scope": draw(st.booleans())}
+def overrides(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
+    """Parameter overrides for up to four rules (or rule families), each of one or more of their parameters."""
+    out = {}
+    for key in draw(st.lists(st.sampled_from(sorted(OVERRIDE_VALUES)), max_size=4, unique=True)):
+        names = draw(st.lists(st.sampled_from(sorted(OVERRIDE_VALUES[key])), min_size=1, unique=True))
+        out[key] = {name: draw(st.sampled_from(OVERRIDE_VALUES[key][name])) for name in names}
+    return out
+
+
+def resolve(record: dict[str, Any], anchors: dict[str, dt.date]) -> dict[str, Any]:
+    """The record with its relative dates made real: from the anchors, or from the record's own dates."""
+    out = dict(record)
+    while any(isinstance(v, Rel) for v in out.values()):
+        for name, value in out.items():
+            if isinstance(value, Rel):
+                base = anchors.get(value.ref, out.get(value.ref))
+                if isinstance(base, dt.date):
+                    out[name] = base + dt.timedelta(days=value.days)
+    return out
+
+
+Case = tuple[models.Contract, dict[str, models.Facility], list[models.ProductionLink], list[Any], dt.date]
+
+
+@st.composite
+def shipped_cases(draw: st.DrawFn) -> Case:
+    chosen = draw(st.lists(st.sampled_from(MODELS), min_size=1, max_size=3))  # two items may be of one model
+    items = [{"id": str(i), "brand": "B", "model": m, "disclosure_in_scope": draw(st.sampled_from([True, True, False]))}
              for i, m in enumerate(chosen)]
-    signed = draw(st.integers(0, 150).map(lambda n: BASE + dt.timedelta(days=n)))
+    signed = BASE + dt.timedelta(days=draw(st.integers(0, 150)))
+    # as_of on both sides of each disclosure deadline (30 to 180 days after signature), or anywhere
+    as_of = signed + dt.timedelta(days=draw(st.sampled_from(around(30, 60, 90, 120, 180)) | st.integers(-10, 600)
+                                            | st.integers(-10, 600)))
+    # PM-06 and TR-03-RENEWAL: a renewal decision (or, without one, the end) around as_of + 30 and + 120 days
+    ahead = rel("as_of", *around(0, 30, 120), low=-30, high=200)
+    renewal = draw(st.one_of(st.none(), ahead, ahead, ahead))
+    end = draw(st.none() | ahead)
+    ends_on = resolve({"end": end}, {"as_of": as_of})["end"] if end else signed + dt.timedelta(days=700)
+    renewal_on = resolve({"on": renewal}, {"as_of": as_of})["on"] if renewal else None
     contract = make_contract(
         brands=["B"], items=items, signed_on=signed.isoformat(),
-        period={"start": signed.isoformat(), "end": (signed + dt.timedelta(days=700)).isoformat()},
+        period={"start": signed.isoformat(), "end": max(ends_on, signed).isoformat()},
+        renewal_decision_on=renewal_on.isoformat() if renewal_on else None,
         status=draw(st.sampled_from(["active"] * 6 + ["expired", "pending"])),
         clause_set={"id": draw(st.sampled_from(["EWCC-v2-UK", "EWCC-v2-UK-NDNA", "OTHER"])), "version": "2.0"},
-        parameters=draw(OVERRIDES),
+        parameters=draw(overrides()),
     )
-    # FAC-A makes everything, FAC-B one model (maybe not the contract's), FAC-C maybe nothing of this brand.
+    # Facilities with and without an address and a risk level (TR-03, MO-02); FAC-C is sometimes unknown.
+    facilities = {f: models.Facility(id=f, name=f, country="TH", address=draw(maybe(["1 Main Road"])),
+                                     risk_level=draw(st.sampled_from([None, "low", "medium", "high", "high"])))
+                  for f in FACILITY_IDS}
+    if draw(st.integers(0, 4)) == 0:
+        del facilities["FAC-C"]
+    # FAC-A makes everything, FAC-B one model (maybe not the contract's), FAC-C maybe nothing of this brand, or
+    # components only (EV-01 reads final-assembly links).
     links = [models.ProductionLink(brand="B", facility_id="FAC-A"),
              models.ProductionLink(brand="B", model=draw(st.sampled_from(MODELS)), facility_id="FAC-B"),
-             models.ProductionLink(brand=draw(st.sampled_from(["B", "other"])), facility_id="FAC-C")]
-    raw = draw(EVIDENCE)
+             models.ProductionLink(brand=draw(st.sampled_from(["B", "other"])), facility_id="FAC-C",
+                                   tier=draw(st.sampled_from(["final_assembly", "strategic_component"])))]
+    anchors = {"as_of": as_of, "signed": signed, "renewal": renewal_on or as_of + dt.timedelta(days=60)}
+    raw = [resolve(r, anchors) for r in draw(EVIDENCE)]
     records = [models.EVIDENCE_ADAPTER.validate_python({**r, "id": f"E{n}"}) for n, r in enumerate(raw)]
-    as_of = draw(st.integers(120, SPAN).map(lambda n: BASE + dt.timedelta(days=n)))
-    return contract, links, records, as_of
+    return contract, facilities, links, records, as_of
+
+
+def shipped_reproduction(bundle: facts.ContractFacts, params: dict[str, dict[str, Any]], rule_ids: set[str]) -> str:
+    """The parameters and facts behind a disagreement, to rebuild it with the rules named."""
+    return json.dumps({"rules": sorted(rule_ids), "params": {r: params.get(r) for r in sorted(rule_ids)},
+                       "as_of": bundle.as_of, "facts": list(bundle.display.values())}, default=str)
 
 
 @settings(max_examples=300, **SETTINGS)
 @given(case=shipped_cases())
-def test_shipped_rules_engine_and_reference_agree_on_random_contracts(case):
-    contract, links, records, as_of = case
-    bundle = facts.build(contract, FACILITIES, links, records, as_of)
+def test_shipped_rules_engine_and_reference_agree_on_random_contracts(case: Case):
+    contract, facilities, links, records, as_of = case
+    assert evaluation.contract_parameter_problems(library(), contract) == []
+    bundle = facts.build(contract, facilities, links, records, as_of)
     checking = evaluator()
     result = checking.evaluate(bundle)
-    assert result.faults == [], [str(f) for f in result.faults]
     params = evaluation.rule_parameters(library(), contract)
+    assert result.faults == [], ([str(f) for f in result.faults],
+                                 shipped_reproduction(bundle, params, {f.rule_id for f in result.faults}))
     matches = checking._engine().evaluate(bundle, params)  # the Evaluator's own session: one per ruleset
     assert matches == reference.evaluate(library().rules, bundle, params)
     assert len(result.findings) == len(matches)
@@ -156,14 +458,14 @@ def test_the_random_contracts_reach_every_shipped_rule():
     @seed(20261124)
     @settings(max_examples=300, **SETTINGS)
     @given(case=shipped_cases())
-    def collect(case):
-        contract, links, records, as_of = case
-        bundle = facts.build(contract, FACILITIES, links, records, as_of)
+    def collect(case: Case):
+        contract, facilities, links, records, as_of = case
+        bundle = facts.build(contract, facilities, links, records, as_of)
         params = evaluation.rule_parameters(library(), contract)
         fired.update(m.rule_id for m in reference.evaluate(library().rules, bundle, params))
 
     collect()
-    assert set(fired) == {r.id for r in library().rules}, fired
+    assert set(fired) == {r.id for r in library().rules}, sorted(fired.items(), key=lambda item: item[1])
 
 
 # =====================================================================================================================
