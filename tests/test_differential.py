@@ -54,6 +54,18 @@ class Rel:
     days: int
 
 
+@dataclass(frozen=True)
+class ItemModel:
+    """The model of the contract's item `n` (counted round the items), so that records name the contract's models."""
+
+    n: int
+
+
+#: A model of the contract's items two times in three, or any model (TR-03-RENEWAL: disclosures of the contract's
+#: models, most of them under another tier than the disclosures after signature, so that they can be the latest).
+MODEL = st.one_of(st.integers(0, 2).map(ItemModel), st.integers(0, 2).map(ItemModel), st.sampled_from([*MODELS, "M9"]))
+
+
 def rel(ref: str, *boundaries: int, low: int, high: int, spread: int = 1) -> st.SearchStrategy[Rel]:
     """A date relative to `ref`: one of `boundaries` (days), or any day from `low` to `high` (`spread` times as
     likely)."""
@@ -161,12 +173,13 @@ PROTECTED = record("protected_activity", subject=subject,
                    activity=st.sampled_from(["complaint", "spoke_to_monitors", "union_activity"]))
 ADVERSE = record("adverse_action", subject=subject, action=st.sampled_from(["dismissal", "threat"]),
                  documented_prior_reason=st.sampled_from([False, False, True]), n_affected=maybe([1, 12]))
-# GR-04 (due date), FL-02 and FL-02-P (confirmed 90 and 180 days before as_of): the latest per finding and kind
+# GR-04 (due date; injury compensation raises it), FL-02 and FL-02-P (confirmed 90 and 180 days before as_of):
+# the latest report per finding and kind
 CONFIRMED = rel("as_of", *before(*limits("FL-02", "reimburse_days", 90), *limits("FL-02", "priority_days", 180)),
                 low=-300, high=-60, spread=3)
 REMEDIATION = record(
     "remediation", kind=st.sampled_from(["fee_reimbursement", "fee_reimbursement", "fee_reimbursement", "back_pay",
-                                         "other"]),
+                                         "injury_compensation"]),
     finding_ref=st.sampled_from(["F1", "F2", "F3", None]),
     confirmed_on=st.one_of(st.none(), CONFIRMED, CONFIRMED, CONFIRMED),
     due_date=rel("as_of", -1, 0, 1, low=-200, high=100),
@@ -250,7 +263,7 @@ EVIDENCE_TYPES = (
     several(record("factory_disclosure",
                    date=rel("renewal", *before(*limits("TR-03-RENEWAL", "max_age_days", 365)), low=-500, high=-300,
                             spread=2),
-                   model=st.sampled_from(MODELS), tier=st.sampled_from(["other", "other", "strategic_component"])), 5),
+                   model=MODEL, tier=st.sampled_from(["other", "other", "strategic_component"])), 5),
     # GR-02: acknowledged within 7 days (3 when overridden), answered within 30 (14)
     several(record("grievance", date=rel("as_of", *before(3, 7, 14, 30), low=-200, high=0),
                    acknowledged_on=maybe(rel("date", *around(3, 7), low=0, high=60)),
@@ -424,7 +437,8 @@ def shipped_cases(draw: st.DrawFn) -> Case:
              models.ProductionLink(brand=draw(st.sampled_from(["B", "other"])), facility_id="FAC-C",
                                    tier=draw(st.sampled_from(["final_assembly", "strategic_component"])))]
     anchors = {"as_of": as_of, "signed": signed, "renewal": renewal_on or as_of + dt.timedelta(days=60)}
-    raw = [resolve(r, anchors) for r in draw(EVIDENCE)]
+    raw = [{k: chosen[v.n % len(chosen)] if isinstance(v, ItemModel) else v for k, v in resolve(r, anchors).items()}
+           for r in draw(EVIDENCE)]
     records = [models.EVIDENCE_ADAPTER.validate_python({**r, "id": f"E{n}"}) for n, r in enumerate(raw)]
     return contract, facilities, links, records, as_of
 
