@@ -134,10 +134,29 @@ def dnf(condition: Any, negated: bool = False) -> list[list[Test]]:
     if negated:
         conjunction = not conjunction  # De Morgan; it holds in three-valued logic too
     if not conjunction:
-        return [alternative for item in items for alternative in dnf(item, negated)]
+        return _distinct([alternative for item in items for alternative in dnf(item, negated)])
     out: list[list[Test]] = [[]]
     for item in items:
         out = [left + right for left in out for right in dnf(item, negated)]
+    return _distinct(out)
+
+
+def _distinct(alternatives: list[list[Test]]) -> list[list[Test]]:
+    """The alternatives without repeated tests or repeated alternatives (A or A is A; A and A is A), in order.
+
+    Fewer engine rules; durable_rules also fails (error 303) on some rules that repeat alternatives many times.
+    """
+    def key(test: Test) -> tuple[Any, ...]:
+        return (test.field, test.op, test.operand, test.values)
+
+    out: list[list[Test]] = []
+    seen: set[frozenset[tuple[Any, ...]]] = set()
+    for alternative in alternatives:
+        tests = list({key(t): t for t in alternative}.values())
+        signature = frozenset(key(t) for t in tests)
+        if signature not in seen:
+            seen.add(signature)
+            out.append(tests)
     return out
 
 

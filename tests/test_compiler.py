@@ -238,6 +238,16 @@ def test_dnf_expands_in_into_alternatives_and_not_in_into_a_conjunction():
         ["kind != 'back_pay'", "kind != 'other'"]]
 
 
+def test_dnf_drops_repeated_tests_and_alternatives():
+    # A or A is A, A and A is A: fewer engine rules (and durable_rules error 303 on a rule that repeated them).
+    assert shape(compiler.dnf(where({"any": ['kind == "other"', 'kind  ==  "other"']}))) == [["kind == 'other'"]]
+    assert shape(compiler.dnf(where('kind in ["other", "other"]', "amount_paid < 1", "amount_paid < 1"))) == [
+        ["kind == 'other'", "amount_paid < 1"]]
+    assert shape(compiler.dnf(where({"any": ["amount_paid < 1", "amount_due > 2"]},
+                                    {"any": ["amount_due > 2", "amount_paid < 1"]}))) == [
+        ["amount_paid < 1", "amount_due > 2"], ["amount_paid < 1"], ["amount_due > 2"]]
+
+
 @pytest.mark.parametrize("op, negated", [("==", "!="), ("!=", "=="), ("<", ">="), ("<=", ">"), (">", "<="),
                                          (">=", "<")])
 def test_negation_of_each_comparison(op: str, negated: str):

@@ -139,3 +139,49 @@ def test_an_engine_error_becomes_an_engine_fault():
                for n in range(2)]
     with pytest.raises(engine.EngineError, match=r"durable_rules failed \(.*311"):
         engine.Session(compiled).evaluate(bundle(c, records), {"X-01": {}})
+
+
+# Found by the differential tests: this rule expanded to 16 engine rules, each with four absence checks, and
+# durable_rules failed with error 303 (ERR_NO_ACTION_AVAILABLE) on one remediation record. Its alternatives repeat
+# one another; the compiler now drops repeated tests and alternatives, leaving 4 engine rules that run.
+REPEATED_ALTERNATIVES = """
+id: X-01
+version: "1"
+title: repeated alternatives
+clause: test
+severity: minor
+params: {n_int: -1}
+when:
+  match:
+    - as: p0
+      fact: contract_item
+      where:
+        - any: ['brand == "a"', 'brand == "a"']
+    - as: p1
+      fact: remediation
+      where:
+        - any: ["amount_due == p1.amount_due", "amount_due == 0"]
+        - amount_due in [0, 1]
+        - any: ["amount_due == 0", "amount_due == 0"]
+  absent:
+    - fact: remediation
+      where:
+        - amount_due == n_int
+        - all: ["amount_due in [0, 1]", "amount_due in [0, 1]"]
+then: {message: m}
+"""
+
+
+def test_a_rule_repeating_its_alternatives_compiles_small_and_runs():
+    import yaml
+
+    from compliance import reference
+
+    rule = spec.Rule.model_validate(yaml.safe_load(REPEATED_ALTERNATIVES))
+    compiled = compiler.compile_rules([rule])
+    assert len(compiled.definition) - 1 == 4  # engine rules besides the sentinel
+    day = dt.date(2024, 1, 1)
+    data = bundle(contract("K1", "NB-1"), [{"type": "remediation", "id": "R1", "date": day, "due_date": day,
+                                            "kind": "other", "amount_due": 5.0, "amount_paid": 0.0}])
+    params = {"X-01": {"n_int": -1}}
+    assert engine.Session(compiled).evaluate(data, params) == reference.evaluate([rule], data, params) == []
