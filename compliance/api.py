@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compliance import escalation, facts, loader, models
-from compliance.db import ImportSummary, Store
-from compliance.errors import InputError, NotFound, Problem
+from compliance import __version__
+from compliance.db import ImportSummary, RunSummary, Store, evidence_hash
+from compliance.errors import EngineError, InputError, NotFound, Problem
 from compliance.evaluation import ContractResult, Evaluator, contract_parameter_problems, rule_parameters
 from compliance.loader import RuleLibrary
 from compliance.spec import did_you_mean
@@ -63,11 +64,16 @@ def import_evidence(store: Store, paths: Iterable[Path], evidence_type: str | No
 
 def contract_facts(store: Store, contract: models.Contract, as_of: dt.date,
                    facilities: dict[str, models.Facility] | None = None,
-                   links: list[models.ProductionLink] | None = None) -> facts.ContractFacts:
+                   links: list[models.ProductionLink] | None = None,
+                   snapshot: dict[str, str] | None = None) -> facts.ContractFacts:
+    """The contract's facts from the store; `snapshot`, when given, receives the ids and content hashes of the
+    evidence records read."""
     facilities = store.facilities() if facilities is None else facilities
     links = store.production_links() if links is None else links
     linked_ids = {link.facility_id for link in facts.linked(contract, links)}
     evidence = store.evidence_for(contract, linked_ids, as_of)
+    if snapshot is not None:
+        snapshot.update((record.id, evidence_hash(record)) for record in evidence)
     return facts.build(contract, facilities, links, evidence, as_of)
 
 
@@ -85,6 +91,33 @@ def check(store: Store, library: RuleLibrary, contract_ids: Iterable[str] | None
     evaluator = Evaluator(library, cross_check=cross_check)
     facilities, links = store.facilities(), store.production_links()
     return [evaluator.evaluate(contract_facts(store, c, as_of, facilities, links)) for c in contracts]
+
+
+@dataclass
+class RunResult:
+    summary: RunSummary
+    results: list[ContractResult]
+
+
+def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None) -> RunResult:
+    """Evaluate every active contract as of a date, store the findings and say what changed since the last run."""
+    store.require_current()
+    started = dt.datetime.now(dt.timezone.utc)
+    contracts = store.contracts(statuses=["active"])
+    problems = [p for c in contracts for p in contract_parameter_problems(library, c)]
+    if problems:
+        raise InputError(problems)
+    evaluator = Evaluator(library)
+    facilities, links = store.facilities(), store.production_links()
+    snapshot: dict[str, str] = {}
+    results = [evaluator.evaluate(contract_facts(store, c, as_of, facilities, links, snapshot)) for c in contracts]
+    faults = [str(fault) for r in results for fault in r.faults]
+    if faults:  # never store findings the reference evaluation does not confirm
+        raise EngineError("; ".join(faults) + ". Nothing was stored.")
+    findings = [f for r in results for f in r.findings]
+    summary = store.record_run(as_of, [c.id for c in contracts], findings, library.content_hash(), __version__,
+                               snapshot, started, actor)
+    return RunResult(summary, results)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,97 @@ class EscalationDecision(SQLModel, table=True):
     decided_at: dt.datetime = Field(default_factory=_now)
 
 
+class RunRow(SQLModel, table=True):
+    """One `run`: what it evaluated with. Written in the same transaction as its findings, so a run that was
+    killed leaves no trace and a stored run is always complete."""
+
+    __tablename__ = "run"
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: dt.date
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    started_by: str = Field(max_length=120)
+    library_hash: str = Field(max_length=64)
+    software_version: str = Field(max_length=40)
+    evidence_hash: str = Field(max_length=64)
+    evidence_count: int
+    summary: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class FindingRow(SQLModel, table=True):
+    """A finding as officers work it: one row per stable key, its latest content and its lifecycle state."""
+
+    __tablename__ = "finding"
+    key: str = Field(primary_key=True, max_length=200)
+    rule_id: str = Field(index=True, max_length=60)
+    contract_id: str = Field(index=True, max_length=120)
+    facility_id: str | None = Field(default=None, index=True, max_length=64)
+    severity: str = Field(max_length=12)
+    verdict: str = Field(max_length=24)
+    state: str = Field(index=True, max_length=20)
+    firing: bool
+    first_run_id: int = Field(foreign_key="run.id")
+    last_run_id: int = Field(foreign_key="run.id")
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    waived_until: dt.date | None = None
+    waiver_reason: str | None = Field(default=None, max_length=2000)
+    waiver_approver: str | None = Field(default=None, max_length=120)
+
+
+class FindingEvent(SQLModel, table=True):
+    """Append-only history of a finding. Each entry's hash covers its content and the previous entry's hash, so
+    editing or deleting an entry breaks the chain (`audit verify`)."""
+
+    __tablename__ = "finding_event"
+    __table_args__ = (sa.UniqueConstraint("finding_key", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    finding_key: str = Field(index=True, max_length=200)
+    seq: int
+    at: str = Field(max_length=40, description="UTC time, ISO 8601 text: hashed exactly as stored")
+    actor: str = Field(max_length=120)
+    kind: str = Field(max_length=24)
+    from_state: str | None = Field(default=None, max_length=20)
+    to_state: str = Field(max_length=20)
+    reason: str = Field(max_length=2000)
+    run_id: int | None = Field(default=None, foreign_key="run.id")
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class RunEvidenceRow(SQLModel, table=True):
+    """The evidence snapshot of a run: every record it read, with the content hash it had."""
+
+    __tablename__ = "run_evidence"
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    evidence_id: str = Field(primary_key=True, max_length=120)
+    content_hash: str = Field(max_length=64)
+
+
+@dataclass
+class RunSummary:
+    """What changed since the last run."""
+
+    as_of: dt.date
+    run_id: int | None = None
+    new: list[str] = field(default_factory=list)
+    still_open: list[str] = field(default_factory=list)
+    worsened: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    reopened: list[str] = field(default_factory=list)
+    waiver_expired: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(getattr(self, name)) for name in
+                ("new", "still_open", "worsened", "resolved", "reopened", "waiver_expired")}
+
+
+def event_hash(event: FindingEvent) -> str:
+    """The hash of a history entry: its content and the previous entry's hash."""
+    return _hash({"prev": event.prev_hash, "key": event.finding_key, "seq": event.seq, "at": event.at,
+                  "actor": event.actor, "kind": event.kind, "from": event.from_state, "to": event.to_state,
+                  "reason": event.reason, "run": event.run_id})
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Connecting
 
@@ -154,6 +245,16 @@ class ImportSummary:
     def __str__(self) -> str:
         return (f"{self.source_file}: {self.added} {self.kind} added, {self.updated} updated, "
                 f"{self.unchanged} unchanged")
+
+
+def evidence_payload(record: models.EvidenceBase) -> dict[str, Any]:
+    """A record as stored. Computed fields (ratios, days late) are derived again on reading, never stored."""
+    return record.model_dump(mode="json", exclude=set(type(record).model_computed_fields))
+
+
+def evidence_hash(record: models.EvidenceBase) -> str:
+    """The content hash a stored evidence record has (the run snapshot records it)."""
+    return _hash(evidence_payload(record))
 
 
 def _hash(payload: dict[str, Any]) -> str:
@@ -307,8 +408,7 @@ class Store:
                                             f"id is already used by a {existing[record.id].type} record"))
             if problems:
                 raise InputError(problems)
-            # Computed fields (ratios, days late) are derived again on reading, never stored.
-            payloads = [r.model_dump(mode="json", exclude=set(type(r).model_computed_fields)) for r in records]
+            payloads = [evidence_payload(r) for r in records]
             batch = self._batch(session, "evidence", source, payloads)
             for record, payload in zip(records, payloads):
                 self._upsert(session, EvidenceRow, record.id, dict(
@@ -377,6 +477,152 @@ class Store:
             for row in rows:
                 session.expunge(row)
             return list(rows)
+
+    # -- runs and the findings lifecycle ------------------------------------------------------------------------------
+
+    def record_run(self, as_of: dt.date, contract_ids: list[str], findings: list[models.Finding],
+                   library_hash: str, software_version: str, evidence: dict[str, str], started_at: dt.datetime,
+                   actor: str | None = None) -> RunSummary:
+        """Store one run's findings against the previous ones, in one transaction, and say what changed.
+
+        `contract_ids` are the contracts the run evaluated: their stored findings that no longer fire are
+        resolved; findings of other contracts are left alone. `evidence` maps the ids of the records the run
+        read to their content hashes (the snapshot that makes the run reproducible)."""
+        actor = actor or _user()
+        summary = RunSummary(as_of=as_of)
+        current = {f.key: f for f in findings}
+        with Session(self.engine) as session, session.begin():
+            run = RunRow(as_of=as_of, started_at=started_at, finished_at=_now(), started_by=actor,
+                         library_hash=library_hash, software_version=software_version,
+                         evidence_hash=_hash(evidence), evidence_count=len(evidence), summary={})
+            session.add(run)
+            session.flush()
+            assert run.id is not None
+            evaluated = set(contract_ids)
+            stored = {row.key: row for row in session.exec(
+                select(FindingRow).where(col(FindingRow.contract_id).in_(sorted(evaluated) or [""]))).all()}
+            for key, finding in sorted(current.items()):
+                row = stored.get(key)
+                payload = finding.model_dump(mode="json")
+                if row is None:
+                    row = FindingRow(key=key, rule_id=finding.rule_id, contract_id=finding.contract_id,
+                                     facility_id=finding.facility_id, severity=finding.severity.value,
+                                     verdict=finding.verdict, state="new", firing=True, first_run_id=run.id,
+                                     last_run_id=run.id, payload=payload)
+                    session.add(row)
+                    self._event(session, key, "detected", None, "new", f"first found as of {as_of}", actor, run.id)
+                    summary.new.append(key)
+                    continue
+                was = models.Severity(row.severity)
+                if row.state == "waived" and row.waived_until is not None and row.waived_until < as_of:
+                    self._event(session, key, "waiver_expired", row.state, "reopened",
+                                f"the waiver expired on {row.waived_until}", actor, run.id)
+                    row.state = "reopened"
+                    summary.waiver_expired.append(key)
+                elif not row.firing or row.state == "closed":
+                    self._event(session, key, "reopened", row.state, "reopened",
+                                f"fires again as of {as_of}", actor, run.id)
+                    row.state = "reopened"
+                    summary.reopened.append(key)
+                elif finding.severity.rank < was.rank:
+                    self._event(session, key, "worsened", row.state, row.state,
+                                f"severity raised from {was.label} to {finding.severity.label}", actor, run.id)
+                    summary.worsened.append(key)
+                else:
+                    summary.still_open.append(key)
+                if row.state == "new":  # seen on a second run: no longer new
+                    self._event(session, key, "confirmed", "new", "open", "still found on the next run", actor,
+                                run.id)
+                    row.state = "open"
+                row.severity, row.verdict, row.payload = finding.severity.value, finding.verdict, payload
+                row.firing, row.last_run_id = True, run.id
+            for key, row in sorted(stored.items()):
+                if key not in current and row.firing:
+                    self._event(session, key, "resolved", row.state, row.state,
+                                f"no longer found as of {as_of}", actor, run.id)
+                    row.firing = False
+                    summary.resolved.append(key)
+            session.add_all(RunEvidenceRow(run_id=run.id, evidence_id=i, content_hash=h)
+                            for i, h in sorted(evidence.items()))
+            run.summary = summary.counts()
+            summary.run_id = run.id
+        return summary
+
+    @staticmethod
+    def _event(session: Session, key: str, kind: str, from_state: str | None, to_state: str, reason: str,
+               actor: str, run_id: int | None = None) -> FindingEvent:
+        last = session.exec(select(FindingEvent).where(FindingEvent.finding_key == key)
+                            .order_by(col(FindingEvent.seq).desc()).limit(1)).first()
+        entry = FindingEvent(finding_key=key, seq=(last.seq + 1) if last else 1, at=_now().isoformat(),
+                             actor=actor, kind=kind, from_state=from_state, to_state=to_state, reason=reason,
+                             run_id=run_id, prev_hash=last.hash if last else "0" * 64, hash="")
+        entry.hash = event_hash(entry)
+        session.add(entry)
+        session.flush()
+        return entry
+
+    def move(self, key: str, to_state: str, reason: str, actor: str | None = None, *,
+             waived_until: dt.date | None = None, approver: str | None = None) -> FindingEvent:
+        """Move a finding through its lifecycle; every move records who, when and why."""
+        if not reason.strip():
+            raise InputError([Problem("finding", None, key, "a reason is required for every change of state")])
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            row = session.get(FindingRow, key, with_for_update=True)
+            if row is None:
+                raise NotFound(f'no finding "{key}" in the store')
+            allowed = models.TRANSITIONS[row.state]
+            if to_state not in allowed:
+                raise InputError([Problem("finding", None, key, f'cannot move from "{row.state}" to "{to_state}"; '
+                                          f"allowed: {', '.join(allowed) or 'none (final)'}")])
+            if to_state == "waived":
+                if waived_until is None or not approver:
+                    raise InputError([Problem("finding", None, key,
+                                              "a waiver needs a reason, an approver and an expiry date")])
+                row.waived_until, row.waiver_reason, row.waiver_approver = waived_until, reason, approver
+                reason = f"{reason} (approved by {approver}, until {waived_until})"
+            entry = self._event(session, key, "moved", row.state, to_state, reason, actor or _user())
+            row.state = to_state
+            return entry
+
+    def stored_findings(self, **filters: Any) -> list[FindingRow]:
+        """Stored findings, filtered by column values (contract_id, facility_id, state, severity, rule_id)."""
+        with Session(self.engine) as session:
+            query = select(FindingRow)
+            for name, value in filters.items():
+                if value is not None:
+                    query = query.where(getattr(FindingRow, name) == value)
+            return list(session.exec(query.order_by(FindingRow.key)).all())
+
+    def history(self, key: str) -> list[FindingEvent]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(FindingEvent).where(FindingEvent.finding_key == key)
+                                     .order_by(FindingEvent.seq)).all())
+
+    def verify_history(self) -> list[str]:
+        """Every break in the findings' hash chains: an edited, inserted or deleted history entry."""
+        problems = []
+        with Session(self.engine) as session:
+            events = session.exec(select(FindingEvent).order_by(FindingEvent.finding_key, FindingEvent.seq)).all()
+        previous: dict[str, FindingEvent] = {}
+        for entry in events:
+            before = previous.get(entry.finding_key)
+            expected_prev = before.hash if before else "0" * 64
+            expected_seq = before.seq + 1 if before else 1
+            if entry.seq != expected_seq or entry.prev_hash != expected_prev:
+                problems.append(f"finding {entry.finding_key}: entry {entry.seq} does not follow entry "
+                                f"{before.seq if before else 0} (an entry was removed or inserted)")
+            elif event_hash(entry) != entry.hash:
+                problems.append(f"finding {entry.finding_key}: entry {entry.seq} ({entry.at}, {entry.kind}) was "
+                                "changed after it was written")
+            previous[entry.finding_key] = entry
+        with Session(self.engine) as session:
+            for row in session.exec(select(FindingRow).order_by(FindingRow.key)).all():
+                last = previous.get(row.key)
+                if last is None or last.to_state != row.state:
+                    problems.append(f"finding {row.key}: its history ends in state "
+                                    f"{last.to_state if last else 'none'} but the finding is {row.state} (the last "
+                                    "entries were removed, or the state was edited)")
+        return problems
 
     def counts(self) -> dict[str, int]:
         with Session(self.engine) as session:

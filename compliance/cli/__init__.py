@@ -253,5 +253,5 @@ def main() -> None:
 
 
 # The command groups register themselves on `cli` when imported.
-from compliance.cli import escalation, rules, storage  # noqa: E402,F401
+from compliance.cli import escalation, lifecycle, rules, storage  # noqa: E402,F401
 

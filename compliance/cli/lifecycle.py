@@ -1,0 +1,161 @@
+"""Commands for batch runs and the findings lifecycle: run, findings list/show/move, audit verify."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from compliance.cli import EXIT_FINDINGS, _date, _store, as_of_option, cli, json_option, rules_option
+from compliance.cli.escalation import findings
+from compliance.models import FINDING_STATES, Severity
+
+#: Exit code of `audit verify` when the history was tampered with.
+EXIT_TAMPERED = 6
+
+
+@cli.command()
+@as_of_option
+@rules_option
+@json_option
+@click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
+              help="Exit 1 when a new or reopened finding at or above this severity appears")
+@click.pass_context
+def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: bool, fail_on: str | None) -> None:
+    """Evaluate every active contract, store the findings and print what changed since the last run.
+
+    The run and its findings are written in one transaction: a run that is interrupted stores nothing, and
+    the next run does the whole work. Findings keep their key across runs.
+
+    \b
+    Exit codes: 0 done (or nothing at or above --fail-on); 1 a new or reopened finding at or above
+    --fail-on; 3 bad input; 4 engine fault (nothing stored); 5 store unavailable.
+    \b
+    Example:
+        compliance run --as-of 2025-06-30 --fail-on priority
+    """
+    from compliance import api
+
+    store = _store(ctx)
+    result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today())
+    summary = result.summary
+    if as_json:
+        click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(), **{
+            name: getattr(summary, name) for name in summary.counts()}}, indent=2))
+    else:
+        counts = summary.counts()
+        click.echo(f"Run {summary.run_id} as of {summary.as_of}: " + ", ".join(
+            f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) + ".")
+        by_key = {f.key: f for r in result.results for f in r.findings}
+        for name in ("new", "worsened", "reopened", "waiver_expired", "resolved"):
+            for key in getattr(summary, name):
+                finding = by_key.get(key)
+                about = f" {finding.severity.code} {finding.title}" if finding else ""
+                click.echo(f"  {name.replace('_', ' ')}: {key}{about}")
+    if fail_on is not None:
+        limit = Severity(fail_on).rank
+        by_key = {f.key: f for r in result.results for f in r.findings}
+        if any(by_key[k].severity.rank <= limit for k in summary.new + summary.reopened + summary.waiver_expired):
+            sys.exit(EXIT_FINDINGS)
+
+
+@findings.command("list")
+@click.option("--contract", "contract_id", help="Only this contract")
+@click.option("--facility", "facility_id", help="Only this facility")
+@click.option("--state", type=click.Choice(FINDING_STATES), help="Only findings in this state")
+@click.option("--severity", type=click.Choice([s.value for s in Severity]), help="Only this severity")
+@click.option("--rule", "rule_id", help="Only this rule")
+@json_option
+@click.pass_context
+def findings_list(ctx: click.Context, contract_id: str | None, facility_id: str | None, state: str | None,
+                  severity: str | None, rule_id: str | None, as_json: bool) -> None:
+    """The stored findings, with their state; waived findings are always listed, marked waived.
+
+    \b
+    Example:
+        compliance findings list --contract NDNA-CALLOFF-2024-017 --severity priority
+    """
+    rows = _store(ctx).stored_findings(contract_id=contract_id, facility_id=facility_id, state=state,
+                                       severity=severity, rule_id=rule_id)
+    if as_json:
+        click.echo(json.dumps([{"key": r.key, "state": r.state, "firing": r.firing, "severity": r.severity,
+                                "verdict": r.verdict, "waived_until": r.waived_until and r.waived_until.isoformat(),
+                                "finding": r.payload} for r in rows], indent=2))
+        return
+    for r in rows:
+        waived = f" until {r.waived_until}" if r.state == "waived" else ""
+        firing = "" if r.firing else " (no longer found)"
+        click.echo(f"{r.key}  {Severity(r.severity).code:<3} {r.state}{waived}{firing}  {r.payload['title']}")
+    click.echo(f"{len(rows)} finding{'s' if len(rows) != 1 else ''}.")
+
+
+@findings.command("show")
+@click.argument("key")
+@click.pass_context
+def findings_show(ctx: click.Context, key: str) -> None:
+    """A stored finding and its history: every change of state with who, when and why.
+
+    \b
+    Example:
+        compliance findings show FL-01/NDNA-CALLOFF-2024-017/db1e8943fca5
+    """
+    from compliance.errors import NotFound
+
+    store = _store(ctx)
+    rows = store.stored_findings(key=key)
+    if not rows:
+        raise NotFound(f'no finding "{key}" in the store')
+    row = rows[0]
+    click.echo(f"{row.key}: {row.payload['title']} - {Severity(row.severity).label}, {row.state}"
+               + ("" if row.firing else ", no longer found"))
+    click.echo(f"  {row.payload['message']}")
+    for entry in store.history(key):
+        change = entry.to_state if entry.from_state in (None, entry.to_state) else \
+            f"{entry.from_state} -> {entry.to_state}"
+        click.echo(f"  {entry.seq}. {entry.at[:19]} {entry.actor}: {entry.kind} ({change}) - {entry.reason}")
+
+
+@findings.command("move")
+@click.argument("key")
+@click.argument("state", type=click.Choice(FINDING_STATES))
+@click.option("--reason", required=True, help="Why (required for every change)")
+@click.option("--by", "actor", help="Who decided [default: the login name]")
+@click.option("--approver", help="Who approved a waiver (required with state waived)")
+@click.option("--until", "waived_until", callback=_date, metavar="DATE", help="Waiver expiry date (with waived)")
+@click.pass_context
+def findings_move(ctx: click.Context, key: str, state: str, reason: str, actor: str | None, approver: str | None,
+                  waived_until: dt.date | None) -> None:
+    """Move a finding through its lifecycle (notified, cap_requested, ... closed, withdrawn, waived).
+
+    \b
+    Example:
+        compliance findings move FL-01/NDNA-CALLOFF-2024-017/db1e8943fca5 notified --reason "Letter L2 sent"
+        compliance findings move KEY waived --reason "Factory closed" --approver "Head of Procurement" --until 2026-03-31
+    """
+    entry = _store(ctx).move(key, state, reason, actor, waived_until=waived_until, approver=approver)
+    click.echo(f"{key}: {entry.from_state} -> {entry.to_state} (entry {entry.seq}).")
+
+
+@cli.group()
+def audit() -> None:
+    """Check the tamper-evident history of the findings."""
+
+
+@audit.command("verify")
+@click.pass_context
+def audit_verify(ctx: click.Context) -> None:
+    """Recompute every finding's hash chain: exit 6 and name the entry if any history was edited or removed.
+
+    \b
+    Example:
+        compliance audit verify
+    """
+    problems = _store(ctx).verify_history()
+    for problem in problems:
+        click.secho(problem, fg="red", err=True)
+    if problems:
+        sys.exit(EXIT_TAMPERED)
+    click.echo("The findings' history is intact.")

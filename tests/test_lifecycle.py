@@ -1,0 +1,167 @@
+"""Batch runs and the findings lifecycle, as a user runs them: what changed, transitions, waivers, the audit chain.
+
+Every test runs on a real SQLite file and, when COMPLIANCE_TEST_DATABASE_URL is set, on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from compliance.cli import cli
+from compliance.db import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = str(ROOT / "rules")
+
+CONTRACTS = """contracts:
+  - ocid: ocds-h6vhtk-000001
+    id: K1
+    buyers: [{id: GB-PPON-AAAA-1111-BBBB, name: University of Exampleshire}]
+    supplier: {id: GB-COH-01234567, name: Example IT Reseller Ltd}
+    brands: [Northwind]
+    items: [{id: "1", brand: Northwind, model: NB-450, disclosure_in_scope: false}]
+    signed_on: 2024-03-04
+    period: {start: 2024-03-04, end: 2026-03-03}
+    clause_set: {id: EWCC-v2-UK, version: "2.0"}
+"""
+FACILITIES = """facilities:
+  - {id: TH2020112B8R4N8, name: Example Electronics Plant 2, address: "99 Moo 4, Samut Sakhon", country: TH}
+production_links:
+  - {brand: Northwind, model: NB-450, facility_id: TH2020112B8R4N8}
+"""
+AUDIT = """  - {type: audit_finding, id: VAP-1, facility_id: TH2020112B8R4N8, date: 2024-07-08, code_area: hours,
+     classification: minor}
+"""
+FEE = """  - {type: recruitment_fee, id: RF-1, facility_id: TH2020112B8R4N8, date: 2024-09-30, worker_group: wg_mm,
+     median_fee: MEDIAN, currency: THB, n_workers: WORKERS}
+"""
+AS_OF = "2025-01-31"
+
+
+def evidence(tmp_path: Path, median: int = 20000, workers: int = 5, name: str = "evidence.yaml") -> str:
+    path = tmp_path / name
+    path.write_text("evidence:\n" + AUDIT + FEE.replace("MEDIAN", str(median)).replace("WORKERS", str(workers)))
+    return str(path)
+
+
+def cli_run(url: str, *args: str) -> object:
+    return CliRunner().invoke(cli, ["--db", url, *args])
+
+
+@pytest.fixture
+def loaded(store_url: str, tmp_path: Path) -> str:
+    (tmp_path / "contracts.yaml").write_text(CONTRACTS)
+    (tmp_path / "facilities.yaml").write_text(FACILITIES)
+    assert cli_run(store_url, "db", "init").exit_code == 0
+    for kind, path in (("contracts", tmp_path / "contracts.yaml"), ("facilities", tmp_path / "facilities.yaml"),
+                       ("evidence", evidence(tmp_path))):
+        result = cli_run(store_url, "import", kind, str(path))
+        assert result.exit_code == 0, result.output
+    return store_url
+
+
+def run_json(url: str, *extra: str) -> dict:
+    result = cli_run(url, "run", "--as-of", AS_OF, "--rules", RULES, "--json", *extra)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def keys_of(url: str, rule_id: str) -> list[str]:
+    result = cli_run(url, "findings", "list", "--rule", rule_id, "--json")
+    return [row["key"] for row in json.loads(result.output)]
+
+
+def test_a_second_run_reports_nothing_new(loaded: str):
+    first = run_json(loaded)
+    assert any(key.startswith("FL-01/K1/") for key in first["new"]) and first["still_open"] == []
+    second = run_json(loaded)
+    assert second["new"] == [] and sorted(second["still_open"]) == sorted(first["new"])
+    assert second["resolved"] == second["worsened"] == second["reopened"] == []
+    text = cli_run(loaded, "run", "--as-of", AS_OF, "--rules", RULES)
+    assert text.output.startswith(f"Run 3 as of {AS_OF}: 0 new, {len(first['new'])} still open, 0 worsened, ")
+
+
+def test_a_changed_evidence_record_is_worsened_then_resolved_then_reopened(loaded: str, tmp_path: Path):
+    run_json(loaded)
+    [fee] = keys_of(loaded, "FL-01")
+    # More workers paid the fee: the same finding (same key) is raised to Priority for large-scale harm.
+    assert cli_run(loaded, "import", "evidence", evidence(tmp_path, workers=40, name="e2.yaml")).exit_code == 0
+    changed = run_json(loaded)
+    assert changed["worsened"] == [fee] and changed["new"] == [] and changed["resolved"] == []
+    # The fee turns out to be zero: the finding no longer fires and is resolved, not deleted.
+    assert cli_run(loaded, "import", "evidence", evidence(tmp_path, median=0, name="e3.yaml")).exit_code == 0
+    resolved = run_json(loaded)
+    assert resolved["resolved"] == [fee] and resolved["new"] == []
+    listed = json.loads(cli_run(loaded, "findings", "list", "--rule", "FL-01", "--json").output)
+    assert [(row["key"], row["firing"]) for row in listed] == [(fee, False)]
+    # And the fee is reported again: the same finding reopens.
+    assert cli_run(loaded, "import", "evidence", evidence(tmp_path, name="e4.yaml")).exit_code == 0
+    assert run_json(loaded)["reopened"] == [fee]
+    history = cli_run(loaded, "findings", "show", fee).output
+    for kind in ("detected", "confirmed", "worsened", "resolved", "reopened"):
+        assert f": {kind} (" in history
+
+
+def test_officers_move_findings_with_a_reason_and_only_along_the_lifecycle(loaded: str):
+    run_json(loaded)
+    [fee] = keys_of(loaded, "FL-01")
+    moved = cli_run(loaded, "findings", "move", fee, "notified", "--reason", "Letter L2 sent", "--by", "officer_17")
+    assert moved.exit_code == 0 and moved.output == f"{fee}: new -> notified (entry 2).\n"
+    wrong = cli_run(loaded, "findings", "move", fee, "closed", "--reason", "Paid back")
+    assert wrong.exit_code == 3
+    assert 'cannot move from "notified" to "closed"; allowed: cap_requested, in_remediation, withdrawn, waived' \
+        in wrong.output
+    assert cli_run(loaded, "findings", "move", fee, "withdrawn").exit_code == 2  # --reason is required
+    blank = cli_run(loaded, "findings", "move", fee, "withdrawn", "--reason", "  ")
+    assert blank.exit_code == 3 and "a reason is required" in blank.output
+    history = cli_run(loaded, "findings", "show", fee).output.splitlines()
+    assert any("officer_17: moved (new -> notified) - Letter L2 sent" in line for line in history)
+
+
+def test_a_waiver_needs_an_approver_and_expiry_stays_visible_and_expires(loaded: str):
+    run_json(loaded)
+    [fee] = keys_of(loaded, "FL-01")
+    missing = cli_run(loaded, "findings", "move", fee, "waived", "--reason", "Factory closing")
+    assert missing.exit_code == 3 and "a waiver needs a reason, an approver and an expiry date" in missing.output
+    ok = cli_run(loaded, "findings", "move", fee, "waived", "--reason", "Factory closing", "--approver",
+                 "Head of Procurement", "--until", "2025-01-15")
+    assert ok.exit_code == 0, ok.output
+    listed = cli_run(loaded, "findings", "list").output
+    assert f"{fee}  MA  waived until 2025-01-15" in listed  # waived findings are never hidden
+    # The waiver ended on 2025-01-15; the run as of 2025-01-31 reopens the finding and says so.
+    assert run_json(loaded)["waiver_expired"] == [fee]
+    assert "reopened" in cli_run(loaded, "findings", "list", "--state", "reopened").output
+
+
+def test_run_fail_on_sets_the_exit_code_for_new_findings_at_or_above_a_severity(loaded: str):
+    result = cli_run(loaded, "run", "--as-of", AS_OF, "--rules", RULES, "--fail-on", "major")
+    assert result.exit_code == 1  # FL-01 is Major and new
+    again = cli_run(loaded, "run", "--as-of", AS_OF, "--rules", RULES, "--fail-on", "major")
+    assert again.exit_code == 0  # nothing new the second time
+
+
+def test_audit_verify_detects_an_edited_or_removed_history_entry(loaded: str):
+    run_json(loaded)
+    [fee] = keys_of(loaded, "FL-01")
+    cli_run(loaded, "findings", "move", fee, "notified", "--reason", "Letter L2 sent")
+    assert cli_run(loaded, "audit", "verify").output == "The findings' history is intact.\n"
+    store = Store(loaded)
+    try:
+        with store.engine.begin() as connection:
+            connection.execute(sa.text("UPDATE finding_event SET reason = 'Nothing sent' "
+                                       "WHERE finding_key = :k AND seq = 2"), {"k": fee})
+        edited = cli_run(loaded, "audit", "verify")
+        assert edited.exit_code == 6
+        assert f"finding {fee}: entry 2 (" in edited.output and "was changed after it was written" in edited.output
+        with store.engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM finding_event WHERE finding_key = :k AND seq = 2"), {"k": fee})
+        removed = cli_run(loaded, "audit", "verify")
+        assert removed.exit_code == 6
+        assert f"finding {fee}: its history ends in state new but the finding is notified" in removed.output
+    finally:
+        store.close()
