@@ -99,24 +99,29 @@ class RunResult:
     results: list[ContractResult]
 
 
-def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None) -> RunResult:
-    """Evaluate every active contract as of a date, store the findings and say what changed since the last run."""
+def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None, wait: bool = False
+        ) -> RunResult:
+    """Evaluate every active contract as of a date, store the findings and say what changed since the last run.
+
+    Holds the store's run lock throughout (RunInProgress at once if another run has it, unless `wait`)."""
     store.require_current()
-    started = dt.datetime.now(dt.timezone.utc)
-    contracts = store.contracts(statuses=["active"])
-    problems = [p for c in contracts for p in contract_parameter_problems(library, c)]
-    if problems:
-        raise InputError(problems)
-    evaluator = Evaluator(library)
-    facilities, links = store.facilities(), store.production_links()
-    snapshot: dict[str, str] = {}
-    results = [evaluator.evaluate(contract_facts(store, c, as_of, facilities, links, snapshot)) for c in contracts]
-    faults = [str(fault) for r in results for fault in r.faults]
-    if faults:  # never store findings the reference evaluation does not confirm
-        raise EngineError("; ".join(faults) + ". Nothing was stored.")
-    findings = [f for r in results for f in r.findings]
-    summary = store.record_run(as_of, [c.id for c in contracts], findings, library.content_hash(), __version__,
-                               snapshot, started, actor)
+    with store.run_lock(wait):
+        started = dt.datetime.now(dt.timezone.utc)
+        contracts = store.contracts(statuses=["active"])
+        problems = [p for c in contracts for p in contract_parameter_problems(library, c)]
+        if problems:
+            raise InputError(problems)
+        evaluator = Evaluator(library)
+        facilities, links = store.facilities(), store.production_links()
+        snapshot: dict[str, str] = {}
+        results = [evaluator.evaluate(contract_facts(store, c, as_of, facilities, links, snapshot))
+                   for c in contracts]
+        faults = [str(fault) for r in results for fault in r.faults]
+        if faults:  # never store findings the reference evaluation does not confirm
+            raise EngineError("; ".join(faults) + ". Nothing was stored.")
+        findings = [f for r in results for f in r.findings]
+        summary = store.record_run(as_of, [c.id for c in contracts], findings, library.content_hash(), __version__,
+                                   snapshot, started, actor)
     return RunResult(summary, results)
 
 

@@ -8,12 +8,14 @@ operation refuses to run on a database whose schema is not at the current revisi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import getpass
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,12 @@ from sqlalchemy import JSON, Column, event
 from sqlmodel import Field, Session, SQLModel, col, or_, select
 
 from compliance import facts, models
-from compliance.errors import InputError, NotFound, Problem, StoreError
+from compliance.errors import InputError, NotFound, Problem, RunInProgress, StoreError
 
 DEFAULT_URL = "sqlite:///compliance.db"
+#: PostgreSQL advisory lock id of `run` ("CRUN" in ASCII).
+RUN_LOCK_KEY = 0x4352554E
+BUSY_MESSAGE = "another run is in progress on this store; try again later, or use --wait to wait for it"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -479,6 +484,38 @@ class Store:
             return list(rows)
 
     # -- runs and the findings lifecycle ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def run_lock(self, wait: bool = False) -> Iterator[None]:
+        """Hold the store's run lock: one `run` writes findings at a time. Without `wait`, raise RunInProgress
+        at once when another run holds it. The operating system (SQLite: a lock file beside the database) or
+        the database (PostgreSQL: a session advisory lock) releases it if the process dies."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as connection:
+                if wait:
+                    connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": RUN_LOCK_KEY})
+                elif not connection.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RUN_LOCK_KEY}).scalar():
+                    raise RunInProgress(BUSY_MESSAGE)
+                try:
+                    yield
+                finally:
+                    connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RUN_LOCK_KEY})
+                    connection.commit()
+            return
+        path = self.engine.url.database
+        lock_path = Path(f"{path}.run-lock") if path and path != ":memory:" else None
+        if lock_path is None:
+            yield
+            return
+        with open(lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise RunInProgress(BUSY_MESSAGE) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def record_run(self, as_of: dt.date, contract_ids: list[str], findings: list[models.Finding],
                    library_hash: str, software_version: str, evidence: dict[str, str], started_at: dt.datetime,

@@ -60,5 +60,9 @@ class EngineError(ComplianceError):
     """The engine failed inside an action or reported an error; the contract's result is unusable."""
 
 
+class RunInProgress(ComplianceError):
+    """Another `run` holds the store's run lock."""
+
+
 class NotFound(ComplianceError):
     """A record the user named does not exist in the store."""

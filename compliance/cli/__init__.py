@@ -27,9 +27,18 @@ import click
 
 from compliance import __version__
 from compliance.models import VERDICT_LABELS
-from compliance.errors import ComplianceError, EngineError, EngineUnavailable, InputError, NotFound, StoreError
+from compliance.errors import (
+    ComplianceError,
+    EngineError,
+    EngineUnavailable,
+    InputError,
+    NotFound,
+    RunInProgress,
+    StoreError,
+)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_ENGINE_FAULT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
+EXIT_TAMPERED, EXIT_BUSY = 6, 7
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -56,6 +65,8 @@ class ComplianceGroup(click.Group):
             _fail(str(error), EXIT_UNAVAILABLE)
         except EngineError as error:
             _fail(f"engine fault: {error}", EXIT_ENGINE_FAULT)
+        except RunInProgress as error:
+            _fail(str(error), EXIT_BUSY)
         except ComplianceError as error:
             _fail(str(error), EXIT_INTERNAL)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):

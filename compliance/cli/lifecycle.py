@@ -9,12 +9,9 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import EXIT_FINDINGS, _date, _store, as_of_option, cli, json_option, rules_option
+from compliance.cli import EXIT_FINDINGS, EXIT_TAMPERED, _date, _store, as_of_option, cli, json_option, rules_option
 from compliance.cli.escalation import findings
 from compliance.models import FINDING_STATES, Severity
-
-#: Exit code of `audit verify` when the history was tampered with.
-EXIT_TAMPERED = 6
 
 
 @cli.command()
@@ -23,8 +20,10 @@ EXIT_TAMPERED = 6
 @json_option
 @click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
               help="Exit 1 when a new or reopened finding at or above this severity appears")
+@click.option("--wait", is_flag=True, help="Wait for a run already in progress instead of exiting with code 7")
 @click.pass_context
-def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: bool, fail_on: str | None) -> None:
+def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: bool, fail_on: str | None,
+        wait: bool) -> None:
     """Evaluate every active contract, store the findings and print what changed since the last run.
 
     The run and its findings are written in one transaction: a run that is interrupted stores nothing, and
@@ -32,7 +31,8 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
 
     \b
     Exit codes: 0 done (or nothing at or above --fail-on); 1 a new or reopened finding at or above
-    --fail-on; 3 bad input; 4 engine fault (nothing stored); 5 store unavailable.
+    --fail-on; 3 bad input; 4 engine fault (nothing stored); 5 store unavailable; 7 another run is in
+    progress (with --wait: wait for it instead).
     \b
     Example:
         compliance run --as-of 2025-06-30 --fail-on priority
@@ -40,7 +40,7 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
     from compliance import api
 
     store = _store(ctx)
-    result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today())
+    result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today(), wait=wait)
     summary = result.summary
     if as_json:
         click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(), **{
