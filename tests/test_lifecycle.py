@@ -222,3 +222,60 @@ def test_a_run_killed_at_any_moment_leaves_the_store_consistent_and_the_next_run
     stored = json.loads(cli_run(store_url, "findings", "list", "--json").output)
     assert sorted(row["key"] for row in stored) == expected_keys
     assert sorted(summary["new"] + summary["still_open"]) == expected_keys
+
+
+def test_findings_export_as_csv_xlsx_and_json_with_the_documented_columns(loaded: str, tmp_path: Path):
+    import csv
+    import io
+
+    import openpyxl
+
+    from compliance import export
+
+    # A worker group label that a spreadsheet would run as a formula must come out as text.
+    path = tmp_path / "evil.yaml"
+    path.write_text("evidence:\n" + AUDIT + FEE.replace("MEDIAN", "20000").replace("WORKERS", "5")
+                    .replace("worker_group: wg_mm", "worker_group: \"=cmd|' /C calc'!A0\"")
+                    .replace("id: RF-1", "id: \"=HYPERLINK(1)\""))
+    assert cli_run(loaded, "import", "evidence", str(path)).exit_code == 0
+    run_json(loaded)
+    columns = [name for name, _ in export.COLUMNS]
+    text = cli_run(loaded, "findings", "export", "--format", "csv").output
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert list(table[0]) == columns
+    [fee] = [row for row in table if row["rule_id"] == "FL-01" and "=" in row["evidence_ids"]]
+    assert fee["severity"] == "Major" and fee["state"] == "new" and fee["found"] == "yes"
+    assert fee["message"].startswith("Workers in =cmd")  # inside the sentence: harmless
+    assert fee["evidence_ids"] == "'=HYPERLINK(1)"  # at the start of a cell: written as text
+    assert all(not cell.startswith(("=", "+", "@")) for row in table for cell in row.values())
+    assert json.loads(cli_run(loaded, "findings", "export", "--format", "json").output)[0].keys() == set(columns)
+    out = tmp_path / "findings.xlsx"
+    assert cli_run(loaded, "findings", "export", "--format", "xlsx", "--sheets", "severity", "-o", str(out)).exit_code \
+        == 0
+    workbook = openpyxl.load_workbook(out)
+    assert workbook.sheetnames == ["Priority", "Major", "Minor", "Observation"]
+    header = [cell.value for cell in workbook["Major"][1]]
+    assert header == columns
+    assert any(row[columns.index("rule_id")] == "FL-01" for row in workbook["Major"].iter_rows(values_only=True))
+    by_contract = tmp_path / "by-contract.xlsx"
+    assert cli_run(loaded, "findings", "export", "--format", "xlsx", "-o", str(by_contract)).exit_code == 0
+    assert openpyxl.load_workbook(by_contract).sheetnames == ["K1"]
+    assert cli_run(loaded, "findings", "export", "--format", "xlsx").exit_code == 2  # xlsx needs --output
+
+
+def test_a_cell_that_would_run_as_a_formula_is_written_as_text():
+    from compliance.export import safe_cell
+
+    assert [safe_cell(v) for v in ("=1+1", "+44 20", "-5", "@SUM(A1)", "wg_a", 5)] == [
+        "'=1+1", "'+44 20", "'-5", "'@SUM(A1)", "wg_a", 5]
+
+
+def test_the_readme_documents_the_export_columns_in_order():
+    import re
+
+    from compliance import export
+
+    readme = (ROOT / "README.md").read_text()
+    documented = re.findall(r"^\| `([a-z_]+)` \| .* \|$", readme.split("**Exports.**", 1)[1].split("**Lifecycle.**")[0],
+                            flags=re.M)
+    assert documented == [name for name, _ in export.COLUMNS]

@@ -139,6 +139,41 @@ def findings_move(ctx: click.Context, key: str, state: str, reason: str, actor: 
     click.echo(f"{key}: {entry.from_state} -> {entry.to_state} (entry {entry.seq}).")
 
 
+@findings.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (required for xlsx; default: standard output)")
+@click.option("--sheets", type=click.Choice(["contract", "severity"]), default="contract", show_default=True,
+              help="XLSX: one sheet per contract or per severity")
+@click.option("--contract", "contract_id", help="Only this contract")
+@click.option("--state", type=click.Choice(FINDING_STATES), help="Only findings in this state")
+@click.pass_context
+def findings_export(ctx: click.Context, fmt: str, output: Path | None, sheets: str, contract_id: str | None,
+                    state: str | None) -> None:
+    """Export the stored findings (for the buyer's own use, not for suppliers) as CSV, XLSX or JSON.
+
+    \b
+    Example:
+        compliance findings export --format xlsx --sheets severity -o findings.xlsx
+    """
+    from compliance import export
+
+    data = export.rows(_store(ctx).stored_findings(contract_id=contract_id, state=state))
+    if fmt == "xlsx":
+        if output is None:
+            raise click.UsageError("--output FILE is required for xlsx")
+        export.write_xlsx(data, output, sheets)
+    else:
+        writer = export.write_csv if fmt == "csv" else export.write_json
+        if output is None:
+            writer(data, sys.stdout)
+        else:
+            with open(output, "w", encoding="utf-8", newline="") as stream:
+                writer(data, stream)
+    if output is not None:
+        click.echo(f"{len(data)} finding{'s' if len(data) != 1 else ''} written to {output}.", err=True)
+
+
 @cli.group()
 def audit() -> None:
     """Check the tamper-evident history of the findings."""
