@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,14 +99,17 @@ class RunResult:
     results: list[ContractResult]
 
 
-def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None, wait: bool = False
-        ) -> RunResult:
+def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None, wait: bool = False,
+        log: Callable[..., None] | None = None) -> RunResult:
     """Evaluate every active contract as of a date, store the findings and say what changed since the last run.
 
     Holds the store's run lock throughout (RunInProgress at once if another run has it, unless `wait`)."""
+    log = log or (lambda event, **fields: None)
     store.require_current()
+    log("waiting_for_lock" if wait else "taking_lock")
     with store.run_lock(wait):
         started = dt.datetime.now(dt.timezone.utc)
+        log("run_started", as_of=as_of, library_hash=library.content_hash())
         contracts = store.contracts(statuses=["active"])
         problems = [p for c in contracts for p in contract_parameter_problems(library, c)]
         if problems:
@@ -114,14 +117,18 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
         evaluator = Evaluator(library)
         facilities, links = store.facilities(), store.production_links()
         snapshot: dict[str, str] = {}
-        results = [evaluator.evaluate(contract_facts(store, c, as_of, facilities, links, snapshot))
-                   for c in contracts]
+        results = []
+        for contract in contracts:
+            results.append(evaluator.evaluate(contract_facts(store, contract, as_of, facilities, links, snapshot)))
+            log("contract_evaluated", contract_id=contract.id, findings=len(results[-1].findings),
+                faults=len(results[-1].faults))
         faults = [str(fault) for r in results for fault in r.faults]
         if faults:  # never store findings the reference evaluation does not confirm
             raise EngineError("; ".join(faults) + ". Nothing was stored.")
         findings = [f for r in results for f in r.findings]
         summary = store.record_run(as_of, [c.id for c in contracts], findings, library.content_hash(), __version__,
                                    snapshot, started, actor)
+        log("run_stored", run_id=summary.run_id, **summary.counts())
     return RunResult(summary, results)
 
 

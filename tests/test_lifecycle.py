@@ -279,3 +279,26 @@ def test_the_readme_documents_the_export_columns_in_order():
     documented = re.findall(r"^\| `([a-z_]+)` \| .* \|$", readme.split("**Exports.**", 1)[1].split("**Lifecycle.**")[0],
                             flags=re.M)
     assert documented == [name for name, _ in export.COLUMNS]
+
+
+def test_run_is_quiet_from_cron_lists_changes_on_request_and_logs_json_lines(loaded: str):
+    quiet = cli_run(loaded, "run", "--as-of", AS_OF, "--rules", RULES)  # not a terminal: one summary line
+    assert quiet.exit_code == 0 and len(quiet.stdout.splitlines()) == 1
+    assert quiet.stdout.startswith(f"Run 1 as of {AS_OF}: ")
+    assert cli_run(loaded, "findings", "move", keys_of(loaded, "FL-01")[0], "waived", "--reason", "Line closed",
+                   "--approver", "Head of Procurement", "--until", "2025-01-01").exit_code == 0
+    verbose = cli_run(loaded, "run", "--as-of", AS_OF, "--rules", RULES, "-v", "--log-json")
+    assert any(line.startswith("  waiver expired: FL-01/K1/") for line in verbose.stdout.splitlines())
+    events = [json.loads(line) for line in verbose.stderr.splitlines()]
+    assert [e["event"] for e in events] == ["taking_lock", "run_started", "contract_evaluated", "run_stored"]
+    assert events[2]["contract_id"] == "K1" and events[3]["waiver_expired"] == 1
+
+
+def test_findings_list_filters_by_supplier_and_ilo_category(loaded: str):
+    run_json(loaded)
+    forced = cli_run(loaded, "findings", "list", "--fprw", "forced_labour", "--json")
+    assert {row["finding"]["rule_id"] for row in json.loads(forced.output)} == {"FL-01"}
+    assert cli_run(loaded, "findings", "list", "--supplier", "GB-COH-99999999").output == "0 findings.\n"
+    all_rows = json.loads(cli_run(loaded, "findings", "list", "--json").output)
+    mine = json.loads(cli_run(loaded, "findings", "list", "--supplier", "GB-COH-01234567", "--json").output)
+    assert mine == all_rows and len(mine) >= 1

@@ -11,7 +11,7 @@ import click
 
 from compliance.cli import EXIT_FINDINGS, EXIT_TAMPERED, _date, _store, as_of_option, cli, json_option, rules_option
 from compliance.cli.escalation import findings
-from compliance.models import FINDING_STATES, Severity
+from compliance.models import FINDING_STATES, FPRW, Severity
 
 
 @cli.command()
@@ -21,9 +21,11 @@ from compliance.models import FINDING_STATES, Severity
 @click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
               help="Exit 1 when a new or reopened finding at or above this severity appears")
 @click.option("--wait", is_flag=True, help="Wait for a run already in progress instead of exiting with code 7")
+@click.option("--verbose", "-v", is_flag=True, help="List every change, also when not on a terminal")
+@click.option("--log-json", is_flag=True, help="Log each step as a JSON line on standard error")
 @click.pass_context
 def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: bool, fail_on: str | None,
-        wait: bool) -> None:
+        wait: bool, verbose: bool, log_json: bool) -> None:
     """Evaluate every active contract, store the findings and print what changed since the last run.
 
     The run and its findings are written in one transaction: a run that is interrupted stores nothing, and
@@ -40,7 +42,8 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
     from compliance import api
 
     store = _store(ctx)
-    result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today(), wait=wait)
+    log = _json_log if log_json else None
+    result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today(), wait=wait, log=log)
     summary = result.summary
     if as_json:
         click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(), **{
@@ -50,7 +53,9 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
         click.echo(f"Run {summary.run_id} as of {summary.as_of}: " + ", ".join(
             f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) + ".")
         by_key = {f.key: f for r in result.results for f in r.findings}
-        for name in ("new", "worsened", "reopened", "waiver_expired", "resolved"):
+        # On a terminal, the changes one by one; from cron, only the summary line (and the exit code).
+        for name in ("new", "worsened", "reopened", "waiver_expired", "resolved") if sys.stdout.isatty() or verbose \
+                else ():
             for key in getattr(summary, name):
                 finding = by_key.get(key)
                 about = f" {finding.severity.code} {finding.title}" if finding else ""
@@ -62,24 +67,35 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
             sys.exit(EXIT_FINDINGS)
 
 
+def _json_log(event: str, **fields: object) -> None:
+    """One log line for machines: time, event and its fields, as JSON."""
+    line = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "event": event, **fields}
+    click.echo(json.dumps(line, default=str), err=True)
+
+
 @findings.command("list")
 @click.option("--contract", "contract_id", help="Only this contract")
 @click.option("--facility", "facility_id", help="Only this facility")
 @click.option("--state", type=click.Choice(FINDING_STATES), help="Only findings in this state")
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), help="Only this severity")
 @click.option("--rule", "rule_id", help="Only this rule")
+@click.option("--supplier", "supplier_id", help="Only this contractor (party id)")
+@click.option("--fprw", type=click.Choice([c.value for c in FPRW]), help="Only this ILO category")
 @json_option
 @click.pass_context
 def findings_list(ctx: click.Context, contract_id: str | None, facility_id: str | None, state: str | None,
-                  severity: str | None, rule_id: str | None, as_json: bool) -> None:
+                  severity: str | None, rule_id: str | None, supplier_id: str | None, fprw: str | None,
+                  as_json: bool) -> None:
     """The stored findings, with their state; waived findings are always listed, marked waived.
 
     \b
     Example:
         compliance findings list --contract NDNA-CALLOFF-2024-017 --severity priority
     """
-    rows = _store(ctx).stored_findings(contract_id=contract_id, facility_id=facility_id, state=state,
-                                       severity=severity, rule_id=rule_id)
+    rows = [r for r in _store(ctx).stored_findings(contract_id=contract_id, facility_id=facility_id, state=state,
+                                                   severity=severity, rule_id=rule_id)
+            if (supplier_id is None or r.payload["supplier_id"] == supplier_id)
+            and (fprw is None or fprw in r.payload["fprw"])]
     if as_json:
         click.echo(json.dumps([{"key": r.key, "state": r.state, "firing": r.firing, "severity": r.severity,
                                 "verdict": r.verdict, "waived_until": r.waived_until and r.waived_until.isoformat(),
