@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from compliance import escalation, facts, loader, models
 from compliance import __version__
 from compliance.db import ImportSummary, RunSummary, Store, evidence_hash
-from compliance.errors import EngineError, InputError, NotFound, Problem
+from compliance.errors import EngineError, InputError, NotFound, Problem, StoreError
 from compliance.evaluation import ContractResult, Evaluator, contract_parameter_problems, rule_parameters
 from compliance.loader import RuleLibrary
 from compliance.spec import did_you_mean
@@ -96,40 +97,114 @@ def check(store: Store, library: RuleLibrary, contract_ids: Iterable[str] | None
 @dataclass
 class RunResult:
     summary: RunSummary
-    results: list[ContractResult]
+    findings: list[models.Finding]
 
 
 def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None, wait: bool = False,
-        log: Callable[..., None] | None = None) -> RunResult:
+        log: Callable[..., None] | None = None, workers: int = 1, rules_dir: Path | None = None) -> RunResult:
     """Evaluate every active contract as of a date, store the findings and say what changed since the last run.
 
-    Holds the store's run lock throughout (RunInProgress at once if another run has it, unless `wait`)."""
+    Holds the store's run lock throughout (RunInProgress at once if another run has it, unless `wait`). With
+    `workers` > 1 (PostgreSQL), the contracts become partitions that this process and `workers - 1` helper
+    processes (`compliance run --join`, also on other hosts) claim one by one; this process stores the merged
+    result in one transaction."""
     log = log or (lambda event, **fields: None)
     store.require_current()
     log("waiting_for_lock" if wait else "taking_lock")
     with store.run_lock(wait):
         started = dt.datetime.now(dt.timezone.utc)
-        log("run_started", as_of=as_of, library_hash=library.content_hash())
+        log("run_started", as_of=as_of, library_hash=library.content_hash(), workers=workers)
         contracts = store.contracts(statuses=["active"])
         problems = [p for c in contracts for p in contract_parameter_problems(library, c)]
         if problems:
             raise InputError(problems)
-        evaluator = Evaluator(library)
-        facilities, links = store.facilities(), store.production_links()
-        snapshot: dict[str, str] = {}
-        results = []
-        for contract in contracts:
-            results.append(evaluator.evaluate(contract_facts(store, contract, as_of, facilities, links, snapshot)))
-            log("contract_evaluated", contract_id=contract.id, findings=len(results[-1].findings),
-                faults=len(results[-1].faults))
-        faults = [str(fault) for r in results for fault in r.faults]
+        evaluate = _partition_evaluator(store, library, as_of, log)
+        if workers > 1:
+            partials = _shared(store, library, as_of, [c.id for c in contracts], evaluate, workers, rules_dir, log)
+        else:
+            partials = {c.id: evaluate(c.id) for c in contracts}
+        faults = [fault for c in contracts for fault in partials[c.id]["faults"]]
         if faults:  # never store findings the reference evaluation does not confirm
             raise EngineError("; ".join(faults) + ". Nothing was stored.")
-        findings = [f for r in results for f in r.findings]
+        findings = [models.Finding.model_validate(f) for c in contracts for f in partials[c.id]["findings"]]
+        snapshot = {i: h for c in contracts for i, h in partials[c.id]["snapshot"].items()}
         summary = store.record_run(as_of, [c.id for c in contracts], findings, library.content_hash(), __version__,
                                    snapshot, started, actor)
         log("run_stored", run_id=summary.run_id, **summary.counts())
-    return RunResult(summary, results)
+    return RunResult(summary, findings)
+
+
+def _partition_evaluator(store: Store, library: RuleLibrary, as_of: dt.date,
+                         log: Callable[..., None]) -> Callable[[str], dict[str, Any]]:
+    """Evaluate one contract into a JSON-ready result: its findings, engine faults and evidence snapshot."""
+    evaluator = Evaluator(library)
+    facilities, links = store.facilities(), store.production_links()
+
+    def evaluate(contract_id: str) -> dict[str, Any]:
+        snapshot: dict[str, str] = {}
+        result = evaluator.evaluate(contract_facts(store, store.contract(contract_id), as_of, facilities, links,
+                                                   snapshot))
+        log("contract_evaluated", contract_id=contract_id, findings=len(result.findings), faults=len(result.faults))
+        return {"findings": [f.model_dump(mode="json") for f in result.findings],
+                "faults": [str(fault) for fault in result.faults], "snapshot": snapshot}
+    return evaluate
+
+
+def _shared(store: Store, library: RuleLibrary, as_of: dt.date, contract_ids: list[str],
+            evaluate: Callable[[str], dict[str, Any]], workers: int, rules_dir: Path | None,
+            log: Callable[..., None]) -> dict[str, dict[str, Any]]:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    if store.engine.dialect.name != "postgresql":
+        raise StoreError("several processes can share a run on PostgreSQL only; run with --workers 1 on SQLite")
+    token = str(uuid.uuid4())
+    store.open_partitions(token, as_of, library.content_hash(), contract_ids)
+    log("partitions_opened", token=token, partitions=len(contract_ids))
+    # The database URL goes through the environment, never the command line (it may hold a password).
+    command = [sys.executable, "-m", "compliance", "run", "--join", token, "--rules", str(rules_dir or "rules")]
+    helpers = [subprocess.Popen(command, env={**os.environ, "COMPLIANCE_DATABASE_URL": store.url},
+                                stdout=subprocess.DEVNULL) for _ in range(workers - 1)]
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        store.work_partitions(token, evaluate, me)
+        for helper in helpers:
+            helper.wait()
+        while store.pending_partitions(token):  # a helper still at work, or one that died: its claim is free again
+            store.work_partitions(token, evaluate, me)
+            time.sleep(0.2)
+        return store.close_partitions(token)
+    except BaseException:
+        for helper in helpers:
+            helper.kill()
+            helper.wait()
+        store.close_partitions(token)
+        raise
+
+
+def join(store: Store, library: RuleLibrary, token: str | None = None, log: Callable[..., None] | None = None
+         ) -> int:
+    """Work on a run in progress started with several workers (this host or another): claim its pending
+    contracts one by one. Returns how many this process evaluated."""
+    import os
+    import socket
+
+    log = log or (lambda event, **fields: None)
+    store.require_current()
+    done = 0
+    for shared_token, as_of, library_hash in store.shared_runs():
+        if token is not None and shared_token != token:
+            continue
+        if library_hash != library.content_hash():
+            raise InputError([Problem("rules", None, None, f"run {shared_token} uses another version of the rule "
+                                      "library; join it with the same rules directory")])
+        done += store.work_partitions(shared_token, _partition_evaluator(store, library, as_of, log),
+                                      f"{socket.gethostname()}:{os.getpid()}")
+    return done
 
 
 @dataclass

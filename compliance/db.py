@@ -171,6 +171,21 @@ class FindingEvent(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class RunPartition(SQLModel, table=True):
+    """One contract of a run in progress that several processes share (PostgreSQL): a worker claims a pending
+    partition with a row lock (SKIP LOCKED), evaluates it and stores the result; a worker that dies releases
+    its lock and the partition is pending again. The run's own process merges the results in one transaction."""
+
+    __tablename__ = "run_partition"
+    token: str = Field(primary_key=True, max_length=36)
+    contract_id: str = Field(primary_key=True, max_length=120)
+    as_of: dt.date
+    library_hash: str = Field(max_length=64)
+    status: str = Field(default="pending", max_length=10)
+    worker: str | None = Field(default=None, max_length=120)
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
 class RunEvidenceRow(SQLModel, table=True):
     """The evidence snapshot of a run: every record it read, with the content hash it had."""
 
@@ -516,6 +531,54 @@ class Store:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- runs shared by several processes (PostgreSQL) ------------------------------------------------------------
+
+    def open_partitions(self, token: str, as_of: dt.date, library_hash: str, contract_ids: list[str]) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.add_all(RunPartition(token=token, contract_id=c, as_of=as_of, library_hash=library_hash)
+                            for c in contract_ids)
+
+    def shared_runs(self) -> list[tuple[str, dt.date, str]]:
+        """(token, as of, library hash) of the runs in progress that still have pending partitions."""
+        with Session(self.engine) as session:
+            rows = session.exec(select(RunPartition.token, RunPartition.as_of, RunPartition.library_hash)
+                                .where(RunPartition.status == "pending").distinct()).all()
+            return sorted(set(rows))
+
+    def work_partitions(self, token: str, evaluate: Any, worker: str) -> int:
+        """Claim pending partitions of run `token` one at a time and store `evaluate(contract_id)` for each.
+
+        Each claim is a row lock held while the contract is evaluated and released by the commit that stores
+        its result: two workers never evaluate the same contract, and a dead worker's contract is pending again.
+        Returns how many partitions this worker completed."""
+        if self.engine.dialect.name != "postgresql":
+            raise StoreError("several processes can share a run on PostgreSQL only")
+        done = 0
+        while True:
+            with Session(self.engine) as session, session.begin():
+                row = session.exec(select(RunPartition).where(RunPartition.token == token)
+                                   .where(RunPartition.status == "pending").order_by(RunPartition.contract_id)
+                                   .limit(1).with_for_update(skip_locked=True)).first()
+                if row is None:
+                    return done
+                row.result, row.status, row.worker = evaluate(row.contract_id), "done", worker
+                done += 1
+
+    def pending_partitions(self, token: str) -> int:
+        """Partitions of `token` not done yet, including those a worker is evaluating right now."""
+        with Session(self.engine) as session:
+            return len(session.exec(select(RunPartition.contract_id).where(RunPartition.token == token)
+                                    .where(RunPartition.status == "pending")).all())
+
+    def close_partitions(self, token: str) -> dict[str, dict[str, Any]]:
+        """The results of a finished shared run, by contract id; the partitions are removed."""
+        with Session(self.engine) as session, session.begin():
+            rows = session.exec(select(RunPartition).where(RunPartition.token == token)).all()
+            results = {row.contract_id: row.result or {} for row in rows}
+            for row in rows:
+                session.delete(row)
+            return results
 
     def record_run(self, as_of: dt.date, contract_ids: list[str], findings: list[models.Finding],
                    library_hash: str, software_version: str, evidence: dict[str, str], started_at: dt.datetime,

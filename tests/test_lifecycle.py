@@ -302,3 +302,38 @@ def test_findings_list_filters_by_supplier_and_ilo_category(loaded: str):
     all_rows = json.loads(cli_run(loaded, "findings", "list", "--json").output)
     mine = json.loads(cli_run(loaded, "findings", "list", "--supplier", "GB-COH-01234567", "--json").output)
     assert mine == all_rows and len(mine) >= 1
+
+
+def test_several_processes_share_a_run_on_postgresql_with_the_same_result_as_one(store_url: str, tmp_path: Path):
+    """Two workers, and a third process joining from the outside, give exactly the findings of a single run:
+    no contract evaluated twice, none lost. On SQLite, --workers says it needs PostgreSQL."""
+    import os
+    import subprocess
+    import sys
+
+    assert cli_run(store_url, "demo", "--data", str(ROOT / "contracts"), "--rules", RULES).exit_code == 0
+    single = json.loads(cli_run(store_url, "check", "--all", "--as-of", "2025-06-30", "--rules", RULES,
+                                "--json").output)
+    expected = sorted(f["key"] for contract in single for f in contract["findings"])
+    args = ["run", "--as-of", "2025-06-30", "--rules", RULES, "--json", "--workers", "2"]
+    if store_url.startswith("sqlite"):
+        refused = cli_run(store_url, *args)
+        assert refused.exit_code == 5 and "several processes can share a run on PostgreSQL only" in refused.output
+        return
+    env = {**os.environ, "COMPLIANCE_DATABASE_URL": store_url}
+    coordinator = subprocess.Popen([sys.executable, "-m", "compliance", *args, "--log-json"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    joiner = subprocess.run([sys.executable, "-m", "compliance", "run", "--join", "--rules", RULES], env=env,
+                            capture_output=True, text=True, timeout=300)
+    out, err = coordinator.communicate(timeout=300)
+    assert coordinator.returncode == 0, err
+    assert joiner.returncode == 0, joiner.stderr
+    summary = json.loads(out)
+    assert sorted(summary["new"]) == expected
+    stored = json.loads(cli_run(store_url, "findings", "list", "--json").output)
+    assert sorted(row["key"] for row in stored) == expected
+    evaluated = [json.loads(line)["contract_id"] for line in err.splitlines()
+                 if json.loads(line)["event"] == "contract_evaluated"]
+    assert len(evaluated) == len(set(evaluated))  # the coordinator never evaluated a contract twice
+    again = cli_run(store_url, "run", "--as-of", "2025-06-30", "--rules", RULES, "--json")
+    assert json.loads(again.output)["new"] == []

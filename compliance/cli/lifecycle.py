@@ -23,9 +23,13 @@ from compliance.models import FINDING_STATES, FPRW, Severity
 @click.option("--wait", is_flag=True, help="Wait for a run already in progress instead of exiting with code 7")
 @click.option("--verbose", "-v", is_flag=True, help="List every change, also when not on a terminal")
 @click.option("--log-json", is_flag=True, help="Log each step as a JSON line on standard error")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes sharing the work (PostgreSQL): this one plus WORKERS-1 started here")
+@click.option("--join", "join_token", metavar="RUN", is_flag=False, flag_value="any", default=None,
+              help="Help a run in progress started with --workers (on any host): evaluate its pending contracts")
 @click.pass_context
 def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: bool, fail_on: str | None,
-        wait: bool, verbose: bool, log_json: bool) -> None:
+        wait: bool, verbose: bool, log_json: bool, workers: int, join_token: str | None) -> None:
     """Evaluate every active contract, store the findings and print what changed since the last run.
 
     The run and its findings are written in one transaction: a run that is interrupted stores nothing, and
@@ -36,6 +40,9 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
     --fail-on; 3 bad input; 4 engine fault (nothing stored); 5 store unavailable; 7 another run is in
     progress (with --wait: wait for it instead).
     \b
+    On PostgreSQL, --workers N shares the contracts among N processes; `run --join` on another host
+    helps a run in progress. Each contract is claimed with a row lock, so none is evaluated twice.
+    \b
     Example:
         compliance run --as-of 2025-06-30 --fail-on priority
     """
@@ -43,7 +50,12 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
 
     store = _store(ctx)
     log = _json_log if log_json else None
-    result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today(), wait=wait, log=log)
+    if join_token is not None:
+        done = api.join(store, api.load_library([rules_dir]), None if join_token == "any" else join_token, log)
+        click.echo(f"Evaluated {done} contract{'s' if done != 1 else ''} of the run in progress.")
+        return
+    result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today(), wait=wait, log=log,
+                     workers=workers, rules_dir=rules_dir)
     summary = result.summary
     if as_json:
         click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(), **{
@@ -52,7 +64,7 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
         counts = summary.counts()
         click.echo(f"Run {summary.run_id} as of {summary.as_of}: " + ", ".join(
             f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) + ".")
-        by_key = {f.key: f for r in result.results for f in r.findings}
+        by_key = {f.key: f for f in result.findings}
         # On a terminal, the changes one by one; from cron, only the summary line (and the exit code).
         for name in ("new", "worsened", "reopened", "waiver_expired", "resolved") if sys.stdout.isatty() or verbose \
                 else ():
@@ -62,7 +74,7 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
                 click.echo(f"  {name.replace('_', ' ')}: {key}{about}")
     if fail_on is not None:
         limit = Severity(fail_on).rank
-        by_key = {f.key: f for r in result.results for f in r.findings}
+        by_key = {f.key: f for f in result.findings}
         if any(by_key[k].severity.rank <= limit for k in summary.new + summary.reopened + summary.waiver_expired):
             sys.exit(EXIT_FINDINGS)
 
