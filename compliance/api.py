@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 from dataclasses import dataclass, field
@@ -153,13 +159,6 @@ def _partition_evaluator(store: Store, library: RuleLibrary, as_of: dt.date,
 def _shared(store: Store, library: RuleLibrary, as_of: dt.date, contract_ids: list[str],
             evaluate: Callable[[str], dict[str, Any]], workers: int, rules_dir: Path | None,
             log: Callable[..., None]) -> dict[str, dict[str, Any]]:
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-    import uuid
-
     if store.engine.dialect.name != "postgresql":
         raise StoreError("several processes can share a run on PostgreSQL only; run with --workers 1 on SQLite")
     token = str(uuid.uuid4())
@@ -190,9 +189,6 @@ def join(store: Store, library: RuleLibrary, token: str | None = None, log: Call
          ) -> int:
     """Work on a run in progress started with several workers (this host or another): claim its pending
     contracts one by one. Returns how many this process evaluated."""
-    import os
-    import socket
-
     log = log or (lambda event, **fields: None)
     store.require_current()
     done = 0
