@@ -92,12 +92,17 @@ def check(store: Store, library: RuleLibrary, contract_ids: Iterable[str] | None
         contracts = store.contracts(statuses=["active"])
     else:
         contracts = [store.contract(contract_id) for contract_id in contract_ids]
-    problems = [p for c in contracts for p in contract_parameter_problems(library, c)]
-    if problems:
-        raise InputError(problems)
+    _require_valid_parameters(library, contracts)
     evaluator = Evaluator(library, cross_check=cross_check)
     facilities, links = store.facilities(), store.production_links()
     return [evaluator.evaluate(contract_facts(store, c, as_of, facilities, links)) for c in contracts]
+
+
+def _require_valid_parameters(library: RuleLibrary, contracts: list[models.Contract]) -> None:
+    """Refuse contracts whose parameter overrides name an unknown rule or parameter, or the wrong type."""
+    problems = [p for c in contracts for p in contract_parameter_problems(library, c)]
+    if problems:
+        raise InputError(problems)
 
 
 @dataclass
@@ -121,9 +126,7 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
         started = dt.datetime.now(dt.timezone.utc)
         log("run_started", as_of=as_of, library_hash=library.content_hash(), workers=workers)
         contracts = store.contracts(statuses=["active"])
-        problems = [p for c in contracts for p in contract_parameter_problems(library, c)]
-        if problems:
-            raise InputError(problems)
+        _require_valid_parameters(library, contracts)
         evaluate = _partition_evaluator(store, library, as_of, log)
         if workers > 1:
             partials = _shared(store, library, as_of, [c.id for c in contracts], evaluate, workers, rules_dir, log)

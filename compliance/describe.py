@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compliance import models, spec
-from compliance.loader import RuleLibrary, in_family
+from compliance.loader import RuleLibrary, family_keys
 
 
 def condition_text(condition: Any) -> str:
@@ -74,7 +74,7 @@ def describe(library: RuleLibrary, rule_id: str) -> str:
             # The most specific key wins, as in evaluation.rule_parameters (TR-01-DD over TR-01).
             overrides = []
             for c in library.clause_sets:
-                keys = sorted((k for k in c.parameters if in_family(rule.id, k) and name in c.parameters[k]), key=len)
+                keys = [k for k in family_keys(rule.id, c.parameters) if name in c.parameters[k]]
                 if keys:
                     overrides.append(f"{c.id} {c.version}: {c.parameters[keys[-1]][name]}")
             proposed = " - proposed default, confirm per contract" if name in rule.proposed_defaults else ""

@@ -18,7 +18,7 @@ import jinja2
 from compliance import compiler, models, reference, spec
 from compliance.errors import Problem
 from compliance.facts import ContractFacts, Match
-from compliance.loader import RuleLibrary, in_family, override_problems
+from compliance.loader import RuleLibrary, family_keys, in_family, override_problems
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,11 @@ def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | 
     was completed and verified by the workers' side before the new evidence, within REPEAT_WINDOW_DAYS."""
     if facility_id is None or observed_on is None:
         return None
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for (fact_type, _), record in bundle.display.items():
-        if fact_type == "corrective_action" and record.get("facility_id") == facility_id:
-            ref = (record["cap_id"], record["action_ref"])
-            if ref not in latest or (record["date"], record["id"]) > (latest[ref]["date"], latest[ref]["id"]):
-                latest[ref] = record
+    actions = [f for f in bundle.facts if f["type"] == "corrective_action" and f.get("facility_id") == facility_id]
+    latest = [bundle.display[("corrective_action", f["id"])]
+              for f in reference.latest_only(actions, ["cap_id", "action_ref"])]
     closures = sorted(
-        (r for r in latest.values()
+        (r for r in latest
          if r.get("rule_id") and in_family(rule_id, r["rule_id"])
          and r["status"] == "completed" and r.get("completed_on") and r.get("verified_by") in VERIFIED_CLOSURE
          and r["completed_on"] < observed_on <= r["completed_on"] + dt.timedelta(days=REPEAT_WINDOW_DAYS)),
@@ -89,8 +86,8 @@ class ContractResult:
 def contract_parameter_problems(library: RuleLibrary, contract: models.Contract) -> list[Problem]:
     """Problems with a contract's parameter overrides (unknown rule, unknown parameter, wrong type)."""
     by_id = {r.id: r for r in library.rules}
-    return [Problem(f"contract {contract.id}", None, "parameters" if p.message.startswith("unknown rule") else
-                    f"parameters.{rule_id}", p.message)
+    return [Problem(f"contract {contract.id}", None, f"parameters.{rule_id}" if rule_id in by_id else "parameters",
+                    p.message)
             for rule_id, overrides in contract.parameters.items()
             for p in override_problems(by_id, rule_id, overrides, ())]
 
@@ -108,7 +105,7 @@ def rule_parameters(library: RuleLibrary, contract: models.Contract) -> dict[str
             continue
         params = dict(rule.params)
         for overrides in levels:
-            for key in sorted((k for k in overrides if in_family(rule.id, k)), key=len):
+            for key in family_keys(rule.id, overrides):
                 params.update({name: value for name, value in overrides[key].items() if name in rule.params})
         out[rule.id] = params
     return out

@@ -218,6 +218,12 @@ def in_family(rule_id: str, key: str) -> bool:
     return rule_id == key or rule_id.startswith(key + "-")
 
 
+def family_keys(rule_id: str, overrides: dict[str, Any]) -> list[str]:
+    """The keys of `overrides` that reach rule `rule_id`, the most general first (TR-01 before TR-01-DD), so
+    that applying them in order lets the most specific one win."""
+    return sorted((key for key in overrides if in_family(rule_id, key)), key=len)
+
+
 def override_problems(rules: dict[str, spec.Rule], key: str, overrides: dict[str, Any],
                       loc: tuple[str | int, ...]) -> list[spec.SpecProblem]:
     """Problems with parameter overrides keyed by a rule id (they also reach the rule's variants)."""

@@ -131,3 +131,23 @@ def messages(result: ContractResult, rule_id: str) -> list[str]:
 
 def days(n: int, start: dt.date = SIGNED_ON) -> dt.date:
     return start + dt.timedelta(days=n)
+
+
+#: One contract (K1, Northwind NB-450, disclosure out of scope) and its factory, as files officers import:
+#: the command-line tests load them through `compliance import`.
+CONTRACTS = """contracts:
+  - ocid: ocds-h6vhtk-000001
+    id: K1
+    buyers: [{id: GB-PPON-AAAA-1111-BBBB, name: University of Exampleshire}]
+    supplier: {id: GB-COH-01234567, name: Example IT Reseller Ltd}
+    brands: [Northwind]
+    items: [{id: "1", brand: Northwind, model: NB-450, disclosure_in_scope: false}]
+    signed_on: 2024-03-04
+    period: {start: 2024-03-04, end: 2026-03-03}
+    clause_set: {id: EWCC-v2-UK, version: "2.0"}
+"""
+FACILITIES = """facilities:
+  - {id: TH2020112B8R4N8, name: Example Electronics Plant 2, address: "99 Moo 4, Samut Sakhon", country: TH}
+production_links:
+  - {brand: Northwind, model: NB-450, facility_id: TH2020112B8R4N8}
+"""

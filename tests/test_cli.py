@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from helpers import CONTRACTS, FACILITIES
 
 from compliance import loader
 from compliance.cli import cli
@@ -19,22 +20,6 @@ from compliance.models import FPRW, Severity
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")
 
-CONTRACTS = """contracts:
-  - ocid: ocds-h6vhtk-000001
-    id: K1
-    buyers: [{id: GB-PPON-AAAA-1111-BBBB, name: University of Exampleshire}]
-    supplier: {id: GB-COH-01234567, name: Example IT Reseller Ltd}
-    brands: [Northwind]
-    items: [{id: "1", brand: Northwind, model: NB-450, disclosure_in_scope: false}]
-    signed_on: 2024-03-04
-    period: {start: 2024-03-04, end: 2026-03-03}
-    clause_set: {id: EWCC-v2-UK, version: "2.0"}
-"""
-FACILITIES = """facilities:
-  - {id: TH2020112B8R4N8, name: Example Electronics Plant 2, address: "99 Moo 4, Samut Sakhon", country: TH}
-production_links:
-  - {brand: Northwind, model: NB-450, facility_id: TH2020112B8R4N8}
-"""
 EVIDENCE = """evidence:
   - {type: audit_finding, id: VAP-1, facility_id: TH2020112B8R4N8, date: 2024-07-08, code_area: working_hours,
      classification: minor}

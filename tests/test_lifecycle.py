@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from helpers import CONTRACTS, FACILITIES
 
 from compliance.cli import cli
 from compliance.db import Store
@@ -18,22 +19,6 @@ from compliance.db import Store
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")
 
-CONTRACTS = """contracts:
-  - ocid: ocds-h6vhtk-000001
-    id: K1
-    buyers: [{id: GB-PPON-AAAA-1111-BBBB, name: University of Exampleshire}]
-    supplier: {id: GB-COH-01234567, name: Example IT Reseller Ltd}
-    brands: [Northwind]
-    items: [{id: "1", brand: Northwind, model: NB-450, disclosure_in_scope: false}]
-    signed_on: 2024-03-04
-    period: {start: 2024-03-04, end: 2026-03-03}
-    clause_set: {id: EWCC-v2-UK, version: "2.0"}
-"""
-FACILITIES = """facilities:
-  - {id: TH2020112B8R4N8, name: Example Electronics Plant 2, address: "99 Moo 4, Samut Sakhon", country: TH}
-production_links:
-  - {brand: Northwind, model: NB-450, facility_id: TH2020112B8R4N8}
-"""
 AUDIT = """  - {type: audit_finding, id: VAP-1, facility_id: TH2020112B8R4N8, date: 2024-07-08, code_area: hours,
      classification: minor}
 """
@@ -337,3 +322,12 @@ def test_several_processes_share_a_run_on_postgresql_with_the_same_result_as_one
     assert len(evaluated) == len(set(evaluated))  # the coordinator never evaluated a contract twice
     again = cli_run(store_url, "run", "--as-of", "2025-06-30", "--rules", RULES, "--json")
     assert json.loads(again.output)["new"] == []
+
+
+def test_unknown_finding_keys_are_named_and_join_without_a_shared_run_does_nothing(loaded: str):
+    for args in (("findings", "show", "FL-01/K9/nope"),
+                 ("findings", "move", "FL-01/K9/nope", "notified", "--reason", "Letter sent")):
+        result = cli_run(loaded, *args)
+        assert result.exit_code == 3 and 'no finding "FL-01/K9/nope" in the store' in result.output
+    joined = cli_run(loaded, "run", "--join", "--rules", RULES)
+    assert joined.exit_code == 0 and joined.output == "Evaluated 0 contracts of the run in progress.\n"

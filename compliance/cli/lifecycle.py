@@ -57,6 +57,7 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
     result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today(), wait=wait, log=log,
                      workers=workers, rules_dir=rules_dir)
     summary = result.summary
+    by_key = {f.key: f for f in result.findings}
     if as_json:
         click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(), **{
             name: getattr(summary, name) for name in summary.counts()}}, indent=2))
@@ -64,7 +65,6 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
         counts = summary.counts()
         click.echo(f"Run {summary.run_id} as of {summary.as_of}: " + ", ".join(
             f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) + ".")
-        by_key = {f.key: f for f in result.findings}
         # On a terminal, the changes one by one; from cron, only the summary line (and the exit code).
         for name in ("new", "worsened", "reopened", "waiver_expired", "resolved") if sys.stdout.isatty() or verbose \
                 else ():
@@ -74,7 +74,6 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
                 click.echo(f"  {name.replace('_', ' ')}: {key}{about}")
     if fail_on is not None:
         limit = Severity(fail_on).rank
-        by_key = {f.key: f for f in result.findings}
         if any(by_key[k].severity.rank <= limit for k in summary.new + summary.reopened + summary.waiver_expired):
             sys.exit(EXIT_FINDINGS)
 
