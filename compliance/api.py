@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -14,12 +15,13 @@ from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compliance import escalation, facts, loader, models
+from compliance import escalation, facts, intake, loader, models
 from compliance import __version__
 from compliance.db import ImportSummary, RunSummary, Store, evidence_hash
-from compliance.errors import EngineError, InputError, NotFound, Problem, StoreError
+from compliance.errors import ConfigurationError, EngineError, InputError, NotFound, Problem, StoreError
 from compliance.evaluation import ContractResult, Evaluator, contract_parameter_problems, rule_parameters
 from compliance.loader import RuleLibrary
+from compliance.pseudonyms import Pseudonymiser
 from compliance.spec import did_you_mean
 
 #: The date the shipped example data is checked as of, so the demo prints the same findings every day.
@@ -54,19 +56,34 @@ def import_facilities(store: Store, paths: Iterable[Path]) -> list[ImportSummary
     return [store.add_facilities(*pair, str(path)) for path, pair in parsed]  # type: ignore[misc]
 
 
-def import_evidence(store: Store, paths: Iterable[Path], evidence_type: str | None = None) -> list[ImportSummary]:
-    parsed = _gather(paths, lambda p: loader.load_evidence(p, evidence_type))
-    seen: dict[str, str] = {}
-    problems = []
-    for path, records in parsed:
-        for record in records:  # type: ignore[attr-defined]
-            if record.id in seen and seen[record.id] != str(path):
-                problems.append(Problem(str(path), None, f"evidence {record.id}",
-                                        f"the same id is also in {seen[record.id]}"))
-            seen[record.id] = str(path)
-    if problems:
-        raise InputError(problems)
-    return [store.add_evidence(records, str(path)) for path, records in parsed]  # type: ignore[arg-type]
+def import_evidence(store: Store, paths: Iterable[Path], options: intake.Options | None = None,
+                    pseudonymiser: Pseudonymiser | None = None,
+                    progress: Callable[[intake.Source], Callable[[int], None] | None] | None = None,
+                    ) -> list[ImportSummary]:
+    """Import evidence files row by row: good rows are stored, bad rows quarantined with their reasons.
+
+    Every file is opened and checked first (format, encoding, header), so a file that cannot be read at all
+    stops the import before anything is written. Worker identifiers are pseudonymised with the configured key
+    (`pseudonyms.Pseudonymiser.from_environment`) before any row is validated or stored. `progress(source)` may
+    return a callback that receives the number of rows done after each chunk."""
+    options = options or intake.Options()
+    paths = list(paths)
+    for path in paths:
+        intake.check_options(options, str(path))
+    pseudonymiser = pseudonymiser or Pseudonymiser.from_environment()
+    sources = _gather(paths, lambda path: intake.open_source(path, options))
+    store.check_pseudonym_key(pseudonymiser.fingerprint)
+    summaries = []
+    for _path, source in sources:
+        assert isinstance(source, intake.Source)
+        settings = {"type": options.evidence_type, "day_first": options.day_first,
+                    "sensitivity": options.sensitivity, "encoding": options.encoding, "format": source.format}
+        summary = store.import_evidence(source.name, source.file_hash, intake.rows(source, options, pseudonymiser),
+                                        {k: v for k, v in settings.items() if v not in (None, False)},
+                                        progress=progress(source) if progress else None)
+        summary.warnings = list(source.warnings)
+        summaries.append(summary)
+    return summaries
 
 
 def contract_facts(store: Store, contract: models.Contract, as_of: dt.date,
@@ -219,8 +236,13 @@ def demo(store: Store, data_dir: Path, rules_dir: Path, as_of: dt.date = DEMO_AS
     store.upgrade()
     result.imports += import_contracts(store, sorted(data_dir.glob("contracts.*")))
     result.imports += import_facilities(store, sorted(data_dir.glob("facilities.*")))
-    evidence_files = sorted(p for p in (data_dir / "evidence").iterdir() if p.suffix in (".json", ".yaml", ".yml", ".csv"))
-    result.imports += import_evidence(store, evidence_files)
+    evidence_files = sorted(p for p in (data_dir / "evidence").iterdir() if p.suffix in intake.FORMATS)
+    try:
+        pseudonymiser = Pseudonymiser.from_environment()
+    except ConfigurationError:
+        # The demo store is made afresh from fictional data: a key made up for this run is enough.
+        pseudonymiser = Pseudonymiser(secrets.token_hex(32))
+    result.imports += import_evidence(store, evidence_files, pseudonymiser=pseudonymiser)
     result.results = check(store, result.library, None, as_of)
     return result
 

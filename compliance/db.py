@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, Column, event
 from sqlmodel import Field, Session, SQLModel, col, or_, select
 
-from compliance import facts, models
-from compliance.errors import InputError, NotFound, Problem, RunInProgress, StoreError
+from compliance import facts, intake, models
+from compliance.errors import ConfigurationError, InputError, NotFound, Problem, RunInProgress, StoreError
 
 DEFAULT_URL = "sqlite:///compliance.db"
 #: PostgreSQL advisory lock id of `run` ("CRUN" in ASCII).
@@ -43,6 +43,10 @@ def _now() -> dt.datetime:
 
 
 class ImportBatch(SQLModel, table=True):
+    """One import of one file: who, when, the file's hash, and what it did. An evidence import commits in chunks;
+    its batch says "running" until the last chunk is in, so an interrupted import is visible (and importing the
+    file again completes it: unchanged records are skipped)."""
+
     __tablename__ = "import_batch"
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=20)
@@ -53,6 +57,11 @@ class ImportBatch(SQLModel, table=True):
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    status: str = Field(default="complete", max_length=12)
+    finished_at: dt.datetime | None = None
+    quarantined: int = 0
+    skipped: int = 0
+    options: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ContractRow(SQLModel, table=True):
@@ -64,6 +73,7 @@ class ContractRow(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     content_hash: str = Field(max_length=64)
     batch_id: int = Field(foreign_key="import_batch.id")
+    imported_at: dt.datetime = Field(default_factory=_now)
 
 
 class FacilityRow(SQLModel, table=True):
@@ -73,6 +83,7 @@ class FacilityRow(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     content_hash: str = Field(max_length=64)
     batch_id: int = Field(foreign_key="import_batch.id")
+    imported_at: dt.datetime = Field(default_factory=_now)
 
 
 class ProductionLinkRow(SQLModel, table=True):
@@ -84,9 +95,12 @@ class ProductionLinkRow(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     content_hash: str = Field(max_length=64)
     batch_id: int = Field(foreign_key="import_batch.id")
+    imported_at: dt.datetime = Field(default_factory=_now)
 
 
 class EvidenceRow(SQLModel, table=True):
+    """The current version of each evidence record, with its provenance (file, row, batch, when)."""
+
     __tablename__ = "evidence"
     id: str = Field(primary_key=True, max_length=120)
     type: str = Field(index=True, max_length=40)
@@ -97,7 +111,75 @@ class EvidenceRow(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     content_hash: str = Field(max_length=64)
     source_file: str = Field(max_length=500)
+    source_row: int | None = None
     batch_id: int = Field(foreign_key="import_batch.id")
+    version: int = 1
+    imported_at: dt.datetime = Field(default_factory=_now, index=True)
+
+
+class EvidenceVersion(SQLModel, table=True):
+    """An earlier version of an evidence record, kept when a corrected record superseded it: the store knew
+    it from `valid_from` until `valid_to` (what a run with --known-at inside that span reads)."""
+
+    __tablename__ = "evidence_version"
+    id: int | None = Field(default=None, primary_key=True)
+    evidence_id: str = Field(index=True, max_length=120)
+    version: int
+    type: str = Field(max_length=40)
+    contract_id: str | None = Field(default=None, index=True, max_length=120)
+    facility_id: str | None = Field(default=None, index=True, max_length=64)
+    date: dt.date
+    sensitivity: str = Field(max_length=20)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64)
+    source_file: str = Field(max_length=500)
+    source_row: int | None = None
+    batch_id: int = Field(foreign_key="import_batch.id")
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+    superseded_by_batch: int = Field(foreign_key="import_batch.id")
+
+
+class SupersededRecord(SQLModel, table=True):
+    """An earlier version of a contract, facility or production link, kept when a newer import changed it."""
+
+    __tablename__ = "superseded_record"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    record_id: str = Field(index=True, max_length=400)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64)
+    batch_id: int = Field(foreign_key="import_batch.id")
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+
+
+class QuarantineRow(SQLModel, table=True):
+    """An evidence row that was refused, kept with its reasons until a corrected import supersedes it (resolved)
+    or an officer dismisses it. Worker identities in `raw` are pseudonyms, as everywhere in the store."""
+
+    __tablename__ = "quarantine"
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="import_batch.id", index=True)
+    source_file: str = Field(max_length=500)
+    source_row: int | None = None
+    unit: str = Field(default="row", max_length=8)
+    record_id: str | None = Field(default=None, index=True, max_length=120)
+    evidence_type: str | None = Field(default=None, max_length=40)
+    raw: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    problems: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="open", index=True, max_length=10)
+    resolved_at: dt.datetime | None = None
+    resolved_by_batch: int | None = Field(default=None, foreign_key="import_batch.id")
+    resolution: str | None = Field(default=None, max_length=2000)
+
+
+class StoreSetting(SQLModel, table=True):
+    """Facts about the store itself, e.g. the fingerprint of the key its worker pseudonyms were made with."""
+
+    __tablename__ = "store_setting"
+    name: str = Field(primary_key=True, max_length=60)
+    value: str = Field(max_length=2000)
 
 
 class EscalationDecision(SQLModel, table=True):
@@ -121,6 +203,8 @@ class RunRow(SQLModel, table=True):
     __tablename__ = "run"
     id: int | None = Field(default=None, primary_key=True)
     as_of: dt.date
+    #: The store as it was known at this time was evaluated (evidence imported later is not read).
+    known_at: dt.datetime | None = None
     started_at: dt.datetime
     finished_at: dt.datetime
     started_by: str = Field(max_length=120)
@@ -180,6 +264,7 @@ class RunPartition(SQLModel, table=True):
     token: str = Field(primary_key=True, max_length=36)
     contract_id: str = Field(primary_key=True, max_length=120)
     as_of: dt.date
+    known_at: dt.datetime | None = None
     library_hash: str = Field(max_length=64)
     status: str = Field(default="pending", max_length=10)
     worker: str | None = Field(default=None, max_length=120)
@@ -256,15 +341,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 @dataclass
 class ImportSummary:
+    """What one file's import did. `problems` holds the first PROBLEMS_KEPT row problems (the quarantine holds
+    all of them), so a million bad rows do not fill memory."""
+
+    PROBLEMS_KEPT = 200
+
     source_file: str
     kind: str
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    batch_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def note_problems(self, source: str, row: Any) -> None:
+        if len(self.problems) < self.PROBLEMS_KEPT:
+            self.problems += [Problem(source, row.number, p.field, p.expected + (f"; found {p.value}" if p.value
+                                      is not None else ""), unit=row.unit) for p in row.problems]
 
     def __str__(self) -> str:
-        return (f"{self.source_file}: {self.added} {self.kind} added, {self.updated} updated, "
+        text = (f"{self.source_file}: {self.added} {self.kind} added, {self.updated} updated, "
                 f"{self.unchanged} unchanged")
+        if self.quarantined:
+            text += f", {self.quarantined} quarantined"
+        if self.skipped:
+            text += f", {self.skipped} example row{'s' if self.skipped != 1 else ''} skipped"
+        return text
 
 
 def evidence_payload(record: models.EvidenceBase) -> dict[str, Any]:
@@ -338,11 +443,12 @@ class Store:
             raise StoreError(f"the database {display_url(self.url)} has schema revision {current}, this version "
                              f"of compliance needs {head}. Run 'compliance db upgrade' first.")
 
-    # -- imports: each file in one transaction, all or nothing --------------------------------------------------------
+    # -- imports ------------------------------------------------------------------------------------------------------
+    # Contracts and facilities: each file in one transaction, all or nothing. Evidence: in chunks, row by row, bad
+    # rows quarantined. Either way a changed record supersedes the stored one and the old version is kept.
 
-    def _batch(self, session: Session, kind: str, source: str, payloads: list[dict[str, Any]]) -> ImportBatch:
-        batch = ImportBatch(kind=kind, source_file=source, content_hash=_hash({"records": payloads}),
-                            imported_by=_user())
+    def _batch(self, session: Session, kind: str, source: str, content_hash: str, **values: Any) -> ImportBatch:
+        batch = ImportBatch(kind=kind, source_file=source, content_hash=content_hash, imported_by=_user(), **values)
         session.add(batch)
         session.flush()
         return batch
@@ -356,15 +462,18 @@ class Store:
             rows.update((row.id, row) for row in session.exec(select(table).where(col(table.id).in_(chunk))).all())
         return rows
 
-    def _upsert(self, session: Session, table: type[SQLModel], key: str, values: dict[str, Any],
-                summary: ImportSummary, existing: dict[str, Any] | None = None) -> None:
-        row = existing.get(key) if existing is not None else session.get(table, key)
+    def _upsert(self, session: Session, table: type[SQLModel], kind: str, key: str, values: dict[str, Any],
+                summary: ImportSummary, now: dt.datetime) -> None:
+        row: Any = session.get(table, key)
         if row is None:
-            session.add(table(**values))
+            session.add(table(**values, imported_at=now))
             summary.added += 1
-        elif row.content_hash != values["content_hash"]:  # type: ignore[attr-defined]
+        elif row.content_hash != values["content_hash"]:
+            session.add(SupersededRecord(kind=kind, record_id=key, payload=row.payload, content_hash=row.content_hash,
+                                         batch_id=row.batch_id, valid_from=row.imported_at, valid_to=now))
             for name, value in values.items():
                 setattr(row, name, value)
+            row.imported_at = now
             summary.updated += 1
         else:
             summary.unchanged += 1
@@ -373,11 +482,11 @@ class Store:
         summary = ImportSummary(source, "contracts")
         payloads = [c.model_dump(mode="json") for c in contracts]
         with Session(self.engine) as session, session.begin():
-            batch = self._batch(session, "contracts", source, payloads)
+            batch = self._batch(session, "contracts", source, _hash({"records": payloads}))
             for contract, payload in zip(contracts, payloads):
-                self._upsert(session, ContractRow, contract.id, dict(
+                self._upsert(session, ContractRow, "contract", contract.id, dict(
                     id=contract.id, ocid=contract.ocid, status=contract.status, supplier_id=contract.supplier.id,
-                    payload=payload, content_hash=_hash(payload), batch_id=batch.id), summary)
+                    payload=payload, content_hash=_hash(payload), batch_id=batch.id), summary, batch.imported_at)
             batch.added, batch.updated, batch.unchanged = summary.added, summary.updated, summary.unchanged
         return summary
 
@@ -391,92 +500,286 @@ class Store:
             if missing:
                 raise InputError([Problem(source, None, f"production link {facts.link_id(k)}",
                                           f'facility_id: unknown facility "{k.facility_id}"') for k in missing])
-            batch = self._batch(session, "facilities", source, payloads)
+            batch = self._batch(session, "facilities", source, _hash({"records": payloads}))
             for facility in facilities:
                 payload = facility.model_dump(mode="json")
-                self._upsert(session, FacilityRow, facility.id, dict(
+                self._upsert(session, FacilityRow, "facility", facility.id, dict(
                     id=facility.id, country=facility.country, payload=payload, content_hash=_hash(payload),
-                    batch_id=batch.id), summary)
+                    batch_id=batch.id), summary, batch.imported_at)
             session.flush()
             for link in links:
                 payload = link.model_dump(mode="json")
-                self._upsert(session, ProductionLinkRow, facts.link_id(link), dict(
+                self._upsert(session, ProductionLinkRow, "production_link", facts.link_id(link), dict(
                     id=facts.link_id(link), brand=link.brand, model=link.model, facility_id=link.facility_id,
-                    payload=payload, content_hash=_hash(payload), batch_id=batch.id), summary)
+                    payload=payload, content_hash=_hash(payload), batch_id=batch.id), summary, batch.imported_at)
             batch.added, batch.updated, batch.unchanged = summary.added, summary.updated, summary.unchanged
         return summary
 
-    def add_evidence(self, records: list[models.EvidenceBase], source: str) -> ImportSummary:
-        """Store evidence records; every record must name a known contract and/or facility."""
-        summary = ImportSummary(source, "evidence records")
+    def check_pseudonym_key(self, fingerprint: str) -> None:
+        """Remember the fingerprint of the pseudonym key on first use; refuse a different key afterwards (its
+        pseudonyms would never match the stored ones, silently breaking every correlation)."""
         with Session(self.engine) as session, session.begin():
+            stored = session.get(StoreSetting, "pseudonym_key_fingerprint")
+            if stored is None:
+                session.add(StoreSetting(name="pseudonym_key_fingerprint", value=fingerprint))
+            elif stored.value != fingerprint:
+                raise ConfigurationError(
+                    f"the configured pseudonym key (fingerprint {fingerprint}) is not the key this store's worker "
+                    f"pseudonyms were made with (fingerprint {stored.value}); use the same key for every import")
+
+    def import_evidence(self, source: str, file_hash: str, rows: Iterable[intake.Row], options: dict[str, Any],
+                        chunk_size: int = 2000, progress: Any = None) -> ImportSummary:
+        """Store the prepared rows of one evidence file, `chunk_size` rows per transaction, in bounded memory.
+
+        Valid rows are added, or supersede the stored version when their content changed (the old version is
+        kept in evidence_version), or are counted unchanged. Invalid rows, rows for an unknown contract or facility,
+        and a second row with the same id go to the quarantine with their reasons. An open quarantine entry for a
+        record id is resolved when a valid record with that id arrives. `progress(n)` is called after each chunk."""
+        summary = ImportSummary(source, "evidence records")
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            batch = self._batch(session, "evidence", source, file_hash, status="running", options=options)
             contracts = set(session.exec(select(ContractRow.id)).all())
             facilities = set(session.exec(select(FacilityRow.id)).all())
-            problems = []
-            for record in records:
-                place = f"evidence {record.id}"
-                if record.contract_id is None and record.facility_id is None:
-                    problems.append(Problem(source, None, place, "names neither a contract_id nor a facility_id"))
-                if record.contract_id is not None and record.contract_id not in contracts:
-                    problems.append(Problem(source, None, place, f'contract_id: unknown contract "{record.contract_id}"'))
-                if record.facility_id is not None and record.facility_id not in facilities:
-                    problems.append(Problem(source, None, place, f'facility_id: unknown facility "{record.facility_id}"'))
-            existing = self._existing(session, EvidenceRow, [r.id for r in records])
-            for record in records:
-                if record.id in existing and existing[record.id].type != record.type:  # type: ignore[attr-defined]
-                    problems.append(Problem(source, None, f"evidence {record.id}",
-                                            f"id is already used by a {existing[record.id].type} record"))
-            if problems:
-                raise InputError(problems)
-            payloads = [evidence_payload(r) for r in records]
-            batch = self._batch(session, "evidence", source, payloads)
-            for record, payload in zip(records, payloads):
-                self._upsert(session, EvidenceRow, record.id, dict(
-                    id=record.id, type=payload["type"], contract_id=record.contract_id, facility_id=record.facility_id,
-                    date=record.date, sensitivity=payload["sensitivity"], payload=payload,
-                    content_hash=_hash(payload), source_file=source, batch_id=batch.id), summary, existing)
-            batch.added, batch.updated, batch.unchanged = summary.added, summary.updated, summary.unchanged
+        assert batch.id is not None
+        chunk: list[intake.Row] = []
+        for row in rows:
+            if row.skipped:
+                summary.skipped += 1
+                continue
+            chunk.append(row)
+            if len(chunk) >= chunk_size:
+                self._import_chunk(batch.id, source, chunk, contracts, facilities, summary)
+                if progress:
+                    progress(len(chunk))
+                chunk = []
+        if chunk:
+            self._import_chunk(batch.id, source, chunk, contracts, facilities, summary)
+            if progress:
+                progress(len(chunk))
+        with Session(self.engine) as session, session.begin():
+            stored = session.get(ImportBatch, batch.id)
+            assert stored is not None
+            stored.added, stored.updated, stored.unchanged = summary.added, summary.updated, summary.unchanged
+            stored.quarantined, stored.skipped = summary.quarantined, summary.skipped
+            stored.status, stored.finished_at = "complete", _now()
+        summary.batch_id = batch.id
         return summary
 
-    # -- reading ------------------------------------------------------------------------------------------------------
+    def _import_chunk(self, batch_id: int, source: str, chunk: list[intake.Row], contracts: set[str],
+                      facilities: set[str], summary: ImportSummary) -> None:
+        now = _now()
+        with Session(self.engine) as session, session.begin():
+            existing = self._existing(session, EvidenceRow, sorted({r.record.id for r in chunk if r.record}))
+            seen: dict[str, int] = {}
+            accepted: list[str] = []
+            inserts: list[dict[str, Any]] = []
+            quarantined: list[dict[str, Any]] = []
+            for row in chunk:
+                record = row.record
+                if record is not None and not row.problems:
+                    if record.contract_id is not None and record.contract_id not in contracts:
+                        row.problems.append(intake.FieldProblem("contract_id", repr(record.contract_id),
+                                                                "a contract in the store (import the contract first)"))
+                    if record.facility_id is not None and record.facility_id not in facilities:
+                        row.problems.append(intake.FieldProblem("facility_id", repr(record.facility_id),
+                                                                "a facility in the store (import the facility first)"))
+                    if record.contract_id is None and record.facility_id is None:
+                        row.problems.append(intake.FieldProblem(None, None, "a contract_id or a facility_id"))
+                    stored = existing.get(record.id)
+                    if record.id in seen:
+                        row.problems.append(intake.FieldProblem("id", repr(record.id),
+                                                                f"an id used once in the file (row {seen[record.id]} "
+                                                                "has it too)"))
+                    elif stored is not None and stored.batch_id == batch_id:
+                        row.problems.append(intake.FieldProblem("id", repr(record.id),
+                                                                f"an id used once in the file (row {stored.source_row} "
+                                                                "has it too)"))
+                    elif stored is not None and stored.type != record.type:
+                        row.problems.append(intake.FieldProblem("id", repr(record.id),
+                                                                f"a new id: {record.id} is a {stored.type} record"))
+                if row.problems or record is None:
+                    quarantined.append(dict(batch_id=batch_id, source_file=source, source_row=row.number, unit=row.unit,
+                                            record_id=row.record_id, evidence_type=row.type_name, raw=row.raw,
+                                            problems=[p.as_json() for p in row.problems], status="open"))
+                    summary.note_problems(source, row)
+                    continue
+                seen[record.id] = row.number
+                accepted.append(record.id)
+                payload = evidence_payload(record)
+                values = dict(id=record.id, type=record.type, contract_id=record.contract_id,  # type: ignore[attr-defined]
+                              facility_id=record.facility_id, date=record.date, sensitivity=payload["sensitivity"],
+                              payload=payload, content_hash=_hash(payload), source_file=source, source_row=row.number,
+                              batch_id=batch_id, imported_at=now)
+                stored = existing.get(record.id)
+                if stored is None:
+                    inserts.append(values | {"version": 1})
+                    summary.added += 1
+                elif stored.content_hash == values["content_hash"]:
+                    summary.unchanged += 1
+                else:
+                    session.add(EvidenceVersion(
+                        evidence_id=stored.id, version=stored.version, type=stored.type, contract_id=stored.contract_id,
+                        facility_id=stored.facility_id, date=stored.date, sensitivity=stored.sensitivity,
+                        payload=stored.payload, content_hash=stored.content_hash, source_file=stored.source_file,
+                        source_row=stored.source_row, batch_id=stored.batch_id, valid_from=stored.imported_at,
+                        valid_to=now, superseded_by_batch=batch_id))
+                    for name, value in values.items():
+                        setattr(stored, name, value)
+                    stored.version += 1
+                    summary.updated += 1
+            connection = session.connection()
+            if inserts:
+                connection.execute(sa.insert(EvidenceRow), inserts)
+            if quarantined:
+                connection.execute(sa.insert(QuarantineRow), quarantined)
+                summary.quarantined += len(quarantined)
+            for start in range(0, len(accepted), 500):
+                connection.execute(sa.update(QuarantineRow)
+                                   .where(QuarantineRow.status == "open")
+                                   .where(col(QuarantineRow.record_id).in_(accepted[start:start + 500]))
+                                   .values(status="resolved", resolved_at=now, resolved_by_batch=batch_id,
+                                           resolution="a valid record with this id was imported"))
 
-    def contracts(self, statuses: Iterable[str] | None = None) -> list[models.Contract]:
-        with Session(self.engine) as session:
-            query = select(ContractRow).order_by(ContractRow.id)
-            if statuses is not None:
-                query = query.where(col(ContractRow.status).in_(list(statuses)))
-            return [models.Contract.model_validate(row.payload) for row in session.exec(query).all()]
+    def add_evidence(self, records: list[models.EvidenceBase], source: str) -> ImportSummary:
+        """Store already validated records (for programs and tests; files go through intake and import_evidence)."""
+        rows = [intake.Row(number=i + 1, raw=evidence_payload(r), record=r) for i, r in enumerate(records)]
+        return self.import_evidence(source, _hash({"records": [row.raw for row in rows]}), rows, {})
 
-    def contract(self, contract_id: str) -> models.Contract:
+    # -- the quarantine -----------------------------------------------------------------------------------------------
+
+    def quarantine(self, status: str | None = "open", batch_id: int | None = None,
+                   source_file: str | None = None) -> list[QuarantineRow]:
         with Session(self.engine) as session:
-            row = session.get(ContractRow, contract_id)
+            query = select(QuarantineRow).order_by(QuarantineRow.id)
+            if status is not None:
+                query = query.where(QuarantineRow.status == status)
+            if batch_id is not None:
+                query = query.where(QuarantineRow.batch_id == batch_id)
+            if source_file is not None:
+                query = query.where(QuarantineRow.source_file == source_file)
+            rows = list(session.exec(query).all())
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+    def dismiss_quarantined(self, entry_id: int, reason: str) -> QuarantineRow:
+        """Close a quarantine entry that will not be corrected (e.g. a test row), with a reason; it is kept."""
+        if not reason.strip():
+            raise InputError([Problem("quarantine", None, str(entry_id), "a reason is required to dismiss an entry")])
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            row = session.get(QuarantineRow, entry_id)
             if row is None:
+                raise NotFound(f"no quarantine entry {entry_id}")
+            if row.status != "open":
+                raise InputError([Problem("quarantine", None, str(entry_id), f"the entry is already {row.status}")])
+            row.status, row.resolved_at, row.resolution = "dismissed", _now(), f"dismissed by {_user()}: {reason}"
+            return row
+
+    def batches(self, kind: str | None = None) -> list[ImportBatch]:
+        with Session(self.engine) as session:
+            query = select(ImportBatch).order_by(ImportBatch.id)
+            if kind is not None:
+                query = query.where(ImportBatch.kind == kind)
+            rows = list(session.exec(query).all())
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+    def evidence_versions(self, evidence_id: str) -> list[dict[str, Any]]:
+        """Every version of an evidence record, oldest first, with its provenance (file, row, batch, when, who)."""
+        with Session(self.engine) as session:
+            out = []
+            for row in session.exec(select(EvidenceVersion).where(EvidenceVersion.evidence_id == evidence_id)
+                                    .order_by(EvidenceVersion.version)).all():
+                out.append(self._provenance(session, row, row.version, row.valid_from, row.valid_to))
+            current = session.get(EvidenceRow, evidence_id)
+            if current is None and not out:
+                raise NotFound(f'no evidence record "{evidence_id}" in the store')
+            if current is not None:
+                out.append(self._provenance(session, current, current.version, current.imported_at, None))
+            return out
+
+    @staticmethod
+    def _provenance(session: Session, row: Any, version: int, valid_from: dt.datetime,
+                    valid_to: dt.datetime | None) -> dict[str, Any]:
+        batch = session.get(ImportBatch, row.batch_id)
+        return {"version": version, "content_hash": row.content_hash, "source_file": row.source_file,
+                "source_row": row.source_row, "batch_id": row.batch_id,
+                "imported_by": batch.imported_by if batch else None, "known_from": valid_from,
+                "known_until": valid_to, "payload": row.payload}
+
+    # -- reading ------------------------------------------------------------------------------------------------------
+    # `known_at` reads the store as it was at that moment: records imported later are left out, and a record
+    # corrected later is read in the version current then. None reads the store as it is now.
+
+    def _known(self, session: Session, table: Any, kind: str, known_at: dt.datetime | None) -> list[dict[str, Any]]:
+        """The payloads of `table` (contracts, facilities or links) as known at `known_at`."""
+        query = select(table.payload).order_by(table.id)
+        if known_at is None:
+            return list(session.exec(query).all())
+        current = session.exec(select(table.id, table.payload).where(table.imported_at <= known_at)).all()
+        older = session.exec(select(SupersededRecord.record_id, SupersededRecord.payload)
+                             .where(SupersededRecord.kind == kind).where(SupersededRecord.valid_from <= known_at)
+                             .where(SupersededRecord.valid_to > known_at)).all()
+        return [payload for _key, payload in sorted([*current, *older], key=lambda pair: pair[0])]
+
+    def contracts(self, statuses: Iterable[str] | None = None, known_at: dt.datetime | None = None
+                  ) -> list[models.Contract]:
+        with Session(self.engine) as session:
+            contracts = [models.Contract.model_validate(p) for p in self._known(session, ContractRow, "contract",
+                                                                                known_at)]
+        wanted = None if statuses is None else set(statuses)
+        return [c for c in contracts if wanted is None or c.status in wanted]
+
+    def contract(self, contract_id: str, known_at: dt.datetime | None = None) -> models.Contract:
+        with Session(self.engine) as session:
+            if known_at is None:
+                row = session.get(ContractRow, contract_id)
+                payload = row.payload if row is not None else None
+            else:
+                payload = next((p for p in self._known(session, ContractRow, "contract", known_at)
+                                if p["id"] == contract_id), None)
+            if payload is None:
                 known = session.exec(select(ContractRow.id)).all()
                 from compliance.spec import did_you_mean
 
-                raise NotFound(f'no contract "{contract_id}" in the store{did_you_mean(contract_id, set(known))}')
-            return models.Contract.model_validate(row.payload)
+                raise NotFound(f'no contract "{contract_id}" in the store{did_you_mean(contract_id, set(known))}'
+                               + (f" as known at {known_at:%Y-%m-%d %H:%M:%S} UTC" if known_at else ""))
+            return models.Contract.model_validate(payload)
 
-    def facilities(self) -> dict[str, models.Facility]:
+    def facilities(self, known_at: dt.datetime | None = None) -> dict[str, models.Facility]:
         with Session(self.engine) as session:
-            return {row.id: models.Facility.model_validate(row.payload)
-                    for row in session.exec(select(FacilityRow)).all()}
+            facilities = [models.Facility.model_validate(p) for p in self._known(session, FacilityRow, "facility",
+                                                                                known_at)]
+        return {f.id: f for f in facilities}
 
-    def production_links(self) -> list[models.ProductionLink]:
+    def production_links(self, known_at: dt.datetime | None = None) -> list[models.ProductionLink]:
         with Session(self.engine) as session:
-            rows = session.exec(select(ProductionLinkRow).order_by(ProductionLinkRow.id)).all()
-            return [models.ProductionLink.model_validate(row.payload) for row in rows]
+            return [models.ProductionLink.model_validate(p)
+                    for p in self._known(session, ProductionLinkRow, "production_link", known_at)]
 
-    def evidence_for(self, contract: models.Contract, facility_ids: Iterable[str], as_of: dt.date
-                     ) -> list[models.EvidenceBase]:
-        """Evidence dated on or before `as_of` naming the contract, or naming no contract but one of the facilities."""
+    def evidence_for(self, contract: models.Contract, facility_ids: Iterable[str], as_of: dt.date,
+                     known_at: dt.datetime | None = None) -> list[models.EvidenceBase]:
+        """Evidence dated on or before `as_of` naming the contract, or naming no contract but one of the facilities;
+        with `known_at`, in the versions the store held at that moment."""
         facility_ids = list(facility_ids)
+        payloads: list[tuple[dt.date, str, dict[str, Any]]] = []
         with Session(self.engine) as session:
-            query = select(EvidenceRow).where(EvidenceRow.date <= as_of).where(or_(
-                EvidenceRow.contract_id == contract.id,
-                sa.and_(col(EvidenceRow.contract_id).is_(None), col(EvidenceRow.facility_id).in_(facility_ids)),
-            )).order_by(EvidenceRow.date, EvidenceRow.id)
-            return [models.EVIDENCE_ADAPTER.validate_python(row.payload) for row in session.exec(query).all()]
+            for table in (EvidenceRow, EvidenceVersion):
+                if table is EvidenceVersion and known_at is None:
+                    continue
+                key = EvidenceRow.id if table is EvidenceRow else EvidenceVersion.evidence_id
+                query = select(table.date, key, table.payload).where(table.date <= as_of).where(or_(
+                    table.contract_id == contract.id,
+                    sa.and_(col(table.contract_id).is_(None), col(table.facility_id).in_(facility_ids)),
+                ))
+                if table is EvidenceRow and known_at is not None:
+                    query = query.where(EvidenceRow.imported_at <= known_at)
+                if table is EvidenceVersion:
+                    query = query.where(EvidenceVersion.valid_from <= known_at).where(EvidenceVersion.valid_to > known_at)
+                payloads += session.exec(query).all()
+        return [models.EVIDENCE_ADAPTER.validate_python(payload) for _d, _i, payload in sorted(
+            payloads, key=lambda item: (item[0], item[1]))]
 
     def add_decision(self, finding_key: str, recommended_level: str, decision: str, level: str | None, reason: str,
                      decided_by: str | None = None) -> EscalationDecision:
@@ -729,8 +1032,10 @@ class Store:
             return {
                 name: session.exec(select(sa.func.count()).select_from(table)).one()
                 for name, table in (("contracts", ContractRow), ("facilities", FacilityRow),
-                                    ("production links", ProductionLinkRow), ("evidence records", EvidenceRow))
-            }
+                                    ("production links", ProductionLinkRow), ("evidence records", EvidenceRow),
+                                    ("superseded evidence versions", EvidenceVersion))
+            } | {"quarantined rows (open)": session.exec(select(sa.func.count()).select_from(QuarantineRow)
+                                                         .where(QuarantineRow.status == "open")).one()}
 
 
 def _user() -> str:

@@ -6,6 +6,7 @@
   x EngineUnavailable     the durable_rules extension cannot be imported, or is not the fixed build
   x EngineError           the engine failed inside a rule action (see compliance.engine)
   x NotFound              a contract (or other record) named by the user does not exist
+  x ConfigurationError    a setting the command needs is missing or wrong (e.g. no pseudonym key)
 
 Library code raises these and never prints or exits; the CLI turns them into messages and exit codes.
 """
@@ -23,13 +24,14 @@ class Problem:
     line: int | None
     field: str | None
     message: str
-    #: "row" for CSV files (a spreadsheet's row number), "line" for YAML/JSON.
+    #: "line" for YAML/JSON/JSON Lines, "row" for CSV and XLSX (a spreadsheet's row number), "record" for the
+    #: n-th record (from 1) of a JSON list.
     unit: str = "line"
 
     def __str__(self) -> str:
         place = self.file
         if self.line is not None:
-            place += f":{self.line}" if self.unit == "line" else f": row {self.line}"
+            place += f":{self.line}" if self.unit == "line" else f": {self.unit} {self.line}"
         where = f" {self.field}:" if self.field else ""
         return f"{place}:{where} {self.message}"
 
@@ -66,3 +68,7 @@ class RunInProgress(ComplianceError):
 
 class NotFound(ComplianceError):
     """A record the user named does not exist in the store."""
+
+
+class ConfigurationError(ComplianceError):
+    """A setting the command needs is missing or wrong, e.g. no pseudonym key for an evidence import."""

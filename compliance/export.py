@@ -112,3 +112,21 @@ def write_xlsx(data: list[dict[str, Any]], path: Path, sheets: str = "contract")
 def _sheet_title(text: str) -> str:
     """Excel sheet names: at most 31 characters, none of []:*?/\\."""
     return "".join("_" if ch in "[]:*?/\\" else ch for ch in text)[:31] or "Findings"
+
+
+def write_quarantine_csv(entries: Iterable[Any], stream: IO[str]) -> None:
+    """Quarantined rows (db.QuarantineRow) as a CSV to correct and import again: the columns the rows had, lists
+    joined with ";", and a quarantine_reason column the importer ignores. Cells are made safe for spreadsheets."""
+    from compliance.intake import LIST_SEPARATOR, REASON_COLUMN, FieldProblem
+
+    entries = list(entries)
+    columns: list[str] = []
+    for entry in entries:
+        columns += [name for name in entry.raw if name not in columns]
+    writer = csv.DictWriter(stream, fieldnames=[*columns, REASON_COLUMN])
+    writer.writeheader()
+    for entry in entries:
+        cells = {name: LIST_SEPARATOR.join(map(str, value)) if isinstance(value, list) else value
+                 for name, value in entry.raw.items()}
+        cells[REASON_COLUMN] = "; ".join(str(FieldProblem(**p)) for p in entry.problems)
+        writer.writerow({name: safe_cell(value) for name, value in cells.items()})

@@ -294,6 +294,9 @@ class EvidenceBase(_Model):
     #: How long a record of this type describes the facility (days); None for events, which do not go stale.
     #: The evidence-freshness rules (EX-...) read it as their default, overridable like any rule parameter.
     validity_days: ClassVar[int | None] = None
+    #: The field that names one worker (a pseudonym, never a name): intake pseudonymises it and the worker
+    #: identity columns of a file (worker_name, employee_number, phone...) into it. None: no person field.
+    person_field: ClassVar[str | None] = None
 
     @field_validator("facility_id")
     @classmethod
@@ -315,6 +318,9 @@ class AuditFinding(EvidenceBase):
 
 
 class Grievance(EvidenceBase):
+    """A worker's or worker group's complaint, through any channel (grievance app, hotline, monitors)."""
+
+    person_field: ClassVar[str | None] = "complainant"
     type: Literal["grievance"] = "grievance"
     channel: str | None = None
     issue_categories: list[str] = Field(min_length=1)
@@ -384,6 +390,7 @@ class Remediation(EvidenceBase):
 class ProtectedActivity(EvidenceBase):
     """A worker or worker group complained, spoke to monitors, petitioned or organised."""
 
+    person_field: ClassVar[str | None] = "subject"
     type: Literal["protected_activity"] = "protected_activity"
     subject: str = Field(description="Worker pseudonym (wp_...) or worker-group label (wg_...)")
     activity: Literal["complaint", "spoke_to_monitors", "petition", "union_activity", "testimony"]
@@ -391,6 +398,9 @@ class ProtectedActivity(EvidenceBase):
 
 
 class AdverseAction(EvidenceBase):
+    """An action against a worker or worker group (dismissal, transfer, threat...)."""
+
+    person_field: ClassVar[str | None] = "subject"
     type: Literal["adverse_action"] = "adverse_action"
     subject: str = Field(description="Worker pseudonym (wp_...) or worker-group label (wg_...)")
     action: Literal[

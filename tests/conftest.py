@@ -12,6 +12,11 @@ import sqlalchemy as sa
 from compliance.db import Store, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The pseudonym key the tests import evidence with (real deployments configure their own secret key); set in the
+#: environment so that CLI subprocesses inherit it. Tests of a missing key remove it with monkeypatch.
+TEST_PSEUDONYM_KEY = "tests-only-pseudonym-key-0123456789abcdef"
+os.environ["COMPLIANCE_PSEUDONYM_KEY"] = TEST_PSEUDONYM_KEY
+os.environ.pop("COMPLIANCE_PSEUDONYM_KEY_FILE", None)
 POSTGRES_URL = os.environ.get("COMPLIANCE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 

@@ -92,20 +92,24 @@ def test_importing_the_same_file_twice_adds_nothing(runner: CliRunner, loaded: s
     assert result.output == f"{files['evidence.yaml']}: 0 evidence records added, 0 updated, 3 unchanged\n"
 
 
-def test_a_bad_evidence_row_is_reported_with_its_place_and_nothing_is_written(
+def test_a_bad_evidence_row_is_reported_with_its_place_and_quarantined_and_the_good_row_kept(
         runner: CliRunner, loaded: str, tmp_path: Path):
     bad = tmp_path / "hours.csv"
     bad.write_text("type,id,facility_id,date,max_week_hours\n"
                    "working_hours,WH-1,TH2020112B8R4N8,2025-01-05,61\n"
                    "working_hours,WH-2,TH2020112B8R4N8,2025-02-30,80\n")
     result = invoke(runner, loaded, "import", "evidence", str(bad))
-    assert result.exit_code == 3
-    assert result.output == (
-        f"Error: {bad}: row 3: id WH-2: date: input should be a valid date or datetime, day value is outside "
-        "expected range; found '2025-02-30'\n1 problem found; nothing was changed.\n")
+    assert result.exit_code == 8
+    assert result.output.splitlines()[:2] == [
+        f"{bad}: 1 evidence records added, 0 updated, 0 unchanged, 1 quarantined",
+        f"  quarantined: {bad}: row 3: date: expected a valid date or datetime, day value is outside "
+        "expected range; found '2025-02-30'",
+    ]
     store = Store(loaded)
     try:
-        assert store.counts()["evidence records"] == 3  # WH-1 was not written either
+        assert store.counts()["evidence records"] == 4  # WH-1 was kept
+        [entry] = store.quarantine()
+        assert (entry.source_row, entry.record_id, entry.raw["date"]) == (3, "WH-2", "2025-02-30")
     finally:
         store.close()
 
@@ -184,8 +188,10 @@ def test_demo_runs_on_the_shipped_data_as_a_user_runs_it(tmp_path: Path):
     assert "contracts checked:" in table.stdout and "ENGINE FAULT" not in table.stdout
 
 
-def test_an_import_killed_midway_leaves_nothing_half_written(store_url: str, files: dict[str, Path], tmp_path: Path):
-    """SIGKILL during an import: the store holds all of the file or none of it, and the next run completes it."""
+def test_an_import_killed_midway_keeps_whole_chunks_and_the_next_import_completes_it(
+        store_url: str, files: dict[str, Path], tmp_path: Path):
+    """SIGKILL during an import: the store holds whole committed chunks, the batch stays marked "running", and
+    importing the file again completes it (the rows already stored count as unchanged)."""
     import signal
     import time
 
@@ -197,14 +203,15 @@ def test_an_import_killed_midway_leaves_nothing_half_written(store_url: str, fil
     rows = [f"working_hours,WH-{n},TH2020112B8R4N8,2025-01-{n % 28 + 1:02d},{50 + n % 30}" for n in range(20000)]
     big.write_text("type,id,facility_id,date,max_week_hours\n" + "\n".join(rows) + "\n")
     command = [sys.executable, "-m", "compliance", "--db", store_url, "import", "evidence", str(big)]
-    for delay in (0.7, 1.8, 2.6):  # while reading, while validating, while writing (the import takes ~3 s)
+    for delay in (0.7, 1.4, 2.1):  # while opening, while validating, while writing
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
         store = Store(store_url)
         try:
-            assert store.counts()["evidence records"] in (0, 20000)
+            assert store.counts()["evidence records"] % 2000 == 0  # whole chunks only
+            assert all(b.status == "running" for b in store.batches("evidence"))  # none claims to be complete
         finally:
             store.close()
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -212,6 +219,8 @@ def test_an_import_killed_midway_leaves_nothing_half_written(store_url: str, fil
     store = Store(store_url)
     try:
         assert store.counts()["evidence records"] == 20000
+        assert store.batches("evidence")[-1].status == "complete"
+        assert store.batches("evidence")[-1].added + store.batches("evidence")[-1].unchanged == 20000
     finally:
         store.close()
 

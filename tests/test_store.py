@@ -1,4 +1,4 @@
-"""The store on a real database: migrations, imports that are whole or nothing, reading as of a date."""
+"""The store on a real database: migrations, imports, versions kept, the quarantine, reading as of a date."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 from compliance import models
 from compliance.db import Store, normalise_url
-from compliance.errors import InputError, StoreError
+from compliance.errors import StoreError
 
 FACILITY = "TH2020112B8R4N8"
 
@@ -80,20 +80,52 @@ def test_importing_the_same_records_twice_adds_nothing(store: Store):
     assert store.counts()["evidence records"] == 2
 
 
-def test_evidence_naming_an_unknown_contract_or_facility_is_rejected_whole(store: Store):
+def test_evidence_naming_an_unknown_contract_or_facility_is_quarantined_and_the_good_record_kept(store: Store):
     seeded(store)
     good = grievance("G-1", "2024-05-01")
     unknown_facility = models.EVIDENCE_ADAPTER.validate_python(
         {"type": "grievance", "id": "G-9", "facility_id": "FAC-NOWHERE", "date": "2024-05-01",
          "issue_categories": ["wages"]})
     unknown_contract = grievance("G-8", "2024-05-01", contract_id="K404")
-    with pytest.raises(InputError) as caught:
-        store.add_evidence([good, unknown_facility, unknown_contract], "batch.json")
-    assert [str(p) for p in caught.value.problems] == [
-        'batch.json: evidence G-8: contract_id: unknown contract "K404"',
-        'batch.json: evidence G-9: facility_id: unknown facility "FAC-NOWHERE"',
+    summary = store.add_evidence([good, unknown_facility, unknown_contract], "batch.json")
+    assert (summary.added, summary.quarantined) == (1, 2)
+    assert [str(p) for p in summary.problems] == [
+        "batch.json: row 2: facility_id: a facility in the store (import the facility first); found 'FAC-NOWHERE'",
+        "batch.json: row 3: contract_id: a contract in the store (import the contract first); found 'K404'",
     ]
-    assert store.counts()["evidence records"] == 0  # the good record was not written either
+    assert store.counts()["evidence records"] == 1
+    assert [(q.record_id, q.status) for q in store.quarantine()] == [("G-9", "open"), ("G-8", "open")]
+    # once the contract exists, importing the record again resolves its quarantine entry
+    store.add_contracts([contract(id="K404", ocid="ocds-h6vhtk-000404")], "more.yaml")
+    assert store.add_evidence([unknown_contract], "batch-fixed.json").added == 1
+    assert [q.record_id for q in store.quarantine()] == ["G-9"]
+    assert [q.record_id for q in store.quarantine(status="resolved")] == ["G-8"]
+
+
+def test_a_corrected_record_supersedes_the_stored_one_and_the_old_version_is_kept(store: Store):
+    seeded(store)
+    store.add_evidence([grievance("G-1", "2024-05-01")], "first.json")
+    first_known = dt.datetime.now(dt.timezone.utc)
+    store.add_evidence([grievance("G-1", "2024-05-01", status="closed"), grievance("G-2", "2024-05-02")],
+                       "second.json")
+    versions = store.evidence_versions("G-1")
+    assert [(v["version"], v["source_file"], v["payload"]["status"]) for v in versions] == [
+        (1, "first.json", "open"), (2, "second.json", "closed")]
+    assert versions[0]["known_until"] == versions[1]["known_from"]
+    k1 = store.contract("K1")
+    now = store.evidence_for(k1, [FACILITY], dt.date(2024, 6, 30))
+    then = store.evidence_for(k1, [FACILITY], dt.date(2024, 6, 30), known_at=first_known)
+    assert [(r.id, r.status) for r in now] == [("G-1", "closed"), ("G-2", "open")]
+    assert [(r.id, r.status) for r in then] == [("G-1", "open")]
+
+
+def test_contracts_are_read_as_known_at_a_moment(store: Store):
+    seeded(store)
+    before = dt.datetime.now(dt.timezone.utc)
+    store.add_contracts([contract(status="terminated"), contract(id="K2", ocid="ocds-h6vhtk-000002")], "v2.yaml")
+    assert [(c.id, c.status) for c in store.contracts()] == [("K1", "terminated"), ("K2", "active")]
+    assert [(c.id, c.status) for c in store.contracts(known_at=before)] == [("K1", "active")]
+    assert store.contract("K1", known_at=before).status == "active"
 
 
 def test_evidence_is_read_as_of_a_date_and_only_for_the_contract_or_its_facilities(store: Store):

@@ -9,8 +9,11 @@ Exit codes (also in the README and ``compliance --help``), so scripts and cron c
         nothing was written
     4   engine fault: the engine and the reference evaluation disagree (findings are still printed),
         or the engine failed
-    5   the store or the engine is unavailable (database unreachable or not at the current schema,
-        durable_rules not importable)
+    5   the store, the engine or a setting is unavailable (database unreachable or not at the current schema,
+        durable_rules not importable, no pseudonym key configured for an evidence import)
+    6   audit verify: the findings history was edited, or entries were removed or inserted
+    7   run: another run holds the store's run lock (and --wait was not given)
+    8   import evidence: some rows were refused and quarantined; the good rows were imported
     70  internal error (a bug): rerun with --debug for the traceback
 """
 
@@ -29,6 +32,7 @@ from compliance import __version__
 from compliance.models import VERDICT_LABELS
 from compliance.errors import (
     ComplianceError,
+    ConfigurationError,
     EngineError,
     EngineUnavailable,
     InputError,
@@ -38,7 +42,7 @@ from compliance.errors import (
 )
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_ENGINE_FAULT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
-EXIT_TAMPERED, EXIT_BUSY = 6, 7
+EXIT_TAMPERED, EXIT_BUSY, EXIT_QUARANTINED = 6, 7, 8
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -47,7 +51,10 @@ Exit codes:
   2   usage error
   3   input rejected (invalid file or unknown id); nothing written
   4   engine fault: engine and reference disagree, or engine failed
-  5   store or engine unavailable
+  5   store, engine or setting unavailable (e.g. no pseudonym key)
+  6   audit verify: the findings history was tampered with
+  7   run: another run is in progress (without --wait)
+  8   import evidence: rows were quarantined (the good rows were imported)
   70  internal error (rerun with --debug)"""
 
 
@@ -61,7 +68,7 @@ class ComplianceGroup(click.Group):
             _fail(str(error), EXIT_INPUT)
         except NotFound as error:
             _fail(str(error), EXIT_INPUT)
-        except (StoreError, EngineUnavailable) as error:
+        except (StoreError, EngineUnavailable, ConfigurationError) as error:
             _fail(str(error), EXIT_UNAVAILABLE)
         except EngineError as error:
             _fail(f"engine fault: {error}", EXIT_ENGINE_FAULT)
@@ -264,5 +271,5 @@ def main() -> None:
 
 
 # The command groups register themselves on `cli` when imported.
-from compliance.cli import escalation, lifecycle, rules, storage  # noqa: E402,F401
+from compliance.cli import escalation, evidence, lifecycle, rules, storage  # noqa: E402,F401
 

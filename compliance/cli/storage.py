@@ -117,17 +117,178 @@ def import_facilities(ctx: click.Context, files: tuple[Path, ...]) -> None:
 
 @import_.command("evidence")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--type", "evidence_type", metavar="TYPE", help="Evidence type for records without a 'type' field")
+@click.option("--type", "evidence_type", metavar="TYPE", help="Evidence type of rows without a type column")
+@click.option("--day-first", is_flag=True,
+              help="Dates are written day first, as UK spreadsheets do (31/01/2025); never guessed without it")
+@click.option("--sensitivity", metavar="LABEL",
+              help="Sensitivity of rows without a sensitivity column: public, buyer_only, restricted or "
+                   "worker_safety [default: each type's own]")
+@click.option("--encoding", default="utf-8-sig", show_default=True, metavar="NAME",
+              help="Text encoding of CSV, JSON and YAML files (UTF-8 with or without BOM by default)")
 @click.pass_context
-def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: str | None) -> None:
-    """Import evidence records from JSON, YAML or CSV files.
+def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: str | None, day_first: bool,
+                    sensitivity: str | None, encoding: str) -> None:
+    """Import evidence records from CSV, XLSX, JSON Lines, JSON or YAML files.
+
+    Good rows are imported; each bad row is reported with its row, field, value and what was expected, and
+    kept in the quarantine (see 'compliance quarantine'). Importing the same file again adds nothing; a
+    changed record supersedes the stored one, whose earlier version is kept. Worker identifiers (names,
+    employee numbers, phone numbers) are pseudonymised with the key in COMPLIANCE_PSEUDONYM_KEY_FILE (or
+    COMPLIANCE_PSEUDONYM_KEY) before anything is stored. Exit code 8 when rows were quarantined.
 
     \b
     Example:
         compliance import evidence contracts/evidence/monitoring.json
-        compliance import evidence hours.csv --type working_hours
+        compliance import evidence grievances.xlsx --type grievance --day-first
     """
-    _import(ctx, "import_evidence", files, evidence_type)
+    import sys
+
+    from compliance import api, intake
+    from compliance.cli import EXIT_QUARANTINED
+
+    store = _store(ctx)
+    store.require_current()
+    options = intake.Options(evidence_type=evidence_type, day_first=day_first, sensitivity=sensitivity,
+                             encoding=encoding)
+    bars: list[Any] = []
+
+    def progress(source: intake.Source) -> Any:
+        if not sys.stderr.isatty():
+            return None  # quiet when not on a terminal (cron, pipes)
+        bar = click.progressbar(length=max(source.estimated_rows, 1), label=source.name, file=sys.stderr)
+        bar.__enter__()
+        bars.append(bar)
+        return bar.update
+
+    try:
+        summaries = api.import_evidence(store, files, options, progress=progress)
+    finally:
+        for bar in bars:
+            bar.__exit__(None, None, None)
+    shown = 20
+    for summary in summaries:
+        click.echo(str(summary))
+        for warning in summary.warnings:
+            click.echo(f"  warning: {warning}", err=True)
+        for problem in summary.problems[:shown]:
+            click.echo(f"  quarantined: {problem}", err=True)
+        if summary.quarantined:
+            more = summary.quarantined - min(shown, len(summary.problems))
+            click.echo(f"  {summary.quarantined} row{'s' if summary.quarantined != 1 else ''} quarantined"
+                       + (f" (problems of {more} more not shown)" if more > 0 else "")
+                       + f": compliance quarantine list --batch {summary.batch_id}", err=True)
+    if any(summary.quarantined for summary in summaries):
+        sys.exit(EXIT_QUARANTINED)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the quarantine
+
+
+@cli.group()
+def quarantine() -> None:
+    """Evidence rows refused at import: list them, export them for correction, dismiss them.
+
+    A quarantined row is resolved by importing a corrected record with the same id (the corrected
+    export, or the corrected original file)."""
+
+
+@quarantine.command("list")
+@click.option("--batch", "batch_id", type=int, metavar="N", help="Only rows from this import batch")
+@click.option("--file", "source_file", metavar="FILE", help="Only rows from this file (as it was imported)")
+@click.option("--status", type=click.Choice(["open", "resolved", "dismissed", "all"]), default="open",
+              show_default=True, help="Which entries to list")
+@click.pass_context
+def quarantine_list(ctx: click.Context, batch_id: int | None, source_file: str | None, status: str) -> None:
+    """List quarantined rows: entry, batch, file and row, record id, and why each was refused.
+
+    \b
+    Example:
+        compliance quarantine list --batch 12
+    """
+    store = _store(ctx)
+    store.require_current()
+    rows = store.quarantine(None if status == "all" else status, batch_id, source_file)
+    for row in rows:
+        reasons = "; ".join(_problem_text(p) for p in row.problems)
+        click.echo(f"{row.id:>6}  batch {row.batch_id:<5} {row.source_file}: {row.unit} {row.source_row}  "
+                   f"{row.record_id or '-'}  [{row.status}]  {reasons}")
+    click.echo(f"{len(rows)} entr{'ies' if len(rows) != 1 else 'y'}.")
+
+
+def _problem_text(problem: dict[str, Any]) -> str:
+    from compliance.intake import FieldProblem
+
+    return str(FieldProblem(**problem))
+
+
+@quarantine.command("show")
+@click.argument("entry_id", type=int)
+@click.pass_context
+def quarantine_show(ctx: click.Context, entry_id: int) -> None:
+    """Show one quarantined row: its fields as read (identities already pseudonymised) and its problems.
+
+    \b
+    Example:
+        compliance quarantine show 3
+    """
+    from compliance.errors import NotFound
+
+    store = _store(ctx)
+    store.require_current()
+    found = [row for row in store.quarantine(None) if row.id == entry_id]
+    if not found:
+        raise NotFound(f"no quarantine entry {entry_id}")
+    row = found[0]
+    click.echo(f"entry {row.id}: {row.source_file}, {row.unit} {row.source_row} (batch {row.batch_id}), {row.status}"
+               + (f" - {row.resolution}" if row.resolution else ""))
+    for problem in row.problems:
+        click.echo(f"  problem: {_problem_text(problem)}")
+    for name, value in row.raw.items():
+        click.echo(f"  {name}: {value}")
+
+
+@quarantine.command("export")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV file to write (open it in a spreadsheet, correct the rows, import it)")
+@click.option("--batch", "batch_id", type=int, metavar="N", help="Only rows from this import batch")
+@click.pass_context
+def quarantine_export(ctx: click.Context, output: Path, batch_id: int | None) -> None:
+    """Write the open quarantined rows to a CSV file for correction, with a quarantine_reason column.
+
+    Import the corrected file as usual: each corrected row resolves its entry. The reason column is
+    ignored on import.
+
+    \b
+    Example:
+        compliance quarantine export --batch 12 -o to-correct.csv
+        compliance import evidence to-correct.csv
+    """
+    from compliance import export
+
+    store = _store(ctx)
+    store.require_current()
+    rows = store.quarantine("open", batch_id)
+    with output.open("w", encoding="utf-8-sig", newline="") as stream:
+        export.write_quarantine_csv(rows, stream)
+    click.echo(f"{len(rows)} quarantined row{'s' if len(rows) != 1 else ''} written to {output}.")
+
+
+@quarantine.command("dismiss")
+@click.argument("entry_id", type=int)
+@click.option("--reason", required=True, help="Why the row will not be corrected (kept with the entry)")
+@click.pass_context
+def quarantine_dismiss(ctx: click.Context, entry_id: int, reason: str) -> None:
+    """Close a quarantined row that will not be corrected (e.g. a test row); the entry is kept.
+
+    \b
+    Example:
+        compliance quarantine dismiss 3 --reason "test row from the partner's export"
+    """
+    store = _store(ctx)
+    store.require_current()
+    row = store.dismiss_quarantined(entry_id, reason)
+    click.echo(f"entry {row.id} dismissed.")
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,65 @@
+"""Commands for evidence files: templates officers fill in, and the evidence types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from compliance.cli import cli
+
+
+@cli.group()
+def evidence() -> None:
+    """Evidence files: templates for officers."""
+
+
+@evidence.command("template")
+@click.argument("type_name", metavar="TYPE")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="File to write [default: TYPE-template.FORMAT in the current directory]")
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists")
+def evidence_template(type_name: str, fmt: str, output: Path | None, force: bool) -> None:
+    """Write a template for one evidence type: a header row and one example row.
+
+    The example row (id EXAMPLE-...) shows what to fill in; the import skips rows whose id starts with
+    EXAMPLE-. An XLSX template also has dropdowns for fixed values and a "Field guide" sheet.
+    `compliance evidence types` lists the types.
+
+    \b
+    Example:
+        compliance evidence template working_hours
+        compliance evidence template grievance --format xlsx -o grievances.xlsx
+        compliance import evidence working_hours-template.csv
+    """
+    from compliance import evidence_template as template
+
+    template.evidence_class(type_name)  # an unknown type is refused before anything else
+    output = output or Path(f"{type_name}-template.{fmt}")
+    if output.exists() and not force:
+        raise click.UsageError(f"{output} already exists; use --force to overwrite it, or -o to write another file")
+    if not output.parent.is_dir():
+        raise click.UsageError(f"cannot write {output}: directory {output.parent} does not exist")
+    template.write_template(type_name, fmt, output)
+    columns = template.template_columns(type_name)
+    example_id = template.example_row(type_name)["id"]
+    click.echo(f"Wrote {output}: the {type_name} template, {len(columns)} columns and one example row ({example_id}).")
+    click.echo(template.EXAMPLE_NOTE)
+    click.echo(f"To import it once filled in: compliance import evidence {output}")
+
+
+@evidence.command("types")
+def evidence_types() -> None:
+    """List the evidence types, each with what a record of it holds.
+
+    \b
+    Example:
+        compliance evidence types
+    """
+    from compliance import evidence_template as template
+    from compliance.models import EVIDENCE_TYPES
+
+    width = max(len(name) for name in EVIDENCE_TYPES)
+    for name in sorted(EVIDENCE_TYPES):
+        click.echo(f"{name:<{width}}  {template.type_description(name)}")
