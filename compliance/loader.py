@@ -430,10 +430,30 @@ def _require_format(path: Path, what: str, suffixes: tuple[str, ...]) -> None:
 
 
 def load_contracts(path: Path) -> list[models.Contract]:
-    """Read contracts from YAML or JSON: a `contracts:` list, a list, or one contract."""
+    """Read contracts from YAML or JSON: a `contracts:` list, a list, or one contract; or from a JSON OCDS release
+    or record package (see compliance.ocds), whose problems are named by their OCDS path."""
     name = str(path)
     _require_format(path, "contracts", STRUCTURED)
     data = read_structured(path)
+    if path.suffix.lower() == ".json":
+        from compliance import ocds
+
+        if ocds.is_ocds_package(data.value):
+            read, problems = ocds.read_package(data.value, name, data)
+            contracts = []
+            for item in read:
+                try:
+                    contracts.append(models.Contract.model_validate(item.raw))
+                except ValidationError as e:
+                    found = validation_problems(e, name, None, vocabulary=_model_vocabulary(models.Contract))
+                    for problem, error in zip(found, e.errors(include_url=False)):
+                        if not item.is_reported(error["loc"]):
+                            line, where = item.locate(error["loc"])
+                            problems.append(dataclasses.replace(problem, line=line, field=where))
+            if problems:
+                raise InputError(problems)
+            _duplicates(contracts, name, "contract id")
+            return contracts
     contracts = _validate_all(_records(data, name, "contracts"), data, name,
                               {"contracts": models.Contract.model_validate},
                               vocabulary=_model_vocabulary(models.Contract))
@@ -466,11 +486,35 @@ def load_working_groups(path: Path) -> tuple[list[models.WorkingGroup], dict[str
 
 
 def load_facilities(path: Path) -> tuple[list[models.Facility], list[models.ProductionLink]]:
-    """Read facilities and production links from YAML/JSON (`facilities:`, `production_links:`) or CSV."""
+    """Read facilities and production links from YAML/JSON (`facilities:`, `production_links:`) or CSV: our own
+    columns, or an Open Supply Hub download or contribution file (an os_id column; see compliance.oshub)."""
     name = str(path)
     _require_format(path, "facilities", (*STRUCTURED, ".csv"))
     if path.suffix.lower() == ".csv":
         rows = _csv_rows(path)
+        from compliance import oshub
+
+        header = next(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")), [])
+        if oshub.is_oshub_header(header):
+            problems = [Problem(name, 1, f'column "{column}"', message, unit="row")
+                        for column, message in oshub.header_problems(header)]
+            converted = []
+            for row_number, row in rows:
+                try:
+                    converted.append((row_number, oshub.facility_from_oshub_row(row)))
+                except oshub.RowError as e:
+                    label = f"id {e.os_id}: " if e.os_id else ""
+                    problems += [Problem(name, row_number, f"{label}{column}", message, unit="row")
+                                 for column, message in e.problems]
+            try:
+                facilities = _validate_rows(converted, name, models.Facility.model_validate,
+                                            _model_vocabulary(models.Facility))
+            except InputError as e:
+                problems += e.problems
+            if problems:
+                raise InputError(problems)
+            _duplicates(facilities, name, "facility id")
+            return facilities, []
         facilities = _validate_rows(rows, name, lambda r: models.Facility.model_validate(r),
                                     _model_vocabulary(models.Facility))
         _duplicates(facilities, name, "facility id")
