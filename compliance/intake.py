@@ -255,9 +255,13 @@ def _columns(source: Source, headers: list[Any], options: Options) -> list[str |
 def _open_csv(source: Source, options: Options) -> None:
     csv.field_size_limit(2**31 - 1)  # long cells are refused row by row (MAX_CELL), not by the reader
     with source.path.open(encoding=options.encoding, newline="") as stream:
-        headers = next(csv.reader(stream), None)
+        reader = csv.reader(stream)
+        headers = next(reader, None)
+        has_data = any(any(cell.strip() for cell in cells) for cells in reader)  # stops at the first data row
     if not headers or not any(h.strip() for h in headers):
         raise _fail(source.path, "has no header row: the first row must name the columns")
+    if not has_data:
+        raise _fail(source.path, "has a header row but no data rows")
     columns = _columns(source, headers, options)
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
@@ -273,8 +277,6 @@ def _open_csv(source: Source, options: Options) -> None:
                 yield index + 2, row
 
     source._rows = rows
-    if source.estimated_rows == 0:
-        raise _fail(source.path, "has a header row but no data rows")
 
 
 def _cell(value: Any) -> Any:
@@ -406,6 +408,8 @@ def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Ps
     problems: list[FieldProblem] = []
     data = dict(raw)
     whole_row = data.pop("__problem__", None)
+    if whole_row and len(data) == 0:  # nothing could be read from it
+        return Row(number, {}, problems=[FieldProblem(None, None, whole_row)])
     if whole_row:
         problems.append(FieldProblem(None, None, whole_row))
     type_name = data.get("type") or options.evidence_type

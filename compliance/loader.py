@@ -537,41 +537,7 @@ def _model_vocabulary(*classes: type[BaseModel]) -> set[str]:
     return out
 
 
-_EVIDENCE_VOCABULARY = set().union(*(set(cls.model_fields) for cls in models.EVIDENCE_TYPES.values()))
-
-
-def _evidence(raw: Any, default_type: str | None) -> Any:
-    if isinstance(raw, dict) and default_type and "type" not in raw:
-        raw = {**raw, "type": default_type}
-    return models.EVIDENCE_ADAPTER.validate_python(raw)
-
-
-def load_evidence(path: Path, evidence_type: str | None = None) -> list[models.EvidenceBase]:
-    """Read evidence records from YAML, JSON or CSV (CSV rows need a `type` column or `evidence_type`)."""
-    name = str(path)
-    if evidence_type is not None and evidence_type not in models.EVIDENCE_TYPES:
-        raise InputError([Problem(name, None, "type", f'unknown evidence type "{evidence_type}"'
-                                  f"{spec.did_you_mean(evidence_type, models.EVIDENCE_TYPES)}")])
-    _require_format(path, "evidence records", (*STRUCTURED, ".csv"))
-    if path.suffix.lower() == ".csv":
-        rows = _csv_rows(path, list_fields=True)
-        records = _validate_rows(rows, name, lambda r: _evidence(r, evidence_type), _EVIDENCE_VOCABULARY,
-                                 tags=models.EVIDENCE_TYPES)
-    else:
-        data = read_structured(path)
-        records = _validate_all(_records(data, name, "evidence"), data, name,
-                                {"evidence": lambda r: _evidence(r, evidence_type)},
-                                vocabulary=_EVIDENCE_VOCABULARY, tags=models.EVIDENCE_TYPES)
-    _duplicates(records, name, "evidence id")
-    return records
-
-
-#: In CSV cells, list values (e.g. a grievance's issue_categories) are separated by ";".
-CSV_LIST_SEPARATOR = ";"
-_LIST_FIELDS = set().union(*(spec.list_fields(t) for t in models.EVIDENCE_TYPES))
-
-
-def _csv_rows(path: Path, list_fields: bool = False) -> list[tuple[int, dict[str, Any]]]:
+def _csv_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -589,10 +555,7 @@ def _csv_rows(path: Path, list_fields: bool = False) -> list[tuple[int, dict[str
             cell = (cell or "").strip()
             if cell == "":
                 continue  # an empty cell is a missing value
-            if list_fields and key in _LIST_FIELDS:
-                cleaned[key] = [part.strip() for part in cell.split(CSV_LIST_SEPARATOR) if part.strip()]
-            else:
-                cleaned[key] = cell
+            cleaned[key] = cell
         rows.append((index + 2, cleaned))
     if not rows:
         raise InputError([Problem(name, None, None, "has a header row but no data rows")])

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from compliance import evidence_template as template
-from compliance import loader, models, spec
+from compliance import intake, models, spec
+from compliance.pseudonyms import Pseudonymiser
 from compliance.cli import cli
 from compliance.errors import InputError
 
@@ -21,7 +22,7 @@ TYPES = sorted(models.EVIDENCE_TYPES)
 def _as_loaded(row: dict[str, str], type_name: str) -> dict[str, object]:
     """The row as the CSV loader passes it on: empty cells dropped, list cells split on ";"."""
     lists = spec.list_fields(type_name)
-    return {name: [part.strip() for part in value.split(loader.CSV_LIST_SEPARATOR) if part.strip()]
+    return {name: [part.strip() for part in value.split(intake.LIST_SEPARATOR) if part.strip()]
             if name in lists else value for name, value in row.items() if value.strip()}
 
 
@@ -136,7 +137,10 @@ def test_the_csv_template_imports_once_the_example_id_is_replaced(type_name: str
 
     filled = tmp_path / f"{type_name}.csv"
     filled.write_text(raw.decode("utf-8-sig").replace(example_id, "REAL-0001"), encoding="utf-8")
-    [record] = loader.load_evidence(filled)
+    options = intake.Options()
+    [row] = intake.rows(intake.open_source(filled, options), options, Pseudonymiser("k" * 40))
+    assert row.problems == [] and row.record is not None
+    record = row.record
     assert (record.id, record.type) == ("REAL-0001", type_name)
     expected = models.EVIDENCE_ADAPTER.validate_python(
         {**_as_loaded(template.example_row(type_name), type_name), "id": "REAL-0001"})

@@ -33,58 +33,6 @@ def test_duplicate_keys_are_errors_not_silently_overwritten(tmp_path: Path):
     assert problems(loader.load_contracts, path) == [f"{path}:3: duplicate key 'id' (first on line 2)"]
 
 
-def test_json_syntax_errors_name_the_line(tmp_path: Path):
-    path = write(tmp_path, "e.json", '{"evidence": [\n  {"id": "G-1",}\n]}\n')
-    [message] = problems(loader.load_evidence, path)
-    assert message.startswith(f"{path}:2: is not valid JSON")
-
-
-def test_json_records_are_located_by_line(tmp_path: Path):
-    path = write(tmp_path, "e.json", """{"evidence": [
-  {"type": "grievance", "id": "G-1", "facility_id": "FAC-1", "date": "2024-01-01", "issue_categories": ["wages"]},
-  {"type": "grievance", "id": "G-2", "facility_id": "FAC-1", "date": "2024-13-01", "issue_categories": ["wages"]}
-]}
-""")
-    [message] = problems(loader.load_evidence, path)
-    assert message.startswith(f"{path}:3: evidence G-2: date: input should be a valid date")
-    assert message.endswith("found '2024-13-01'")
-
-
-def test_csv_rows_are_numbered_as_a_spreadsheet_shows_them(tmp_path: Path):
-    path = write(tmp_path, "fees.csv", "\ufefftype,id,facility_id,date,worker_group,median_fee\n"
-                 "recruitment_fee,RF-1,FAC-1,2024-01-01,wg_a,100\n"
-                 "recruitment_fee,RF-2,FAC-1,2024-01-01,wg_a,lots\n")
-    assert problems(loader.load_evidence, path) == [
-        f"{path}: row 3: id RF-2: median_fee: input should be a valid number, unable to parse string as a number; "
-        "found 'lots'"
-    ]
-
-
-def test_csv_list_cells_and_a_default_type(tmp_path: Path):
-    path = write(tmp_path, "g.csv", "id,facility_id,date,issue_categories\nG-1,FAC-1,2024-01-01,wages; threats\n")
-    [record] = loader.load_evidence(path, "grievance")
-    assert record.issue_categories == ["wages", "threats"]
-
-
-def test_unknown_fields_suggest_the_near_name(tmp_path: Path):
-    path = write(tmp_path, "e.yaml", "evidence:\n  - type: grievance\n    id: G-1\n    facility_id: FAC-1\n"
-                 "    date: 2024-01-01\n    issue_categories: [wages]\n    complaintant: wp_1\n")
-    assert problems(loader.load_evidence, path) == [
-        f'{path}:7: evidence G-1: complaintant: unknown field "complaintant"; did you mean "complainant"?'
-    ]
-
-
-def test_duplicate_ids_in_one_file(tmp_path: Path):
-    record = "  - {type: grievance, id: G-1, facility_id: FAC-1, date: 2024-01-01, issue_categories: [wages]}\n"
-    path = write(tmp_path, "e.yaml", "evidence:\n" + record + record)
-    assert problems(loader.load_evidence, path) == [f"{path}: evidence id 'G-1' appears more than once"]
-
-
-def test_an_empty_file_is_an_error(tmp_path: Path):
-    path = write(tmp_path, "e.yaml", "")
-    assert problems(loader.load_evidence, path) == [f"{path}: is empty"]
-
-
 RULE = """rules:
   - id: GR-90
     version: "1"
@@ -130,11 +78,6 @@ def test_duplicate_rule_ids_across_files(tmp_path: Path):
         f"{second}:2: rule GR-90: duplicate rule id; first defined at {first}:2"
     ]
     assert [r.id for r in loader.load_rules([first]).rules] == ["GR-90"]
-
-
-def test_a_csv_with_only_a_header_is_an_error(tmp_path: Path):
-    path = write(tmp_path, "e.csv", "type,id,date\n")
-    assert problems(loader.load_evidence, path) == [f"{path}: has a header row but no data rows"]
 
 
 def test_contracts_are_not_read_from_csv(tmp_path: Path):
