@@ -89,30 +89,34 @@ def import_evidence(store: Store, paths: Iterable[Path], options: intake.Options
 def contract_facts(store: Store, contract: models.Contract, as_of: dt.date,
                    facilities: dict[str, models.Facility] | None = None,
                    links: list[models.ProductionLink] | None = None,
-                   snapshot: dict[str, str] | None = None) -> facts.ContractFacts:
+                   snapshot: dict[str, str] | None = None, known_at: dt.datetime | None = None
+                   ) -> facts.ContractFacts:
     """The contract's facts from the store; `snapshot`, when given, receives the ids and content hashes of the
     evidence records read."""
-    facilities = store.facilities() if facilities is None else facilities
-    links = store.production_links() if links is None else links
+    facilities = store.facilities(known_at) if facilities is None else facilities
+    links = store.production_links(known_at) if links is None else links
     linked_ids = {link.facility_id for link in facts.linked(contract, links)}
-    evidence = store.evidence_for(contract, linked_ids, as_of)
+    evidence = store.evidence_for(contract, linked_ids, as_of, known_at)
     if snapshot is not None:
         snapshot.update((record.id, evidence_hash(record)) for record in evidence)
     return facts.build(contract, facilities, links, evidence, as_of)
 
 
 def check(store: Store, library: RuleLibrary, contract_ids: Iterable[str] | None, as_of: dt.date,
-          cross_check: bool = True) -> list[ContractResult]:
-    """Evaluate contracts (by id, or every active contract when `contract_ids` is None) as of a date."""
+          cross_check: bool = True, known_at: dt.datetime | None = None) -> list[ContractResult]:
+    """Evaluate contracts (by id, or every active contract when `contract_ids` is None) as of a date; with
+    `known_at`, on the store as it was at that moment (records imported later left out, corrected ones read in
+    the version current then)."""
     store.require_current()
     if contract_ids is None:
-        contracts = store.contracts(statuses=["active"])
+        contracts = store.contracts(statuses=["active"], known_at=known_at)
     else:
-        contracts = [store.contract(contract_id) for contract_id in contract_ids]
+        contracts = [store.contract(contract_id, known_at) for contract_id in contract_ids]
     _require_valid_parameters(library, contracts)
     evaluator = Evaluator(library, cross_check=cross_check)
-    facilities, links = store.facilities(), store.production_links()
-    return [evaluator.evaluate(contract_facts(store, c, as_of, facilities, links)) for c in contracts]
+    facilities, links = store.facilities(known_at), store.production_links(known_at)
+    return [evaluator.evaluate(contract_facts(store, c, as_of, facilities, links, known_at=known_at))
+            for c in contracts]
 
 
 def _require_valid_parameters(library: RuleLibrary, contracts: list[models.Contract]) -> None:
@@ -129,24 +133,31 @@ class RunResult:
 
 
 def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None, wait: bool = False,
-        log: Callable[..., None] | None = None, workers: int = 1, rules_dir: Path | None = None) -> RunResult:
+        log: Callable[..., None] | None = None, workers: int = 1, rules_dir: Path | None = None,
+        known_at: dt.datetime | None = None) -> RunResult:
     """Evaluate every active contract as of a date, store the findings and say what changed since the last run.
 
     Holds the store's run lock throughout (RunInProgress at once if another run has it, unless `wait`). With
     `workers` > 1 (PostgreSQL), the contracts become partitions that this process and `workers - 1` helper
     processes (`compliance run --join`, also on other hosts) claim one by one; this process stores the merged
-    result in one transaction."""
+    result in one transaction.
+
+    The run reads the store as known at `known_at` (default: the moment it starts, so records imported while it
+    runs wait for the next run) and records that moment: the same as-of date and known-at moment give the same
+    findings later, whatever was imported or corrected since."""
     log = log or (lambda event, **fields: None)
     store.require_current()
     log("waiting_for_lock" if wait else "taking_lock")
     with store.run_lock(wait):
         started = dt.datetime.now(dt.timezone.utc)
-        log("run_started", as_of=as_of, library_hash=library.content_hash(), workers=workers)
-        contracts = store.contracts(statuses=["active"])
+        known = known_at or started
+        log("run_started", as_of=as_of, known_at=known, library_hash=library.content_hash(), workers=workers)
+        contracts = store.contracts(statuses=["active"], known_at=known)
         _require_valid_parameters(library, contracts)
-        evaluate = _partition_evaluator(store, library, as_of, log)
+        evaluate = _partition_evaluator(store, library, as_of, known, log)
         if workers > 1:
-            partials = _shared(store, library, as_of, [c.id for c in contracts], evaluate, workers, rules_dir, log)
+            partials = _shared(store, library, as_of, known, [c.id for c in contracts], evaluate, workers, rules_dir,
+                               log)
         else:
             partials = {c.id: evaluate(c.id) for c in contracts}
         faults = [fault for c in contracts for fault in partials[c.id]["faults"]]
@@ -155,34 +166,34 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
         findings = [models.Finding.model_validate(f) for c in contracts for f in partials[c.id]["findings"]]
         snapshot = {i: h for c in contracts for i, h in partials[c.id]["snapshot"].items()}
         summary = store.record_run(as_of, [c.id for c in contracts], findings, library.content_hash(), __version__,
-                                   snapshot, started, actor)
+                                   snapshot, started, actor, known)
         log("run_stored", run_id=summary.run_id, **summary.counts())
     return RunResult(summary, findings)
 
 
-def _partition_evaluator(store: Store, library: RuleLibrary, as_of: dt.date,
+def _partition_evaluator(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.datetime | None,
                          log: Callable[..., None]) -> Callable[[str], dict[str, Any]]:
     """Evaluate one contract into a JSON-ready result: its findings, engine faults and evidence snapshot."""
     evaluator = Evaluator(library)
-    facilities, links = store.facilities(), store.production_links()
+    facilities, links = store.facilities(known_at), store.production_links(known_at)
 
     def evaluate(contract_id: str) -> dict[str, Any]:
         snapshot: dict[str, str] = {}
-        result = evaluator.evaluate(contract_facts(store, store.contract(contract_id), as_of, facilities, links,
-                                                   snapshot))
+        result = evaluator.evaluate(contract_facts(store, store.contract(contract_id, known_at), as_of, facilities,
+                                                   links, snapshot, known_at))
         log("contract_evaluated", contract_id=contract_id, findings=len(result.findings), faults=len(result.faults))
         return {"findings": [f.model_dump(mode="json") for f in result.findings],
                 "faults": [str(fault) for fault in result.faults], "snapshot": snapshot}
     return evaluate
 
 
-def _shared(store: Store, library: RuleLibrary, as_of: dt.date, contract_ids: list[str],
+def _shared(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.datetime, contract_ids: list[str],
             evaluate: Callable[[str], dict[str, Any]], workers: int, rules_dir: Path | None,
             log: Callable[..., None]) -> dict[str, dict[str, Any]]:
     if store.engine.dialect.name != "postgresql":
         raise StoreError("several processes can share a run on PostgreSQL only; run with --workers 1 on SQLite")
     token = str(uuid.uuid4())
-    store.open_partitions(token, as_of, library.content_hash(), contract_ids)
+    store.open_partitions(token, as_of, known_at, library.content_hash(), contract_ids)
     log("partitions_opened", token=token, partitions=len(contract_ids))
     # The database URL goes through the environment, never the command line (it may hold a password).
     command = [sys.executable, "-m", "compliance", "run", "--join", token, "--rules", str(rules_dir or "rules")]
@@ -212,13 +223,13 @@ def join(store: Store, library: RuleLibrary, token: str | None = None, log: Call
     log = log or (lambda event, **fields: None)
     store.require_current()
     done = 0
-    for shared_token, as_of, library_hash in store.shared_runs():
+    for shared_token, as_of, known_at, library_hash in store.shared_runs():
         if token is not None and shared_token != token:
             continue
         if library_hash != library.content_hash():
             raise InputError([Problem("rules", None, None, f"run {shared_token} uses another version of the rule "
                                       "library; join it with the same rules directory")])
-        done += store.work_partitions(shared_token, _partition_evaluator(store, library, as_of, log),
+        done += store.work_partitions(shared_token, _partition_evaluator(store, library, as_of, known_at, log),
                                       f"{socket.gethostname()}:{os.getpid()}")
     return done
 

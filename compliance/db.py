@@ -286,6 +286,8 @@ class RunSummary:
 
     as_of: dt.date
     run_id: int | None = None
+    #: The moment the store was read as known at (evidence imported later was not read).
+    known_at: dt.datetime | None = None
     new: list[str] = field(default_factory=list)
     still_open: list[str] = field(default_factory=list)
     worsened: list[str] = field(default_factory=list)
@@ -837,15 +839,17 @@ class Store:
 
     # -- runs shared by several processes (PostgreSQL) ------------------------------------------------------------
 
-    def open_partitions(self, token: str, as_of: dt.date, library_hash: str, contract_ids: list[str]) -> None:
+    def open_partitions(self, token: str, as_of: dt.date, known_at: dt.datetime, library_hash: str,
+                        contract_ids: list[str]) -> None:
         with Session(self.engine) as session, session.begin():
-            session.add_all(RunPartition(token=token, contract_id=c, as_of=as_of, library_hash=library_hash)
-                            for c in contract_ids)
+            session.add_all(RunPartition(token=token, contract_id=c, as_of=as_of, known_at=known_at,
+                                         library_hash=library_hash) for c in contract_ids)
 
-    def shared_runs(self) -> list[tuple[str, dt.date, str]]:
-        """(token, as of, library hash) of the runs in progress that still have pending partitions."""
+    def shared_runs(self) -> list[tuple[str, dt.date, dt.datetime | None, str]]:
+        """(token, as of, known at, library hash) of the runs in progress that still have pending partitions."""
         with Session(self.engine) as session:
-            rows = session.exec(select(RunPartition.token, RunPartition.as_of, RunPartition.library_hash)
+            rows = session.exec(select(RunPartition.token, RunPartition.as_of, RunPartition.known_at,
+                                       RunPartition.library_hash)
                                 .where(RunPartition.status == "pending").distinct()).all()
             return sorted(set(rows))
 
@@ -885,17 +889,18 @@ class Store:
 
     def record_run(self, as_of: dt.date, contract_ids: list[str], findings: list[models.Finding],
                    library_hash: str, software_version: str, evidence: dict[str, str], started_at: dt.datetime,
-                   actor: str | None = None) -> RunSummary:
+                   actor: str | None = None, known_at: dt.datetime | None = None) -> RunSummary:
         """Store one run's findings against the previous ones, in one transaction, and say what changed.
 
         `contract_ids` are the contracts the run evaluated: their stored findings that no longer fire are
         resolved; findings of other contracts are left alone. `evidence` maps the ids of the records the run
         read to their content hashes (the snapshot that makes the run reproducible)."""
         actor = actor or _user()
-        summary = RunSummary(as_of=as_of)
+        summary = RunSummary(as_of=as_of, known_at=known_at or started_at)
         current = {f.key: f for f in findings}
         with Session(self.engine) as session, session.begin():
-            run = RunRow(as_of=as_of, started_at=started_at, finished_at=_now(), started_by=actor,
+            run = RunRow(as_of=as_of, known_at=known_at or started_at, started_at=started_at, finished_at=_now(),
+                         started_by=actor,
                          library_hash=library_hash, software_version=software_version,
                          evidence_hash=_hash(evidence), evidence_count=len(evidence), summary={})
             session.add(run)

@@ -412,6 +412,9 @@ def test_importing_the_same_file_twice_adds_nothing_and_a_correction_supersedes_
             == (2, str(corrected), 2, 75.0)
         assert first["known_until"] == second["known_from"] and second["known_until"] is None
         assert first["imported_by"] and len(first["content_hash"]) == 64
+        shown = invoke(runner, seeded, "evidence", "history", "WH-2").output.splitlines()
+        assert shown[0].startswith(f"version 1: {path}, row 4; batch ") and "(until " in shown[0]
+        assert any(line.startswith(f"version 2: {corrected}, row 2; batch ") and "(current)" in line for line in shown)
         batches = store.batches("evidence")
         assert [b.status for b in batches] == ["complete"] * 3
         assert batches[0].content_hash == batches[1].content_hash != batches[2].content_hash  # the file's hash

@@ -92,6 +92,42 @@ def test_a_changed_evidence_record_is_worsened_then_resolved_then_reopened(loade
         assert f": {kind} (" in history
 
 
+def test_a_run_is_reproducible_later_from_the_moment_it_read_the_store(loaded: str, tmp_path: Path):
+    """Evidence imported after a run, and a correction of a record it read, change nothing when the run is
+    repeated with its as-of date and known-at moment; they do show in a run on the store as it is now."""
+    first = run_json(loaded)
+    known_at = first["known_at"]
+    [fee] = keys_of(loaded, "FL-01")
+    checked = json.loads(cli_run(loaded, "check", "K1", "--as-of", AS_OF, "--rules", RULES, "--json").output)
+    # Later: a correction of the fee record (more workers: Priority) and a new audit finding dated before AS_OF.
+    assert cli_run(loaded, "import", "evidence", evidence(tmp_path, workers=40, name="e2.yaml")).exit_code == 0
+    late = tmp_path / "late.yaml"
+    late.write_text("evidence:\n  - {type: audit_finding, id: VAP-9, facility_id: TH2020112B8R4N8, date: 2025-01-10, "
+                    "code_area: forced_labour, classification: priority, ilo_indicator: retention_of_identity_documents}\n")
+    assert cli_run(loaded, "import", "evidence", str(late)).exit_code == 0
+
+    again = cli_run(loaded, "check", "K1", "--as-of", AS_OF, "--known-at", known_at, "--rules", RULES, "--json")
+    assert json.loads(again.output) == checked  # the same findings, message for message
+    repeated = run_json(loaded, "--known-at", known_at)
+    assert repeated["known_at"] == known_at
+    assert repeated["new"] == repeated["worsened"] == repeated["resolved"] == [] and fee in repeated["still_open"]
+    now = run_json(loaded)
+    assert fee in now["worsened"]
+    store = Store(loaded)
+    try:
+        with store.engine.connect() as connection:
+            runs = connection.execute(sa.text("SELECT id, evidence_hash, evidence_count, library_hash, "
+                                              "software_version FROM run ORDER BY id")).all()
+    finally:
+        store.close()
+    assert runs[0][1:] == runs[1][1:]  # the same evidence snapshot (ids and hashes), library and software
+    assert runs[2][1] != runs[0][1]
+    text = cli_run(loaded, "run", "--as-of", AS_OF, "--known-at", "2025-01-31", "--rules", RULES)
+    assert "(the store as known at 2025-01-31 23:59:59 UTC)" in text.output.splitlines()[0]
+    bad = cli_run(loaded, "run", "--as-of", AS_OF, "--known-at", "yesterday", "--rules", RULES)
+    assert bad.exit_code == 2 and "is not a date or a date and time" in bad.output
+
+
 def test_officers_move_findings_with_a_reason_and_only_along_the_lifecycle(loaded: str):
     run_json(loaded)
     [fee] = keys_of(loaded, "FL-01")

@@ -105,9 +105,28 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2025-06-30") from None
 
 
+def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
+    """A moment in UTC: a date means the end of that day; a date and time without a zone is UTC."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return dt.datetime.combine(day, dt.time.max, tzinfo=dt.timezone.utc)
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date or a date and time; use YYYY-MM-DD or "
+                                 "YYYY-MM-DDTHH:MM:SS (UTC unless a zone is given), e.g. 2025-06-30") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
 # Options several commands share, written once.
 as_of_option = click.option("--as-of", callback=_date, metavar="DATE",
                             help="Evaluate as of this date (YYYY-MM-DD) [default: today]")
+known_at_option = click.option(
+    "--known-at", callback=_moment, metavar="WHEN",
+    help="Read the store as it was at this moment: records imported later are left out, corrected ones are read "
+         "in their version then (a date means the end of that day, UTC) [default: now]")
 rules_option = click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
                             type=click.Path(exists=True, path_type=Path),
                             help="Rule library directory [env COMPLIANCE_RULES]")
@@ -204,11 +223,12 @@ def _exit_for(results: list[Any], findings_fail: bool = True) -> None:
 @click.argument("contract_ids", nargs=-1)
 @click.option("--all", "check_all", is_flag=True, help="Check every active contract")
 @as_of_option
+@known_at_option
 @rules_option
 @json_option
 @click.pass_context
 def check(ctx: click.Context, contract_ids: tuple[str, ...], check_all: bool, as_of: dt.date | None,
-          rules_dir: Path, as_json: bool) -> None:
+          known_at: dt.datetime | None, rules_dir: Path, as_json: bool) -> None:
     """Check contracts against their conditions and print the findings.
 
     Every result is cross-checked against the reference evaluation; a disagreement is reported as an
@@ -224,7 +244,8 @@ def check(ctx: click.Context, contract_ids: tuple[str, ...], check_all: bool, as
     if bool(contract_ids) == check_all:
         raise click.UsageError("name one or more contract ids, or use --all (not both)")
     library = api.load_library([rules_dir])
-    results = api.check(_store(ctx), library, None if check_all else contract_ids, as_of or dt.date.today())
+    results = api.check(_store(ctx), library, None if check_all else contract_ids, as_of or dt.date.today(),
+                        known_at=known_at)
     _echo_results(results, as_json)
     _exit_for(results)
 

@@ -1,4 +1,4 @@
-"""Commands for evidence files: templates officers fill in, and the evidence types."""
+"""Commands for evidence: templates officers fill in, the evidence types, and a record's versions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from compliance.cli import cli
 
 @cli.group()
 def evidence() -> None:
-    """Evidence files: templates for officers."""
+    """Evidence: templates for officers, the types, and where a stored record came from."""
 
 
 @evidence.command("template")
@@ -63,3 +63,28 @@ def evidence_types() -> None:
     width = max(len(name) for name in EVIDENCE_TYPES)
     for name in sorted(EVIDENCE_TYPES):
         click.echo(f"{name:<{width}}  {template.type_description(name)}")
+
+
+@evidence.command("history")
+@click.argument("evidence_id")
+@click.pass_context
+def evidence_history(ctx: click.Context, evidence_id: str) -> None:
+    """Show every version of an evidence record: file and row, import batch, who imported it and when,
+    its content hash, and the span of time the store held it.
+
+    \b
+    Example:
+        compliance evidence history WV-MX-0437
+    """
+    from compliance.cli import _store
+
+    store = _store(ctx)
+    store.require_current()
+    for version in store.evidence_versions(evidence_id):
+        until = f"until {version['known_until']:%Y-%m-%d %H:%M:%S} UTC" if version["known_until"] else "current"
+        click.echo(f"version {version['version']}: {version['source_file']}, row {version['source_row'] or '-'}; "
+                   f"batch {version['batch_id']} imported by {version['imported_by']} at "
+                   f"{version['known_from']:%Y-%m-%d %H:%M:%S} UTC ({until}); sha256 {version['content_hash']}")
+        for name, value in version["payload"].items():
+            if value not in (None, [], ""):
+                click.echo(f"    {name}: {value}")

@@ -9,13 +9,24 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import EXIT_FINDINGS, EXIT_TAMPERED, _date, _store, as_of_option, cli, json_option, rules_option
+from compliance.cli import (
+    EXIT_FINDINGS,
+    EXIT_TAMPERED,
+    _date,
+    _store,
+    as_of_option,
+    cli,
+    json_option,
+    known_at_option,
+    rules_option,
+)
 from compliance.cli.escalation import findings
 from compliance.models import FINDING_STATES, FPRW, Severity
 
 
 @cli.command()
 @as_of_option
+@known_at_option
 @rules_option
 @json_option
 @click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
@@ -28,12 +39,16 @@ from compliance.models import FINDING_STATES, FPRW, Severity
 @click.option("--join", "join_token", metavar="RUN", is_flag=False, flag_value="any", default=None,
               help="Help a run in progress started with --workers (on any host): evaluate its pending contracts")
 @click.pass_context
-def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: bool, fail_on: str | None,
-        wait: bool, verbose: bool, log_json: bool, workers: int, join_token: str | None) -> None:
+def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None, rules_dir: Path, as_json: bool,
+        fail_on: str | None, wait: bool, verbose: bool, log_json: bool, workers: int, join_token: str | None) -> None:
     """Evaluate every active contract, store the findings and print what changed since the last run.
 
     The run and its findings are written in one transaction: a run that is interrupted stores nothing, and
     the next run does the whole work. Findings keep their key across runs.
+
+    Each run records its as-of date, the moment it read the store (--known-at, default: when it started), the
+    rule library's hash, the software version and the ids and hashes of the evidence records it read. A
+    later run with the same --as-of and --known-at reads the same records and gives the same findings.
 
     \b
     Exit codes: 0 done (or nothing at or above --fail-on); 1 a new or reopened finding at or above
@@ -45,6 +60,7 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
     \b
     Example:
         compliance run --as-of 2025-06-30 --fail-on priority
+        compliance run --as-of 2025-06-30 --known-at 2025-06-30
     """
     from compliance import api
 
@@ -55,15 +71,18 @@ def run(ctx: click.Context, as_of: dt.date | None, rules_dir: Path, as_json: boo
         click.echo(f"Evaluated {done} contract{'s' if done != 1 else ''} of the run in progress.")
         return
     result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today(), wait=wait, log=log,
-                     workers=workers, rules_dir=rules_dir)
+                     workers=workers, rules_dir=rules_dir, known_at=known_at)
     summary = result.summary
     by_key = {f.key: f for f in result.findings}
     if as_json:
-        click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(), **{
+        click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
+                               "known_at": summary.known_at.isoformat() if summary.known_at else None, **{
             name: getattr(summary, name) for name in summary.counts()}}, indent=2))
     else:
         counts = summary.counts()
-        click.echo(f"Run {summary.run_id} as of {summary.as_of}: " + ", ".join(
+        known = (f" (the store as known at {summary.known_at.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+                 if known_at and summary.known_at else "")
+        click.echo(f"Run {summary.run_id} as of {summary.as_of}{known}: " + ", ".join(
             f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) + ".")
         # On a terminal, the changes one by one; from cron, only the summary line (and the exit code).
         for name in ("new", "worsened", "reopened", "waiver_expired", "resolved") if sys.stdout.isatty() or verbose \

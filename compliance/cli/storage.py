@@ -76,7 +76,7 @@ def db_status(ctx: click.Context) -> None:
 
 @cli.group("import")
 def import_() -> None:
-    """Import contracts, facilities and evidence (each file whole, or not at all)."""
+    """Import contracts and facilities (each file whole, or not at all) and evidence (row by row)."""
 
 
 def _import(ctx: click.Context, importer: str, *args: Any) -> None:
@@ -93,11 +93,12 @@ def _import(ctx: click.Context, importer: str, *args: Any) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
 def import_contracts(ctx: click.Context, files: tuple[Path, ...]) -> None:
-    """Import contracts from YAML or JSON files.
+    """Import contracts from YAML or JSON files, or from OCDS release or record packages (JSON).
 
     \b
     Example:
         compliance import contracts contracts/contracts.yaml
+        compliance import contracts contracts/ocds/release-package.json
     """
     _import(ctx, "import_contracts", files)
 
@@ -106,11 +107,13 @@ def import_contracts(ctx: click.Context, files: tuple[Path, ...]) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
 def import_facilities(ctx: click.Context, files: tuple[Path, ...]) -> None:
-    """Import production facilities and production links (YAML, JSON, or facilities as CSV).
+    """Import production facilities and production links (YAML, JSON, or facilities as CSV, including an
+    Open Supply Hub download).
 
     \b
     Example:
         compliance import facilities contracts/facilities.yaml
+        compliance import facilities contracts/oshub-facilities.csv
     """
     _import(ctx, "import_facilities", files)
 
