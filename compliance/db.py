@@ -636,8 +636,8 @@ class Store:
                 connection.execute(sa.insert(QuarantineRow), quarantined)
                 summary.quarantined += len(quarantined)
             for start in range(0, len(accepted), 500):
-                connection.execute(sa.update(QuarantineRow)
-                                   .where(QuarantineRow.status == "open")
+                connection.execute(sa.update(QuarantineRow)  # entries of earlier imports, not this file's own
+                                   .where(QuarantineRow.status == "open").where(QuarantineRow.batch_id != batch_id)
                                    .where(col(QuarantineRow.record_id).in_(accepted[start:start + 500]))
                                    .values(status="resolved", resolved_at=now, resolved_by_batch=batch_id,
                                            resolution="a valid record with this id was imported"))

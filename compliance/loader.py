@@ -1,8 +1,9 @@
-"""Read rule, contract, facility and evidence files into validated objects, or report every problem.
+"""Read rule, contract, facility and working-group files into validated objects, or report every problem.
 
 Every problem names its place: the file, the line (YAML/JSON) or the row (CSV, counted as a spreadsheet
 counts them: the header is row 1), the field, what was expected and what was found. A file with any
-problem yields an InputError listing all of them, and nothing from it is used.
+problem yields an InputError listing all of them, and nothing from it is used. (Evidence files are read
+row by row, keeping the good rows, by ``compliance.intake``.)
 """
 
 from __future__ import annotations

@@ -434,6 +434,7 @@ def test_duplicate_ids_in_one_file_keep_the_first_and_quarantine_the_others(stor
         "hours.csv: row 3: id: an id used once in the file (row 2 has it too); found 'WH-1'",
         "hours.csv: row 4: id: an id used once in the file (row 2 has it too); found 'WH-1'",
     ]
+    assert [(q.source_row, q.status) for q in store.quarantine()] == [(3, "open"), (4, "open")]
 
 
 def test_evidence_for_an_unknown_contract_or_facility_is_quarantined(runner: CliRunner, seeded: str,
