@@ -633,8 +633,17 @@ class Store:
             if inserts:
                 connection.execute(sa.insert(EvidenceRow), inserts)
             if quarantined:
-                connection.execute(sa.insert(QuarantineRow), quarantined)
                 summary.quarantined += len(quarantined)
+                # Importing the same file again must not queue its bad rows twice: an open entry for the same file
+                # and row with the same content stands.
+                open_entries = {(r.source_row, json.dumps(r.raw, sort_keys=True)) for r in session.exec(
+                    select(QuarantineRow).where(QuarantineRow.status == "open")
+                    .where(QuarantineRow.source_file == source)
+                    .where(col(QuarantineRow.source_row).in_([q["source_row"] for q in quarantined]))).all()}
+                quarantined = [q for q in quarantined
+                               if (q["source_row"], json.dumps(q["raw"], sort_keys=True)) not in open_entries]
+                if quarantined:
+                    connection.execute(sa.insert(QuarantineRow), quarantined)
             for start in range(0, len(accepted), 500):
                 connection.execute(sa.update(QuarantineRow)  # entries of earlier imports, not this file's own
                                    .where(QuarantineRow.status == "open").where(QuarantineRow.batch_id != batch_id)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -402,6 +403,12 @@ def _expected(error: dict[str, Any]) -> str:
     return message
 
 
+@functools.cache
+def _fields_of(type_name: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(date fields, list fields) of an evidence type, worked out once per type rather than once per row."""
+    return frozenset(models.date_fields(type_name)), frozenset(spec.list_fields(type_name))
+
+
 def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Pseudonymiser,
             warnings: set[str]) -> Row:
     """The row as a validated record, or its problems. Worker identities are pseudonymised first of all."""
@@ -443,7 +450,8 @@ def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Ps
     if options.sensitivity and "sensitivity" not in data:
         data["sensitivity"] = options.sensitivity
 
-    for name in models.date_fields(type_name):
+    date_fields, list_fields = _fields_of(type_name)
+    for name in date_fields:
         value = data.get(name)
         if not isinstance(value, str):
             continue
@@ -457,7 +465,7 @@ def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Ps
                 data[name] = dt.date(year, month, day).isoformat()
             except ValueError as error:
                 problems.append(FieldProblem(name, _shown(value), f"a date that exists ({error})"))
-    for name in spec.list_fields(type_name):
+    for name in list_fields:
         if isinstance(data.get(name), str):
             data[name] = [part.strip() for part in data[name].split(LIST_SEPARATOR) if part.strip()]
     for name, value in data.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -99,6 +100,7 @@ def os_id_check_character(first_14: str) -> str:
     return _CROCKFORD[(country + rest) % 32]
 
 
+@functools.lru_cache(maxsize=65536)  # a large import names the same few thousand facilities again and again
 def os_id_problem(value: str) -> str | None:
     """Why `value` is not a valid OS ID, or None if it is one."""
     if len(value) != 15:

@@ -368,6 +368,9 @@ def test_997_good_rows_are_imported_3_quarantined_and_the_corrected_3_complete_t
     assert f"{path}: row 12: date:" in result.output and f"{path}: row 502: facility_id:" in result.output
     assert f"{path}: row 1001: max_week_hours:" in result.output
 
+    again = invoke(runner, seeded, "import", "evidence", str(path))  # the same file again: the same 3 entries
+    assert again.exit_code == 8 and again.output.startswith(f"{path}: 0 evidence records added, 0 updated, "
+                                                            "997 unchanged, 3 quarantined")
     listing = invoke(runner, seeded, "quarantine", "list")
     assert listing.exit_code == 0 and listing.output.splitlines()[-1] == "3 entries."
     fix = tmp_path / "to-correct.csv"
