@@ -361,8 +361,7 @@ class ImportSummary:
 
     def note_problems(self, source: str, row: Any) -> None:
         if len(self.problems) < self.PROBLEMS_KEPT:
-            self.problems += [Problem(source, row.number, p.field, p.expected + (f"; found {p.value}" if p.value
-                                      is not None else ""), unit=row.unit) for p in row.problems]
+            self.problems += [Problem(source, row.number, p.field, p.message, unit=row.unit) for p in row.problems]
 
     def __str__(self) -> str:
         text = (f"{self.source_file}: {self.added} {self.kind} added, {self.updated} updated, "
@@ -601,7 +600,8 @@ class Store:
                                                                 f"a new id: {record.id} is a {stored.type} record"))
                 if row.problems or record is None:
                     quarantined.append(dict(batch_id=batch_id, source_file=source, source_row=row.number, unit=row.unit,
-                                            record_id=row.record_id, evidence_type=row.type_name, raw=row.raw,
+                                            record_id=row.record_id, evidence_type=row.type_name,
+                                            raw=intake.storable(row.raw),
                                             problems=[p.as_json() for p in row.problems], status="open"))
                     summary.note_problems(source, row)
                     continue
@@ -672,6 +672,14 @@ class Store:
             for row in rows:
                 session.expunge(row)
             return rows
+
+    def quarantine_entry(self, entry_id: int) -> QuarantineRow:
+        with Session(self.engine) as session:
+            row = session.get(QuarantineRow, entry_id)
+            if row is None:
+                raise NotFound(f"no quarantine entry {entry_id}")
+            session.expunge(row)
+            return row
 
     def dismiss_quarantined(self, entry_id: int, reason: str) -> QuarantineRow:
         """Close a quarantine entry that will not be corrected (e.g. a test row), with a reason; it is kept."""

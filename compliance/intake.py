@@ -75,10 +75,13 @@ class FieldProblem:
     value: str | None
     expected: str
 
+    @property
+    def message(self) -> str:
+        """What was expected and what was found, without the field."""
+        return self.expected + (f"; found {self.value}" if self.value is not None else "")
+
     def __str__(self) -> str:
-        where = f"{self.field}: " if self.field else ""
-        found = f"; found {self.value}" if self.value is not None else ""
-        return f"{where}{self.expected}{found}"
+        return f"{self.field}: {self.message}" if self.field else self.message
 
     def as_json(self) -> dict[str, Any]:
         return {"field": self.field, "value": self.value, "expected": self.expected}
@@ -86,7 +89,8 @@ class FieldProblem:
 
 @dataclass
 class Row:
-    """One row of an evidence file, prepared: the record when it is valid, else its problems."""
+    """One row of an evidence file, prepared: the record when it is valid, else its problems. `raw` is the row as
+    read, identities already pseudonymised (``storable`` makes the quarantine's copy of it)."""
 
     number: int
     raw: dict[str, Any]
@@ -380,16 +384,16 @@ def _shown(value: Any) -> str:
     return repr(value.isoformat() if isinstance(value, dt.date) else value)
 
 
-def _json_value(value: Any) -> Any:
-    """A value as the quarantine keeps it (JSON), with over-long text cut."""
+def storable(value: Any) -> Any:
+    """A row's value as the quarantine keeps it (JSON), with over-long text cut. Only refused rows need it."""
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str) and len(value) > MAX_CELL:
         return value[:200] + f" [cut: {len(value)} characters]"
     if isinstance(value, list):
-        return [_json_value(v) for v in value]
+        return [storable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _json_value(v) for k, v in value.items()}
+        return {str(k): storable(v) for k, v in value.items()}
     return value
 
 
@@ -440,7 +444,7 @@ def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Ps
         problems.append(FieldProblem("type", shown, "a value is required: add a type column or use --type"
                                      if type_name is None else "one of the evidence types (compliance evidence "
                                      f"types){spec.did_you_mean(str(type_name), set(models.EVIDENCE_TYPES))}"))
-        return Row(number, _json_value(data), problems=problems)
+        return Row(number, data, problems=problems)
 
     unknown = sorted(k for k in data if k not in cls.model_fields)
     for name in unknown:
@@ -472,7 +476,7 @@ def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Ps
         if isinstance(value, str) and len(value) > MAX_CELL:
             problems.append(FieldProblem(name, f"{len(value)} characters", f"at most {MAX_CELL} characters"))
 
-    row = Row(number, _json_value(data))
+    row = Row(number, data)
     if str(data.get("id", "")).startswith(EXAMPLE_PREFIX):
         row.skipped = True
         return row

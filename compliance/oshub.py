@@ -43,6 +43,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from compliance import models, spec
+from compliance.intake import column_name
 
 #: Columns read, by normalised header name.
 READ_COLUMNS = ("os_id", "name", "address", "country_code", "country", "parent_company", "number_of_workers",
@@ -62,11 +63,6 @@ class RowError(ValueError):
         self.problems = problems
         self.os_id = os_id
         super().__init__("; ".join(f"{column}: {message}" for column, message in problems))
-
-
-def column_name(header: str) -> str:
-    """A header cell as a column name: trimmed, lower case, spaces as underscores ("OS ID" -> "os_id")."""
-    return "_".join(header.strip().lower().split())
 
 
 def is_oshub_header(fieldnames: Iterable[str | None]) -> bool:

@@ -503,3 +503,15 @@ def test_an_officer_fills_the_xlsx_template_in_a_spreadsheet_and_imports_it(
             ("GRV-2", dt.date(2025, 2, 17), PSEUDONYMISE("Worker Number 2"))]
     finally:
         store.close()
+
+
+def test_bad_import_options_and_unknown_quarantine_entries_are_named(runner: CliRunner, seeded: str,
+                                                                      tmp_path: Path):
+    path = write(tmp_path, "h.csv", HOURS_HEADER + hours_rows(1)[0] + "\n")
+    for option, value, message in (("--type", "working_hour", 'unknown evidence type "working_hour"; did you mean '
+                                    '"working_hours"?'), ("--sensitivity", "secret", 'unknown sensitivity "secret"'),
+                                   ("--encoding", "klingon", 'unknown text encoding "klingon"')):
+        result = invoke(runner, seeded, "import", "evidence", str(path), option, value)
+        assert result.exit_code == 3 and message in result.output, result.output
+    result = invoke(runner, seeded, "quarantine", "show", "99")
+    assert result.exit_code == 3 and "no quarantine entry 99" in result.output

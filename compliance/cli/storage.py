@@ -235,14 +235,9 @@ def quarantine_show(ctx: click.Context, entry_id: int) -> None:
     Example:
         compliance quarantine show 3
     """
-    from compliance.errors import NotFound
-
     store = _store(ctx)
     store.require_current()
-    found = [row for row in store.quarantine(None) if row.id == entry_id]
-    if not found:
-        raise NotFound(f"no quarantine entry {entry_id}")
-    row = found[0]
+    row = store.quarantine_entry(entry_id)
     click.echo(f"entry {row.id}: {row.source_file}, {row.unit} {row.source_row} (batch {row.batch_id}), {row.status}"
                + (f" - {row.resolution}" if row.resolution else ""))
     for problem in row.problems:
