@@ -280,6 +280,34 @@ class RunEvidenceRow(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
 
 
+class LetterRow(SQLModel, table=True):
+    """A letter to a supplier as generated: the findings it cites, the template and software that wrote it, the
+    text as rendered with its hash, the redaction check's result, and its state (draft -> approved -> sent)."""
+
+    __tablename__ = "letter"
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=40, sa_column_kwargs={"unique": True})
+    letter_type: str = Field(max_length=4)
+    contract_id: str = Field(index=True, max_length=120)
+    supplier_id: str = Field(max_length=120)
+    facility_id: str | None = Field(default=None, max_length=64)
+    finding_keys: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    dated: dt.date
+    template: str = Field(max_length=200)
+    template_hash: str = Field(max_length=64)
+    software_version: str = Field(max_length=40)
+    content_hash: str = Field(max_length=64)
+    text: str = Field(sa_column=Column(sa.Text, nullable=False))
+    redaction: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    state: str = Field(default="draft", max_length=10)
+    created_at: dt.datetime = Field(default_factory=_now)
+    created_by: str = Field(max_length=120)
+    approved_at: dt.datetime | None = None
+    approved_by: str | None = Field(default=None, max_length=120)
+    sent_at: dt.datetime | None = None
+    sent_by: str | None = Field(default=None, max_length=120)
+
+
 @dataclass
 class RunSummary:
     """What changed since the last run."""
