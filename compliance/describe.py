@@ -82,6 +82,9 @@ def describe(library: RuleLibrary, rule_id: str) -> str:
     if rule.then.required_actions:
         lines.append("Required actions:")
         lines += [f"  {n}. {action}" for n, action in enumerate(rule.then.required_actions, 1)]
+    if rule.then.buyer_actions:
+        lines.append("Buyer actions (not sent to the supplier):")
+        lines += [f"  - {action}" for action in rule.then.buyer_actions]
     lines.append(f"Respond within {rule.response_days()} days; letter {rule.then.letter or '-'}; "
                  f"escalation {rule.then.escalation or '-'}.")
     return "\n".join(lines) + "\n"

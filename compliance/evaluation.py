@@ -207,6 +207,7 @@ class Evaluator:
             evidence_ids=sorted(evidence_ids),
             observed_on=observed_on,
             required_actions=rule.then.required_actions,
+            buyer_actions=rule.then.buyer_actions,
             letter_type=rule.then.letter,
             verdict=rule.then.verdict,
             respond_by=bundle.as_of + dt.timedelta(days=rule.response_days(severity)),

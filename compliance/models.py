@@ -201,6 +201,33 @@ class FrameworkRef(_Model):
 ContractStatus = Literal["pending", "active", "cancelled", "terminated", "expired"]
 
 
+DeadlineName = Literal["information", "containment", "cap_priority", "cap", "observation", "cascade", "reminder",
+                       "cure"]
+
+
+class Deadline(_Model):
+    """A period a letter gives the contractor: calendar days, or working days where the clause says so."""
+
+    days: int = Field(ge=0, le=365)
+    working_days: bool = Field(default=False, description="Count working days (weekends and public holidays skipped)")
+
+
+#: The periods letters give (DOMAIN §D.3, RBA VAP conventions), by name; a clause set's `deadlines:` and a
+#: contract's `deadlines:` override them in turn. `calendar` (not a period) names the public holidays skipped when
+#: counting working days.
+DEADLINE_DEFAULTS: dict[str, tuple[Deadline, str]] = {
+    "information": (Deadline(days=30), "L1: information or disclosure requested"),
+    "containment": (Deadline(days=7), "L2-P: containment of a Priority finding (a rule's shorter period wins)"),
+    "cap_priority": (Deadline(days=7), "corrective action plan for a Priority finding"),
+    "cap": (Deadline(days=14), "corrective action plan (rectification plan) for a Major or Minor finding"),
+    "observation": (Deadline(days=30), "response to an observation"),
+    "cascade": (Deadline(days=5, working_days=True), "confirmation that the letter went to the brand and factory"),
+    "reminder": (Deadline(days=7), "L3: the overdue item, after a missed date"),
+    "cure": (Deadline(days=30), "L5: cure period of a notice of default"),
+}
+DEFAULT_HOLIDAY_CALENDAR = "GB-ENG"
+
+
 class Contract(_Model):
     """A public contract (OCDS-style identifiers) and the human-rights conditions it adopted."""
 
@@ -222,6 +249,10 @@ class Contract(_Model):
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     #: Per-contract parameter overrides: {rule id: {parameter: value}}.
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: The contract's own periods for letters (e.g. its rectification clause), over the clause set's.
+    deadlines: dict[DeadlineName, Deadline] = Field(default_factory=dict)
+    #: Public holidays skipped when counting working days: ISO country, optionally "-" subdivision (GB-SCT).
+    calendar: str | None = Field(default=None, pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
@@ -345,6 +376,9 @@ class MonitoringFinding(EvidenceBase):
     n_reporting: int | None = Field(default=None, ge=0)
     confidence: Literal["low", "medium", "high"] | None = None
     summary: str | None = None
+    monitor: str | None = Field(default=None, description="The monitoring partner that gathered it")
+    monitor_may_be_named: bool = Field(
+        default=False, description="The partner (and the secretariat) agreed to be named in letters to suppliers")
     sensitivity: Sensitivity = Sensitivity.RESTRICTED
 
 
@@ -788,7 +822,8 @@ class Finding(_Model):
     evidence_ids: list[str] = Field(description="The records that made it fire (contract facts excluded)")
     observed_on: dt.date | None = Field(
         default=None, description="Date of the latest evidence behind it: when the problem became visible")
-    required_actions: list[str] = Field(default_factory=list)
+    required_actions: list[str] = Field(default_factory=list, description="What the contractor must do")
+    buyer_actions: list[str] = Field(default_factory=list, description="What the buyer or working group does")
     letter_type: str | None = None
     verdict: Verdict = "breach"
     respond_by: dt.date

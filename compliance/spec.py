@@ -333,7 +333,9 @@ class Then(_Spec):
     message: str = Field(description="jinja2 template of the one-sentence explanation, with the actual values")
     modifiers: list[Modifier] = Field(
         default_factory=list, description="Severity modifiers: each that holds raises the severity one level")
-    required_actions: list[str] = Field(default_factory=list)
+    required_actions: list[str] = Field(default_factory=list, description="What the contractor must do (goes in letters)")
+    buyer_actions: list[str] = Field(
+        default_factory=list, description="What the buyer or working group does (never in letters to suppliers)")
     respond_within_days: int | None = Field(default=None, ge=0, description="Default: by severity (7/14/14/30)")
     letter: LetterType | None = None
     escalation: EscalationLevel | None = None
@@ -427,6 +429,11 @@ class ClauseSet(_Spec):
     version: str
     title: str
     parameters: dict[str, dict[str, ParamValue]] = Field(default_factory=dict)
+    deadlines: dict[models.DeadlineName, models.Deadline] = Field(
+        default_factory=dict, description="Periods letters give under these conditions, e.g. cap: {days: 10, "
+        "working_days: true} for a UK-style rectification clause")
+    calendar: str | None = Field(default=None, pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+                                 description="Public holidays skipped when counting working days, e.g. GB-SCT")
 
     @field_validator("version", mode="before")
     @classmethod

@@ -1,0 +1,404 @@
+"""Documents for people: templates (shipped, or an institution's own) rendered to HTML, then to PDF, DOCX and text.
+
+HTML is the one rendering; the other formats are made from it: PDF by WeasyPrint (same page, same CSS), DOCX and
+plain text by walking its headings, paragraphs, lists and tables (so officers can edit the letter in a word
+processor). Every template runs in jinja2's sandbox with undefined names as errors: an institution's template
+folder can change the letterhead, wording and language, but cannot reach into Python or print a name that does
+not exist. A document is checked by `compliance.redaction` before any of its files is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import html.parser
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import jinja2.sandbox
+
+from compliance.errors import ConfigurationError, InputError, Problem
+
+TEMPLATES = Path(__file__).parent / "templates"
+FORMATS = ("html", "pdf", "docx", "txt")
+
+
+def environment(user_templates: Path | None = None, language: str = "en") -> jinja2.sandbox.SandboxedEnvironment:
+    """The template environment: an institution's folder first (when given), then the shipped templates."""
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(TEMPLATES)]
+    if user_templates is not None:
+        if not user_templates.is_dir():
+            raise InputError([Problem(str(user_templates), None, "templates", "is not a folder of templates")])
+        loaders.insert(0, jinja2.FileSystemLoader(user_templates))
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["date"] = _date_filter(language)
+    env.filters["month"] = _month_filter(language)
+    env.filters["number"] = lambda value: f"{value:,.0f}" if isinstance(value, (int, float)) else value
+    env.globals["language"] = language
+    return env
+
+
+def _date_filter(language: str) -> Callable[[dt.date], str]:
+    def date(value: dt.date) -> str:
+        from babel.dates import format_date  # imported when a document is made, not when the CLI starts
+        return format_date(value, "d MMMM y", locale=language)
+    return date
+
+
+def _month_filter(language: str) -> Callable[[dt.date], str]:
+    def month(value: dt.date) -> str:
+        from babel.dates import format_date
+        return format_date(value, "LLLL y", locale=language)
+    return month
+
+
+def template_names(env: jinja2.Environment, name: str) -> list[str]:
+    """`name` and every template it extends, includes or imports, in the order found."""
+    seen: list[str] = []
+    pending = [name]
+    while pending:
+        current = pending.pop(0)
+        if current in seen:
+            continue
+        seen.append(current)
+        source = env.loader.get_source(env, current)[0]  # type: ignore[union-attr]
+        pending += [n for n in jinja2.meta.find_referenced_templates(env.parse(source)) if n]
+    return seen
+
+
+def template_fingerprint(env: jinja2.Environment, name: str) -> tuple[str, str]:
+    """Where `name` comes from ("shipped" or the institution's folder) and a hash of its source and everything it
+    uses, so a letter records exactly which wording made it."""
+    digest = hashlib.sha256()
+    origin = "shipped"
+    for current in template_names(env, name):
+        source, filename, _ = env.loader.get_source(env, current)  # type: ignore[union-attr]
+        if filename and not Path(filename).resolve().is_relative_to(TEMPLATES.resolve()):
+            origin = "institution"
+        digest.update(current.encode() + b"\0" + source.encode() + b"\0")
+    return origin, digest.hexdigest()
+
+
+def render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    """Render a template, turning template mistakes into input errors that name the template and line."""
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateNotFound as error:
+        raise InputError([Problem(name, None, "template", f"no template {error.name!r} in the institution's folder "
+                                  "or the shipped templates")]) from None
+    except jinja2.TemplateSyntaxError as error:
+        raise InputError([Problem(error.filename or error.name or name, error.lineno, "template",
+                                  error.message or "syntax error")]) from None
+    except jinja2.UndefinedError as error:
+        raise InputError([Problem(name, _template_line(error), "template",
+                                  f"{error.message}; the variables each template may use are listed in the README "
+                                  "(Letters and reports: template variables)")]) from None
+    except jinja2.sandbox.SecurityError as error:
+        raise InputError([Problem(name, _template_line(error), "template", f"not allowed in a template: {error}")]
+                         ) from None
+
+
+def _template_line(error: Exception) -> int | None:
+    """The template line of a rendering error, from its traceback (jinja2 maps template frames to lines)."""
+    tb = error.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# HTML -> blocks (for DOCX and text)
+
+
+@dataclass
+class Run:
+    text: str
+    bold: bool = False
+    italic: bool = False
+
+
+@dataclass
+class Block:
+    """A heading (h1-h3), paragraph (p), list item (li, numbered when `number` is set) or table."""
+
+    kind: str
+    runs: list[Run] = field(default_factory=list)
+    level: int = 0
+    number: int | None = None
+    rows: list[list[list[Run]]] = field(default_factory=list)
+    header_rows: int = 0
+
+    @property
+    def text(self) -> str:
+        return _join(self.runs)
+
+
+def _join(runs: list[Run]) -> str:
+    return " ".join("".join(r.text for r in runs).split())
+
+
+class _BlockParser(html.parser.HTMLParser):
+    BLOCKS = {"p", "h1", "h2", "h3", "h4", "li", "div", "address", "blockquote", "header", "footer", "section"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[Block] = []
+        self.current: Block | None = None
+        self.skip = 0
+        self.bold = self.italic = 0
+        self.lists: list[list[int]] = []  # stack of [ordered, counter]
+        self.table: Block | None = None
+        self.row: list[list[Run]] | None = None
+        self.cell: list[Run] | None = None
+        self.in_head = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script", "head", "title"):
+            self.skip += 1
+        elif tag in ("strong", "b", "th"):
+            self.bold += 1
+        elif tag in ("em", "i"):
+            self.italic += 1
+        if tag in ("ol", "ul"):
+            self._close()
+            self.lists.append([tag == "ol", 0])
+        elif tag == "table":
+            self._close()
+            self.table = Block("table")
+        elif tag == "thead":
+            self.in_head = True
+        elif tag == "tr" and self.table is not None:
+            self.row = []
+        elif tag in ("td", "th") and self.row is not None:
+            self.cell = []
+        elif tag == "br":
+            self._text("\n")
+        elif tag in self.BLOCKS and self.table is None:
+            self._close()
+            level = int(tag[1]) if tag[0] == "h" and tag[1:].isdigit() else 0
+            kind = "h" if level else "li" if tag == "li" else "p"
+            number = None
+            if tag == "li" and self.lists:
+                self.lists[-1][1] += 1
+                number = self.lists[-1][1] if self.lists[-1][0] else None
+            self.current = Block(kind, level=level, number=number)
+            if tag == "li" and not (self.lists and self.lists[-1][0]):
+                self.current.number = 0  # a bullet
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "head", "title"):
+            self.skip = max(0, self.skip - 1)
+        elif tag in ("strong", "b", "th"):
+            self.bold = max(0, self.bold - 1)
+        elif tag in ("em", "i"):
+            self.italic = max(0, self.italic - 1)
+        if tag in ("ol", "ul"):
+            self._close()
+            if self.lists:
+                self.lists.pop()
+        elif tag in ("td", "th") and self.row is not None and self.cell is not None:
+            self.row.append(self.cell)
+            self.cell = None
+        elif tag == "tr" and self.table is not None and self.row is not None:
+            self.table.rows.append(self.row)
+            if self.in_head:
+                self.table.header_rows += 1
+            self.row = None
+        elif tag == "thead":
+            self.in_head = False
+        elif tag == "table" and self.table is not None:
+            self.blocks.append(self.table)
+            self.table = None
+        elif tag in self.BLOCKS and self.table is None:
+            self._close()
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self._text(data)
+
+    def _text(self, data: str) -> None:
+        run = Run(data, bool(self.bold), bool(self.italic))
+        if self.cell is not None:
+            self.cell.append(run)
+        elif self.table is None:
+            if self.current is None:
+                if not data.strip():
+                    return
+                self.current = Block("p")
+            self.current.runs.append(run)
+
+    def _close(self) -> None:
+        if self.current is not None and self.current.text:
+            self.blocks.append(self.current)
+        self.current = None
+
+    def close(self) -> None:
+        super().close()
+        self._close()
+
+
+def blocks(document: str) -> list[Block]:
+    parser = _BlockParser()
+    parser.feed(document)
+    parser.close()
+    return parser.blocks
+
+
+def to_text(document: str, width: int = 100) -> str:
+    """Plain text of an HTML document: headings underlined, lists numbered, tables as aligned columns."""
+    import textwrap
+    lines: list[str] = []
+    for block in blocks(document):
+        if block.kind == "table":
+            cells = [[_join(cell) for cell in row] for row in block.rows]
+            columns = max((len(r) for r in cells), default=0)
+            widths = [min(40, max((len(r[i]) for r in cells if i < len(r)), default=0)) for i in range(columns)]
+            for n, row in enumerate(cells):
+                wrapped = [textwrap.wrap(cell, widths[i]) or [""] for i, cell in enumerate(row)]
+                for part in range(max(len(w) for w in wrapped)):
+                    lines.append("  ".join((w[part] if part < len(w) else "").ljust(widths[i])
+                                           for i, w in enumerate(wrapped)).rstrip())
+                if n + 1 == block.header_rows:
+                    lines.append("  ".join("-" * w for w in widths))
+            lines.append("")
+        elif block.kind == "h":
+            lines += [block.text, ("=" if block.level == 1 else "-") * len(block.text), ""]
+        elif block.kind == "li":
+            marker = f"{block.number}. " if block.number else "- "
+            lines += textwrap.wrap(block.text, width, initial_indent=marker, subsequent_indent=" " * len(marker))
+        else:
+            for paragraph in "".join(r.text for r in block.runs).split("\n"):
+                lines += textwrap.wrap(" ".join(paragraph.split()), width) or [""]
+            lines.append("")
+    text = "\n".join(lines)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip() + "\n"
+
+
+def write_docx(document: str, path: Path, title: str) -> None:
+    """A Word document with the same headings, paragraphs, numbered actions and tables as the HTML."""
+    import docx
+    from docx.shared import Pt
+
+    out = docx.Document()
+    out.core_properties.title = title
+    style = out.styles["Normal"]
+    style.font.name = "Arial"
+    style.font.size = Pt(10.5)
+    for block in blocks(document):
+        if block.kind == "h":
+            paragraph = out.add_heading(level=min(block.level, 3))
+            _add_runs(paragraph, block.runs)
+        elif block.kind == "li":
+            paragraph = out.add_paragraph(style="List Number" if block.number else "List Bullet")
+            if block.number:  # python-docx numbering restarts poorly across lists: write the number itself
+                paragraph.style = out.styles["Normal"]
+                paragraph.paragraph_format.left_indent = Pt(18)
+                paragraph.paragraph_format.first_line_indent = Pt(-18)
+                paragraph.add_run(f"{block.number}.\t")
+            _add_runs(paragraph, block.runs)
+        elif block.kind == "table":
+            columns = max((len(r) for r in block.rows), default=0)
+            table = out.add_table(rows=0, cols=columns)
+            table.style = "Table Grid"
+            for n, row in enumerate(block.rows):
+                cells = table.add_row().cells
+                for i, cell in enumerate(row):
+                    paragraph = cells[i].paragraphs[0]
+                    _add_runs(paragraph, cell, bold=n < block.header_rows)
+            out.add_paragraph()
+        else:
+            for n, part in enumerate(_split_lines(block.runs)):
+                paragraph = out.add_paragraph()
+                _add_runs(paragraph, part)
+    out.save(str(path))
+
+
+def _split_lines(runs: list[Run]) -> list[list[Run]]:
+    """A paragraph's runs cut at line breaks (<br>), one list per line."""
+    lines: list[list[Run]] = [[]]
+    for run in runs:
+        pieces = run.text.split("\n")
+        for n, piece in enumerate(pieces):
+            if n:
+                lines.append([])
+            lines[-1].append(Run(piece, run.bold, run.italic))
+    return [line for line in lines if _join(line)]
+
+
+def _add_runs(paragraph: Any, runs: Iterable[Run], bold: bool = False) -> None:
+    text_runs = list(runs)
+    for n, run in enumerate(text_runs):
+        text = " ".join(run.text.split())
+        if not text:
+            continue
+        if run.text[:1].isspace() and n:
+            text = " " + text
+        if run.text[-1:].isspace() and n + 1 < len(text_runs):
+            text += " "
+        added = paragraph.add_run(text)
+        added.bold = run.bold or bold or None
+        added.italic = run.italic or None
+
+
+def write_pdf(document: str, path: Path) -> None:
+    """The HTML printed to PDF by WeasyPrint (A4, the page CSS of the template); fonts come from the system."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as error:  # OSError: the Pango library is missing
+        raise ConfigurationError(f"PDF output needs WeasyPrint and the Pango library ({error}); see the README, "
+                                 "'Letters and reports'") from None
+    weasyprint.HTML(string=document).write_pdf(str(path))
+
+
+def write(document: str, base: Path, formats: Iterable[str], title: str) -> list[Path]:
+    """Write `document` (HTML) as each of `formats` beside `base` (base.html, base.pdf...). Call only after the
+    redaction check has passed."""
+    written = []
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for fmt in formats:
+        path = base.with_name(f"{base.name}.{fmt}")
+        if fmt == "html":
+            path.write_text(document, encoding="utf-8")
+        elif fmt == "txt":
+            path.write_text(to_text(document), encoding="utf-8")
+        elif fmt == "docx":
+            write_docx(document, path, title)
+        elif fmt == "pdf":
+            write_pdf(document, path)
+        else:
+            raise InputError([Problem("format", None, "format", f"unknown format {fmt!r}; expected one of "
+                                      f"{', '.join(FORMATS)}")])
+        written.append(path)
+    return written
+
+
+def readable_text(document: str) -> str:
+    """Everything a reader of `document` (or of its PDF, DOCX or text) could see, as the redaction check reads it:
+    the text of every block, and also what is hidden in the HTML file: comments, titles, alt texts, the <title>."""
+    parts = [block.text if block.kind != "table" else "\n".join(_join(c) for row in block.rows for c in row)
+             for block in blocks(document)]
+    hidden = [m.group(1) or m.group(2) or "" for m in _HIDDEN.finditer(document)]
+    hidden += _ATTRIBUTE_VALUES.findall(document)
+    return "\n".join(parts + [" ".join(html.unescape(value).split()) for value in hidden])
+
+
+_HIDDEN = re.compile(r"<!--(.*?)-->|<title[^>]*>(.*?)</title>", re.DOTALL | re.IGNORECASE)
+_ATTRIBUTE_VALUES = re.compile(r'\b(?:title|alt|aria-label|content|placeholder)\s*=\s*"([^"]*)"', re.IGNORECASE)
