@@ -15,7 +15,7 @@ from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compliance import escalation, facts, intake, loader, models
+from compliance import escalation, facts, intake, loader, models, outbound
 from compliance import __version__
 from compliance.db import ImportSummary, RunSummary, Store, evidence_hash
 from compliance.errors import ConfigurationError, EngineError, InputError, NotFound, Problem, StoreError
@@ -335,6 +335,100 @@ def digest(report: EscalationReport, group_id: str, since: dt.date) -> dict[str,
         "as_of": report.as_of.isoformat(), "since": since.isoformat(), "findings": len(routed),
         "by_severity": by_severity, "issues": issues, "institutions_linked": len(institutions),
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Letters to contractors
+
+
+def escalation_levels(store: Store, report: EscalationReport) -> dict[str, str]:
+    """Each open finding's escalation level: the officer's latest decision where there is one, else the
+    recommendation."""
+    levels = {r.finding.key: r.level for r in report.recommendations}
+    for decision in store.decisions():  # oldest first: the latest decision wins
+        if decision.decision == "reject":
+            levels.pop(decision.finding_key, None)
+        else:
+            levels[decision.finding_key] = decision.level if decision.decision == "change" else \
+                decision.recommended_level
+    return {key: level for key, level in levels.items() if level}
+
+
+def draft_letter(store: Store, library: RuleLibrary, contract_id: str, kind: str, dated: dt.date,
+                 finding_keys: Iterable[str] = (), facility_id: str | None = None, templates: Path | None = None,
+                 language: str = "en", contact: str = "", prefix: str = "HRDD", groups_path: Path | None = None,
+                 actor: str | None = None) -> Any:
+    """Generate a letter of `kind` (L1...L6) to the contractor of a contract from its stored findings, check it
+    for anything that could identify a worker, and store it as a draft (LetterRow) with its next reference.
+
+    Without `finding_keys` the letter cites the findings its kind is for (letters.default_findings); L4 and L5
+    need the working groups file (`groups_path`) to know which findings are referred or at contractual remedy.
+    Raises RedactionError (nothing stored) when the text fails the check."""
+    from compliance import documents, letters, redaction
+    from compliance.db import LETTER_REFERENCE, LetterRow
+
+    store.require_current()
+    if kind not in letters.LETTER_KINDS:
+        raise InputError([Problem("letter", None, "type", f"unknown letter type {kind!r}; expected one of "
+                                  f"{', '.join(letters.LETTER_KINDS)}")])
+    contract = store.contract(contract_id)
+    rows = {row.key: row for row in store.stored_findings(contract_id=contract_id)}
+    report = None
+    if kind in ("L4", "L5") and not finding_keys or kind == "L4":
+        if groups_path is None:
+            raise InputError([Problem("letter", None, "groups", f"an {kind} letter needs the working groups file "
+                                      "(--groups) to know the escalation of each finding")])
+        report = escalations(store, library, groups_path, dated)
+    if finding_keys:
+        unknown = [key for key in finding_keys if key not in rows]
+        if unknown:
+            raise InputError([Problem("letter", None, "finding", f'no finding "{key}" on contract {contract_id}'
+                                      f"{did_you_mean(key, set(rows))}") for key in unknown])
+        chosen = [rows[key] for key in dict.fromkeys(finding_keys)]
+    else:
+        levels = escalation_levels(store, report) if report is not None else {}
+        chosen = letters.default_findings(kind, rows.values(), levels)
+    if facility_id is not None:
+        chosen = [row for row in chosen if row.facility_id == facility_id]
+    if not chosen:
+        raise InputError([Problem("letter", None, "findings", f"no findings for an {kind} letter on contract "
+                                  f"{contract_id}" + (f" at facility {facility_id}" if facility_id else "") +
+                                  "; run `compliance run` first, or name findings with --finding")])
+    findings = [models.Finding.model_validate(row.payload) for row in chosen]
+    evidence = store.evidence_records(i for f in findings for i in f.evidence_ids)
+    facilities = store.facilities()
+    groups = []
+    if kind == "L4" and report is not None:
+        names = {g.id: g.name for g in report.groups}
+        keys = {f.key for f in findings}
+        groups = list(dict.fromkeys(names.get(route, route) for r in report.recommendations if r.finding.key in keys
+                                    for route in r.routes if not route.startswith("proposed:")))
+    cited = set(rows) & {f.key for f in findings}
+    previous = [{"reference": letter.reference, "date": letter.dated} for letter in store.letters(contract_id, "sent")
+                if cited & set(letter.finding_keys)]
+    clause_set = library.clause_set(contract.clause_set.id, contract.clause_set.version)
+    context = letters.context(kind, contract, clause_set, findings, evidence, facilities, dated, LETTER_REFERENCE,
+                              groups, contact)
+    context["previous"] = previous
+    env = documents.environment(templates, language)
+    name = letters.template_name(env, kind, language)
+    document = documents.render(env, name, context)
+    guard = redaction.Guard(allowed_dates=letters.safe_dates(context) | {p["date"] for p in previous})
+    guard.allow(contract.id, contract.ocid, contract.supplier.name, contract.title, contact, context["secretariat"],
+                *contract.brands,
+                *(b.name for b in contract.buyers), *(site["name"] for site in context["facilities"]),
+                *(site["os_id"] for site in context["facilities"]), *(f.facility_id for f in findings))
+    for finding in findings:
+        guard.learn(finding.key, [evidence[i] for i in finding.evidence_ids if i in evidence])
+    guard.deny_monitors(store.monitors(), outbound.monitors_cleared(evidence.values()))
+    checked = guard.require_clean(documents.readable_text(document), f"the {kind} letter for contract {contract_id}")
+    origin, template_hash = documents.template_fingerprint(env, name)
+    row = LetterRow(reference=LETTER_REFERENCE, letter_type=kind, contract_id=contract.id,
+                    supplier_id=contract.supplier.id, facility_id=facility_id,
+                    finding_keys=[f.key for f in findings], dated=dated, template=f"{origin}:{name}",
+                    template_hash=template_hash, software_version=__version__, content_hash="", text=document,
+                    redaction=checked, created_by=actor or "")
+    return store.add_letter(row, prefix)
 
 
 def explain(store: Store, library: RuleLibrary, contract_id: str, rule_id: str, as_of: dt.date) -> list[str]:

@@ -230,7 +230,7 @@ class _BlockParser(html.parser.HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
-            self._text(data)
+            self._text(" ".join(data.split("\n")))  # line breaks in the source are spaces; <br> breaks lines
 
     def _text(self, data: str) -> None:
         run = Run(data, bool(self.bold), bool(self.italic))
@@ -264,7 +264,11 @@ def to_text(document: str, width: int = 100) -> str:
     """Plain text of an HTML document: headings underlined, lists numbered, tables as aligned columns."""
     import textwrap
     lines: list[str] = []
+    previous = ""
     for block in blocks(document):
+        if previous == "li" and block.kind != "li":
+            lines.append("")
+        previous = block.kind
         if block.kind == "table":
             cells = [[_join(cell) for cell in row] for row in block.rows]
             columns = max((len(r) for r in cells), default=0)

@@ -7,6 +7,7 @@
   x EngineError           the engine failed inside a rule action (see compliance.engine)
   x NotFound              a contract (or other record) named by the user does not exist
   x ConfigurationError    a setting the command needs is missing or wrong (e.g. no pseudonym key)
+  x RedactionError        a letter or report failed the redaction check and was not written
 
 Library code raises these and never prints or exits; the CLI turns them into messages and exit codes.
 """
@@ -14,6 +15,7 @@ Library code raises these and never prints or exits; the CLI turns them into mes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, order=True)
@@ -68,6 +70,16 @@ class RunInProgress(ComplianceError):
 
 class NotFound(ComplianceError):
     """A record the user named does not exist in the store."""
+
+
+class RedactionError(ComplianceError):
+    """A document for outside eyes failed the redaction check and was not written (see compliance.redaction)."""
+
+    def __init__(self, document: str, violations: list[Any]):
+        self.document, self.violations = document, violations
+        lines = "\n".join(f"  - {v}" for v in violations)
+        super().__init__(f"{document} was not written: it failed the redaction check "
+                         f"({len(violations)} problem{'s' if len(violations) != 1 else ''}):\n{lines}")
 
 
 class ConfigurationError(ComplianceError):

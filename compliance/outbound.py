@@ -97,9 +97,26 @@ def fprw_text(fprw: Iterable[models.FPRW | str]) -> str:
     return "; ".join(labels) or NO_FPRW
 
 
-def basis_label(record: models.EvidenceBase) -> str:
+def and_list(items: Iterable[str]) -> str:
+    """"a", "a and b", "a, b and c"; the vague "information received" only when there is nothing else."""
+    items = list(dict.fromkeys(items))
+    if len(items) > 1 and DEFAULT_LABEL in items:
+        items.remove(DEFAULT_LABEL)
+    if not items:
+        return DEFAULT_LABEL
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def basis_label(record: models.EvidenceBase, named_monitors: frozenset[str] = frozenset()) -> str:
+    """The kind of evidence a record is, as a supplier may read it; its monitoring partner only when cleared."""
     source = (record.source or "").strip().lower()
-    return SOURCE_LABELS.get(source) or TYPE_LABELS.get(record.type, DEFAULT_LABEL)
+    label = SOURCE_LABELS.get(source) or TYPE_LABELS.get(record.type, DEFAULT_LABEL)
+    monitor = getattr(record, "monitor", None)
+    return f"{label} by {monitor}" if monitor and monitor in named_monitors else label
+
+
+def basis_labels(records: Iterable[models.EvidenceBase], named_monitors: frozenset[str] = frozenset()) -> list[str]:
+    return list(dict.fromkeys(basis_label(r, named_monitors) for r in records))
 
 
 @dataclass
@@ -132,14 +149,7 @@ def describe(number: int, finding: models.Finding, records: list[models.Evidence
              facility: models.Facility | None, named_monitors: frozenset[str] = frozenset()) -> OutboundFinding:
     """`finding` at aggregate level, from the evidence `records` behind it. A monitoring partner is named only if
     it is in `named_monitors` (every record of it allows naming)."""
-    labels: list[str] = []
-    for record in records:
-        label = basis_label(record)
-        monitor = getattr(record, "monitor", None)
-        if monitor and monitor in named_monitors:
-            label = f"{label} by {monitor}"
-        if label not in labels:
-            labels.append(label)
+    labels = basis_labels(records, named_monitors)
     dates = [r.date for r in records]
     open_records = [r for r in records if r.sensitivity not in CLOSED_SENSITIVITIES]
     counts = [getattr(r, name) for r in open_records for name in WORKER_COUNT_FIELDS
@@ -162,7 +172,7 @@ def describe(number: int, finding: models.Finding, records: list[models.Evidence
         verdict=models.VERDICT_LABELS[finding.verdict],
         facility=None if facility is None else {"name": facility.name, "country": facility.country,
                                                 "os_id": facility.id if not facility.id.startswith("FAC-") else ""},
-        evidence_basis=" and ".join(labels) or DEFAULT_LABEL,
+        evidence_basis=and_list(labels),
         period=period_text(min(dates), max(dates)) if dates else None,
         workers=workers, harm_outstanding=harm, description=description,
         actions=list(finding.required_actions), first_seen=None)

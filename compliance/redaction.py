@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from compliance import models, outbound
-from compliance.errors import ComplianceError
+from compliance.errors import RedactionError
 
 PSEUDONYM = re.compile(r"\bwp_[0-9a-f]{6,}", re.IGNORECASE)
 GROUP_LABEL = re.compile(r"\bwg_[\w:-]+", re.IGNORECASE)
@@ -51,16 +51,6 @@ _DATE_FORMS = [
     (re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b"), ("m", "d", "y")),  # read both ways: fail closed
     (re.compile(r"\b(\d{4})/(\d{1,2})/(\d{1,2})\b"), ("y", "m", "d")),
 ]
-
-
-class RedactionError(ComplianceError):
-    """A document failed the redaction check and was not written."""
-
-    def __init__(self, document: str, violations: list[Violation]):
-        self.document, self.violations = document, violations
-        lines = "\n".join(f"  - {v}" for v in violations)
-        super().__init__(f"{document} was not written: it failed the redaction check "
-                         f"({len(violations)} problem{'s' if len(violations) != 1 else ''}):\n{lines}")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ Exit codes (also in the README and ``compliance --help``), so scripts and cron c
     6   audit verify: the findings history was edited, or entries were removed or inserted
     7   run: another run holds the store's run lock (and --wait was not given)
     8   import evidence: some rows were refused and quarantined; the good rows were imported
+    9   letter or report: the document failed the redaction check (it could reveal a worker) and was not
+        written; the message names the finding and field
     70  internal error (a bug): rerun with --debug for the traceback
 """
 
@@ -37,12 +39,13 @@ from compliance.errors import (
     EngineUnavailable,
     InputError,
     NotFound,
+    RedactionError,
     RunInProgress,
     StoreError,
 )
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_ENGINE_FAULT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
-EXIT_TAMPERED, EXIT_BUSY, EXIT_QUARANTINED = 6, 7, 8
+EXIT_TAMPERED, EXIT_BUSY, EXIT_QUARANTINED, EXIT_REDACTION = 6, 7, 8, 9
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -55,6 +58,7 @@ Exit codes:
   6   audit verify: the findings history was tampered with
   7   run: another run is in progress (without --wait)
   8   import evidence: rows were quarantined (the good rows were imported)
+  9   letter or report failed the redaction check; nothing written
   70  internal error (rerun with --debug)"""
 
 
@@ -74,6 +78,8 @@ class ComplianceGroup(click.Group):
             _fail(f"engine fault: {error}", EXIT_ENGINE_FAULT)
         except RunInProgress as error:
             _fail(str(error), EXIT_BUSY)
+        except RedactionError as error:
+            _fail(str(error), EXIT_REDACTION)
         except ComplianceError as error:
             _fail(str(error), EXIT_INTERNAL)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
@@ -292,5 +298,5 @@ def main() -> None:
 
 
 # The command groups register themselves on `cli` when imported.
-from compliance.cli import escalation, evidence, lifecycle, rules, storage  # noqa: E402,F401
+from compliance.cli import escalation, evidence, letters, lifecycle, rules, storage  # noqa: E402,F401
 
