@@ -364,12 +364,17 @@ def _add_runs(paragraph: Any, runs: Iterable[Run], bold: bool = False) -> None:
 
 def write_pdf(document: str, path: Path) -> None:
     """The HTML printed to PDF by WeasyPrint (A4, the page CSS of the template); fonts come from the system."""
-    try:
-        import weasyprint
-    except (ImportError, OSError) as error:  # OSError: the Pango library is missing
-        raise ConfigurationError(f"PDF output needs WeasyPrint and the Pango library ({error}); see the README, "
-                                 "'Letters and reports'") from None
-    weasyprint.HTML(string=document).write_pdf(str(path))
+    import warnings
+
+    with warnings.catch_warnings():
+        # Without the system's HarfBuzz-Subset library WeasyPrint embeds fonts its own way and says so on every PDF.
+        warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
+        try:
+            import weasyprint
+        except (ImportError, OSError) as error:  # OSError: the Pango library is missing
+            raise ConfigurationError(f"PDF output needs WeasyPrint and the Pango library ({error}); see the README, "
+                                     "'Letters to contractors'") from None
+        weasyprint.HTML(string=document).write_pdf(str(path))
 
 
 def write(document: str, base: Path, formats: Iterable[str], title: str) -> list[Path]:

@@ -44,6 +44,7 @@ LETTER_KINDS: dict[str, LetterKind] = {k.code: k for k in (
 #: States in which a finding is worked with the contractor (the letters L1-L5 cite findings in these states).
 ACTIVE_STATES = ("new", "open", "notified", "cap_requested", "in_remediation", "closure_claimed", "reopened")
 
+_INNER_WITHIN = re.compile(r"\bwithin\s+(\d+)\s+(hours?|days?|working\s+days?|weeks?)\b", re.IGNORECASE)
 _WITHIN = re.compile(r"^\s*within\s+(\d+)\s+(hours?|days?|working\s+days?|weeks?)\s*,?\s*(.*)$", re.IGNORECASE | re.DOTALL)
 
 
@@ -109,19 +110,32 @@ class Deadlines:
 
 
 def action_due(action: str, start: dt.date, fallback: dt.date, deadlines: Deadlines) -> tuple[str, dt.date]:
-    """An action written "Within N hours/days/working days/weeks, do X" becomes ("Do X", the date); any other
-    action keeps its text and gets `fallback`. Deadlines go out as dates, never as "within 14 days"."""
-    match = _WITHIN.match(action)
-    if not match:
-        return action.strip(), fallback
-    amount, unit, rest = int(match.group(1)), match.group(2).lower(), match.group(3).strip()
+    """An action's text and date. "Within N hours/days/working days/weeks, do X" becomes ("Do X", the date); a
+    period inside the text ("... and confirm it in writing within 7 days") becomes "by <date>" and sets the date;
+    any other action gets `fallback`. Deadlines go out as dates, never as "within 14 days"."""
+    text, dates = action.strip(), []
+    match = _WITHIN.match(text)
+    if match:
+        dates.append(_period_end(start, int(match.group(1)), match.group(2), deadlines))
+        rest = match.group(3).strip()
+        text = rest[:1].upper() + rest[1:] if rest else text
+
+    def dated(inner: re.Match[str]) -> str:
+        day = _period_end(start, int(inner.group(1)), inner.group(2), deadlines)
+        dates.append(day)
+        return f"by {day.day} {outbound.MONTHS[day.month - 1]} {day.year}"
+
+    text = _INNER_WITHIN.sub(dated, text)
+    return text, min(dates) if dates else fallback
+
+
+def _period_end(start: dt.date, amount: int, unit: str, deadlines: Deadlines) -> dt.date:
+    unit = unit.lower()
     if unit.startswith("hour"):
-        due = add_days(start, math.ceil(amount / 24))
-    elif unit.startswith("week"):
-        due = add_days(start, amount * 7)
-    else:
-        due = add_days(start, amount, unit.startswith("working"), deadlines.calendar)
-    return (rest[:1].upper() + rest[1:]) if rest else action.strip(), due
+        return add_days(start, math.ceil(amount / 24))
+    if unit.startswith("week"):
+        return add_days(start, amount * 7)
+    return add_days(start, amount, unit.startswith("working"), deadlines.calendar)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
