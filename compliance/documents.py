@@ -364,8 +364,11 @@ def _add_runs(paragraph: Any, runs: Iterable[Run], bold: bool = False) -> None:
 
 def write_pdf(document: str, path: Path) -> None:
     """The HTML printed to PDF by WeasyPrint (A4, the page CSS of the template); fonts come from the system."""
+    import logging
     import warnings
 
+    # WeasyPrint logs each font it embeds without the system's HarfBuzz-Subset; the officer needs none of it.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         # Without the system's HarfBuzz-Subset library WeasyPrint embeds fonts its own way and says so on every PDF.
         warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
