@@ -139,7 +139,6 @@ class OutboundFinding:
     harm_outstanding: str | None
     description: str
     actions: list[str] = field(default_factory=list)
-    first_seen: dt.date | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -175,7 +174,7 @@ def describe(number: int, finding: models.Finding, records: list[models.Evidence
         evidence_basis=and_list(labels),
         period=period_text(min(dates), max(dates)) if dates else None,
         workers=workers, harm_outstanding=harm, description=description,
-        actions=list(finding.required_actions), first_seen=None)
+        actions=list(finding.required_actions))
 
 
 def monitors_cleared(records: Iterable[models.EvidenceBase]) -> frozenset[str]:
