@@ -67,6 +67,32 @@ def draft(url: str, out: Path, *args: str, code: int = 0) -> str:
     return invoke(url, "letter", "draft", *args, *COMMON, "--out", str(out), code=code)
 
 
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def html_problems(document: str) -> list[str]:
+    """Structural problems of an HTML document: a doctype missing, tags closed out of order or left open."""
+    import html.parser
+
+    problems, stack = [], []
+
+    class Checker(html.parser.HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag not in VOID:
+                stack.append((tag, self.getpos()[0]))
+
+        def handle_endtag(self, tag: str) -> None:
+            if not stack or stack[-1][0] != tag:
+                problems.append(f"line {self.getpos()[0]}: </{tag}> closes {stack[-1] if stack else 'nothing'}")
+            else:
+                stack.pop()
+
+    if not document.lstrip().lower().startswith("<!doctype html>"):
+        problems.append("no <!DOCTYPE html>")
+    Checker().feed(document)
+    return problems + [f"<{tag}> opened on line {line} is never closed" for tag, line in stack]
+
+
 def reference_of(output: str) -> str:
     match = re.search(r"Letter (HRDD-\d{4}-\d{4})", output)
     assert match, output
@@ -204,6 +230,7 @@ def test_the_readme_command_writes_a_notice_of_concern_as_html_pdf_docx_and_text
     html = files[".html"].read_text(encoding="utf-8")
     assert "Notice of concern" in html and reference in html and "<script" not in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # self-contained: nothing fetched
+    assert html_problems(html) == []
     pdf_text = " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(files[".pdf"]).pages).split())
     word = docx.Document(str(files[".docx"]))
     docx_text = " ".join(" ".join([p.text for p in word.paragraphs] +
