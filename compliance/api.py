@@ -441,3 +441,43 @@ def explain(store: Store, library: RuleLibrary, contract_id: str, rule_id: str, 
     contract = store.contract(contract_id)
     bundle = contract_facts(store, contract, as_of)
     return explaining.explain(library.rule(rule_id), bundle, rule_parameters(library, contract).get(rule_id))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Reports: the renewal dossier and the portfolio report
+
+
+def report_policy(groups_path: Path) -> escalation.Policy:
+    """The routing and remedy thresholds of the working-groups file (its `policy:`), defaults for the rest."""
+    _groups, thresholds = loader.load_working_groups(groups_path)
+    return escalation.Policy(**thresholds)
+
+
+def dossier(store: Store, library: RuleLibrary, groups_path: Path, contract_id: str, as_of: dt.date,
+            templates: Path | None = None, report: EscalationReport | None = None) -> Any:
+    """The renewal dossier of a contract (DOMAIN §D.1) from its stored findings and the escalation report as of a
+    date, rendered with the shipped template or an institution's (`templates`) and checked for anything that could
+    identify a worker: returns a `reports.Rendered` to write with `reports.write`; raises RedactionError (nothing
+    written) when the check fails. `report` reuses an escalation report already made for the same date."""
+    from compliance import reports
+
+    store.require_current()
+    store.contract(contract_id)  # an unknown contract is named before anything is evaluated
+    report = report or escalations(store, library, groups_path, as_of)
+    rendered = reports.dossier(store, report, report_policy(groups_path), contract_id, as_of, templates)
+    rendered.faults = list(report.faults)
+    return rendered
+
+
+def portfolio(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt.date, templates: Path | None = None,
+              report: EscalationReport | None = None) -> Any:
+    """The portfolio report across every contract (brand x ILO category, open findings by severity and age,
+    working-group case load, findings over time, each contract's recommendation), checked like the dossier:
+    returns a `reports.Rendered` (HTML and XLSX sheets) to write with `reports.write`."""
+    from compliance import reports
+
+    store.require_current()
+    report = report or escalations(store, library, groups_path, as_of)
+    rendered = reports.portfolio(store, report, report_policy(groups_path), as_of, templates)
+    rendered.faults = list(report.faults)
+    return rendered

@@ -1140,6 +1140,11 @@ class Store:
             return list(session.exec(select(FindingEvent).where(FindingEvent.finding_key == key)
                                      .order_by(FindingEvent.seq)).all())
 
+    def runs(self) -> list[RunRow]:
+        """Every stored run, in the order they were stored (reports date findings by their runs' as-of dates)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(select(RunRow).order_by(RunRow.id)).all())
+
     def verify_history(self) -> list[str]:
         """Every break in the findings' hash chains: an edited, inserted or deleted history entry."""
         problems = []

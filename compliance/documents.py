@@ -154,7 +154,10 @@ def _join(runs: list[Run]) -> str:
 
 
 class _BlockParser(html.parser.HTMLParser):
-    BLOCKS = {"p", "h1", "h2", "h3", "h4", "li", "div", "address", "blockquote", "header", "footer", "section"}
+    # Chart labels (SVG text, title, desc) are pieces of text of their own, never run together with their neighbours.
+    BLOCKS = {"p", "h1", "h2", "h3", "h4", "li", "div", "address", "blockquote", "header", "footer", "section",
+              "text", "title", "desc", "figcaption", "caption"}
+    SKIPPED = ("style", "script", "head")
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -169,7 +172,7 @@ class _BlockParser(html.parser.HTMLParser):
         self.in_head = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("style", "script", "head", "title"):
+        if tag in self.SKIPPED:
             self.skip += 1
         elif tag in ("strong", "b", "th"):
             self.bold += 1
@@ -202,7 +205,7 @@ class _BlockParser(html.parser.HTMLParser):
                 self.current.number = 0  # a bullet
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("style", "script", "head", "title"):
+        if tag in self.SKIPPED:
             self.skip = max(0, self.skip - 1)
         elif tag in ("strong", "b", "th"):
             self.bold = max(0, self.bold - 1)

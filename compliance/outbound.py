@@ -154,9 +154,12 @@ def describe(number: int, finding: models.Finding, records: list[models.Evidence
     counts = [getattr(r, name) for r in open_records for name in WORKER_COUNT_FIELDS
               if isinstance(getattr(r, name, None), int)]
     workers = workers_text(max(counts)) if counts else None
+    latest: dict[tuple[str | None, str], models.Remediation] = {}  # each liability's latest report counts
+    for record in sorted((r for r in open_records if isinstance(r, models.Remediation)), key=lambda r: (r.date, r.id)):
+        latest[(record.finding_ref, record.kind)] = record
     owed: dict[str, float] = {}
-    for record in open_records:
-        if isinstance(record, models.Remediation) and record.amount_due > record.amount_paid:
+    for record in latest.values():
+        if record.amount_due > record.amount_paid:
             currency = record.currency or ""
             owed[currency] = owed.get(currency, 0) + record.amount_due - record.amount_paid
     harm = "; ".join(f"{amount:,.0f} {currency}".strip() for currency, amount in sorted(owed.items())) or None

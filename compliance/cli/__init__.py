@@ -298,5 +298,5 @@ def main() -> None:
 
 
 # The command groups register themselves on `cli` when imported.
-from compliance.cli import escalation, evidence, letters, lifecycle, rules, storage  # noqa: E402,F401
+from compliance.cli import escalation, evidence, letters, lifecycle, reports, rules, storage  # noqa: E402,F401
 
