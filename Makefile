@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-pg bench bench-import clean
+.PHONY: install demo documents test test-pg bench bench-import clean
 
 install: $(STAMP)
 
@@ -19,6 +19,15 @@ $(STAMP): pyproject.toml scripts/install_engine.py
 demo: install
 	$(BIN)/compliance demo
 
+# The officer's documents on the example data: a run, a notice of concern (L2) and a renewal dossier.
+documents: install
+	$(BIN)/compliance demo > /dev/null
+	$(BIN)/compliance --db compliance-demo.db run --as-of 2025-06-30
+	$(BIN)/compliance --db compliance-demo.db letter draft NDNA-CALLOFF-2024-017 --type L2 --date 2025-07-01 \
+	    --contact "A. Officer, Contracts Manager" --out demo-documents
+	$(BIN)/compliance --db compliance-demo.db report dossier NDNA-CALLOFF-2024-017 --as-of 2025-06-30 \
+	    --out demo-documents
+
 test: install
 	$(BIN)/python -m pytest $(ARGS)
 
@@ -29,4 +38,4 @@ bench-import: install
 	$(BIN)/python bench/import_bench.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis demo-documents
