@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import secrets
 import socket
@@ -16,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compliance import escalation, facts, intake, loader, models, outbound
-from compliance import __version__
+from compliance import __version__, pipeline
 from compliance.db import ImportSummary, RunSummary, Store, evidence_hash
 from compliance.errors import ConfigurationError, EngineError, InputError, NotFound, Problem, StoreError
-from compliance.evaluation import ContractResult, Evaluator, contract_parameter_problems, rule_parameters
+from compliance.evaluation import ContractResult, contract_parameter_problems, rule_parameters
 from compliance.loader import RuleLibrary
 from compliance.pseudonyms import Pseudonymiser
 from compliance.spec import did_you_mean
@@ -106,17 +107,18 @@ def check(store: Store, library: RuleLibrary, contract_ids: Iterable[str] | None
           cross_check: bool = True, known_at: dt.datetime | None = None) -> list[ContractResult]:
     """Evaluate contracts (by id, or every active contract when `contract_ids` is None) as of a date; with
     `known_at`, on the store as it was at that moment (records imported later left out, corrected ones read in
-    the version current then)."""
+    the version current then). The contracts' evidence is read once and reduced to what the rules can read
+    (``pipeline``); the findings are those of each contract on all its evidence."""
     store.require_current()
     if contract_ids is None:
         contracts = store.contracts(statuses=["active"], known_at=known_at)
     else:
         contracts = [store.contract(contract_id, known_at) for contract_id in contract_ids]
     _require_valid_parameters(library, contracts)
-    evaluator = Evaluator(library, cross_check=cross_check)
-    facilities, links = store.facilities(known_at), store.production_links(known_at)
-    return [evaluator.evaluate(contract_facts(store, c, as_of, facilities, links, known_at=known_at))
-            for c in contracts]
+    p = pipeline.portfolio(library, contracts, as_of, known_at, store.facilities(known_at),
+                           store.production_links(known_at))
+    results = pipeline.GroupEvaluator(library, cross_check).evaluate(store, p, sorted(p.contracts))
+    return [results[c.id] for c in contracts]
 
 
 def _require_valid_parameters(library: RuleLibrary, contracts: list[models.Contract]) -> None:
@@ -129,18 +131,48 @@ def _require_valid_parameters(library: RuleLibrary, contracts: list[models.Contr
 @dataclass
 class RunResult:
     summary: RunSummary
-    findings: list[models.Finding]
+    #: The findings of the contracts the run evaluated, as stored (JSON).
+    payloads: list[dict[str, Any]]
+    #: The contracts evaluated, and those whose findings were kept because their inputs had not changed (their
+    #: findings are in the store: `findings` reads them).
+    evaluated: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    store: Store | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def findings(self) -> list[models.Finding]:
+        """Every finding the run found (with those of the contracts kept unchanged, read from the store)."""
+        payloads = list(self.payloads)
+        if self.reused and self.store is not None:
+            payloads += [f for found in self.store.current_findings(self.reused).values() for f in found]
+        return sorted((models.Finding.model_validate(p) for p in payloads), key=lambda f: f.key)
+
+    def finding(self, key: str) -> models.Finding | None:
+        """One finding the run found, or None (without building all of them)."""
+        payload = self._by_key.get(key)
+        contract_id = key.split("/", 1)[-1].rsplit("/", 1)[0]  # keys are rule/contract/digest
+        if payload is None and self.store is not None and contract_id in self.reused:
+            rows = self.store.stored_findings(key=key)
+            payload = rows[0].payload if rows and rows[0].firing else None
+        return None if payload is None else models.Finding.model_validate(payload)
+
+    @functools.cached_property
+    def _by_key(self) -> dict[str, dict[str, Any]]:
+        return {p["key"]: p for p in self.payloads}
 
 
 def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None, wait: bool = False,
         log: Callable[..., None] | None = None, workers: int = 1, rules_dir: Path | None = None,
-        known_at: dt.datetime | None = None) -> RunResult:
+        known_at: dt.datetime | None = None, full: bool = False) -> RunResult:
     """Evaluate every active contract as of a date, store the findings and say what changed since the last run.
 
-    Holds the store's run lock throughout (RunInProgress at once if another run has it, unless `wait`). With
-    `workers` > 1 (PostgreSQL), the contracts become partitions that this process and `workers - 1` helper
-    processes (`compliance run --join`, also on other hosts) claim one by one; this process stores the merged
-    result in one transaction.
+    Holds the store's run lock throughout (RunInProgress at once if another run has it, unless `wait`). A contract
+    whose inputs (the contract, its facilities and links, the evidence it reads, the rule library, the software,
+    the as-of date) equal those of the last run that covered it keeps that run's findings without being
+    evaluated, unless `full`. With `workers` > 1 the contracts are evaluated in groups by several processes: on
+    SQLite processes forked here; on PostgreSQL partitions that this process, `workers - 1` helper processes
+    (`compliance run --join`, also on other hosts) claim one by one. This process stores the merged result in one
+    transaction.
 
     The run reads the store as known at `known_at` (default: the moment it starts, so records imported while it
     runs wait for the next run) and records that moment: the same as-of date and known-at moment give the same
@@ -151,54 +183,85 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
     with store.run_lock(wait):
         started = dt.datetime.now(dt.timezone.utc)
         known = known_at or started
-        log("run_started", as_of=as_of, known_at=known, library_hash=library.content_hash(), workers=workers)
+        log("run_started", as_of=as_of, known_at=known, library_hash=library.content_hash(), workers=workers,
+            full=full)
+        elapsed = pipeline.timer()
         contracts = store.contracts(statuses=["active"], known_at=known)
         _require_valid_parameters(library, contracts)
-        evaluate = _partition_evaluator(store, library, as_of, known, log)
-        if workers > 1:
-            partials = _shared(store, library, as_of, known, [c.id for c in contracts], evaluate, workers, rules_dir,
-                               log)
+        p = pipeline.portfolio(library, contracts, as_of, known, store.facilities(known),
+                               store.production_links(known))
+        inputs = pipeline.inputs(store, library, p)
+        kept = pipeline.Reuse() if full else pipeline.reuse(store, library, p, inputs)
+        todo = [c.id for c in contracts if c.id not in kept.whole]
+        log("inputs_read", seconds=elapsed(), partitions=len(inputs.partitions),
+            records=sum(n for _d, n in inputs.partitions.values()), evaluate=len(todo), reuse=len(kept.whole),
+            facilities_changed=sum(len(units) for units in p.units.values()))
+        for contract_id in sorted(kept.whole):
+            log("contract_reused", contract_id=contract_id)
+        work = pipeline.groups(p, todo, parts=2 * workers if workers > 1 else 1)
+        if workers > 1 and store.engine.dialect.name == "postgresql":
+            partials = _shared(store, library, as_of, known, work, p, workers, rules_dir, log)
+        elif workers > 1 and len(work) > 1:
+            partials = pipeline.evaluate_groups(store, library, p, work, workers, log)
         else:
-            partials = {c.id: evaluate(c.id) for c in contracts}
-        faults = [fault for c in contracts for fault in partials[c.id]["faults"]]
+            partials = {}
+            evaluator = pipeline.GroupEvaluator(library)
+            for group in work:
+                for contract_id, result in evaluator.evaluate(store, p, group).items():
+                    partials[contract_id] = pipeline.result_json(result)
+                    log("contract_evaluated", contract_id=contract_id, findings=len(result.findings),
+                        faults=len(result.faults))
+        log("contracts_evaluated", seconds=elapsed(), contracts=len(todo))
+        faults = [fault for c in todo for fault in partials[c]["faults"]]
         if faults:  # never store findings the reference evaluation does not confirm
             raise EngineError("; ".join(faults) + ". Nothing was stored.")
-        findings = [models.Finding.model_validate(f) for c in contracts for f in partials[c.id]["findings"]]
-        snapshot = {i: h for c in contracts for i, h in partials[c.id]["snapshot"].items()}
-        summary = store.record_run(as_of, [c.id for c in contracts], findings, library.content_hash(), __version__,
-                                   snapshot, started, actor, known)
-        log("run_stored", run_id=summary.run_id, **summary.counts())
-    return RunResult(summary, findings)
+        findings = [f for c in todo for f in kept.partial.get(c, []) + partials.pop(c)["findings"]]
+        summary = store.record_run(
+            as_of, [c.id for c in contracts], findings, library.content_hash(), __version__, None, started, actor,
+            known, partitions=inputs.partitions, reused=kept.whole, inputs={c.id: {
+                "inputs_hash": inputs.hashes[c.id], "base_hash": inputs.bases[c.id], "units": inputs.units[c.id],
+                "evaluated": c.id not in kept.whole} for c in contracts})
+        log("run_stored", run_id=summary.run_id, seconds=elapsed(), **summary.counts())
+    return RunResult(summary, findings, todo, sorted(kept.whole), store)
 
 
 def _partition_evaluator(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.datetime | None,
-                         log: Callable[..., None]) -> Callable[[str], dict[str, Any]]:
-    """Evaluate one contract into a JSON-ready result: its findings, engine faults and evidence snapshot."""
-    evaluator = Evaluator(library)
-    facilities, links = store.facilities(known_at), store.production_links(known_at)
+                         log: Callable[..., None], p: pipeline.Portfolio | None = None
+                         ) -> Callable[[list[str]], dict[str, Any]]:
+    """Evaluate a partition (a group of contracts) into JSON-ready results by contract: findings and engine
+    faults. `p` is the run's portfolio, read from the store when this process did not start the run."""
+    evaluator = pipeline.GroupEvaluator(library)
+    portfolios: list[pipeline.Portfolio] = [p] if p is not None else []
 
-    def evaluate(contract_id: str) -> dict[str, Any]:
-        snapshot: dict[str, str] = {}
-        result = evaluator.evaluate(contract_facts(store, store.contract(contract_id, known_at), as_of, facilities,
-                                                   links, snapshot, known_at))
-        log("contract_evaluated", contract_id=contract_id, findings=len(result.findings), faults=len(result.faults))
-        return {"findings": [f.model_dump(mode="json") for f in result.findings],
-                "faults": [str(fault) for fault in result.faults], "snapshot": snapshot}
+    def evaluate(contract_ids: list[str]) -> dict[str, Any]:
+        if not portfolios:
+            contracts = store.contracts(known_at=known_at)
+            portfolios.append(pipeline.portfolio(library, contracts, as_of, known_at, store.facilities(known_at),
+                                                 store.production_links(known_at)))
+        results = {}
+        for contract_id, result in evaluator.evaluate(store, portfolios[0], contract_ids).items():
+            log("contract_evaluated", contract_id=contract_id, findings=len(result.findings),
+                faults=len(result.faults))
+            results[contract_id] = pipeline.result_json(result)
+        return results
     return evaluate
 
 
-def _shared(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.datetime, contract_ids: list[str],
-            evaluate: Callable[[str], dict[str, Any]], workers: int, rules_dir: Path | None,
+def _shared(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.datetime, work: list[list[str]],
+            p: pipeline.Portfolio, workers: int, rules_dir: Path | None,
             log: Callable[..., None]) -> dict[str, dict[str, Any]]:
     if store.engine.dialect.name != "postgresql":
         raise StoreError("several processes can share a run on PostgreSQL only; run with --workers 1 on SQLite")
+    if not work:
+        return {}
     token = str(uuid.uuid4())
-    store.open_partitions(token, as_of, known_at, library.content_hash(), contract_ids)
-    log("partitions_opened", token=token, partitions=len(contract_ids))
+    store.open_partitions(token, as_of, known_at, library.content_hash(), work)
+    log("partitions_opened", token=token, partitions=len(work))
+    evaluate = _partition_evaluator(store, library, as_of, known_at, log, p)
     # The database URL goes through the environment, never the command line (it may hold a password).
     command = [sys.executable, "-m", "compliance", "run", "--join", token, "--rules", str(rules_dir or "rules")]
     helpers = [subprocess.Popen(command, env={**os.environ, "COMPLIANCE_DATABASE_URL": store.url},
-                                stdout=subprocess.DEVNULL) for _ in range(workers - 1)]
+                                stdout=subprocess.DEVNULL) for _ in range(min(workers - 1, len(work) - 1))]
     me = f"{socket.gethostname()}:{os.getpid()}"
     try:
         store.work_partitions(token, evaluate, me)
@@ -219,7 +282,7 @@ def _shared(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.dat
 def join(store: Store, library: RuleLibrary, token: str | None = None, log: Callable[..., None] | None = None
          ) -> int:
     """Work on a run in progress started with several workers (this host or another): claim its pending
-    contracts one by one. Returns how many this process evaluated."""
+    partitions one by one. Returns how many contracts this process evaluated."""
     log = log or (lambda event, **fields: None)
     store.require_current()
     done = 0

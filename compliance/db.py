@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,6 +103,9 @@ class EvidenceRow(SQLModel, table=True):
     """The current version of each evidence record, with its provenance (file, row, batch, when)."""
 
     __tablename__ = "evidence"
+    #: Runs digest every evidence partition from this index alone (record ids and content hashes), never the rows.
+    __table_args__ = (sa.Index("ix_evidence_partition", "facility_id", "contract_id", "date", "imported_at", "id",
+                               "content_hash"),)
     id: str = Field(primary_key=True, max_length=120)
     type: str = Field(index=True, max_length=40)
     contract_id: str | None = Field(default=None, index=True, foreign_key="contract.id", max_length=120)
@@ -269,6 +273,8 @@ class RunPartition(SQLModel, table=True):
     status: str = Field(default="pending", max_length=10)
     worker: str | None = Field(default=None, max_length=120)
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: The contracts of the partition when it holds several (from revision 0007; `contract_id` then names it).
+    contracts: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class RunEvidenceRow(SQLModel, table=True):
@@ -278,6 +284,51 @@ class RunEvidenceRow(SQLModel, table=True):
     run_id: int = Field(foreign_key="run.id", primary_key=True)
     evidence_id: str = Field(primary_key=True, max_length=120)
     content_hash: str = Field(max_length=64)
+
+
+class EvidencePart(SQLModel, table=True):
+    """The records of one evidence partition as a run read them (the records about one facility that name no
+    contract, or those that name one contract), identified by the digest of their ids and content hashes. Runs
+    share parts: a run that reads a partition unchanged refers to the part an earlier run stored."""
+
+    __tablename__ = "evidence_part"
+    digest: str = Field(primary_key=True, max_length=64)
+    records: int
+
+
+class EvidencePartRecord(SQLModel, table=True):
+    __tablename__ = "evidence_part_record"
+    digest: str = Field(primary_key=True, max_length=64)
+    evidence_id: str = Field(primary_key=True, max_length=120)
+    content_hash: str = Field(max_length=64)
+
+
+class RunPart(SQLModel, table=True):
+    """The evidence snapshot of a run (from revision 0007): the parts it read. Earlier runs list every record in
+    run_evidence."""
+
+    __tablename__ = "run_part"
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    digest: str = Field(primary_key=True, max_length=64)
+
+
+class RunContract(SQLModel, table=True):
+    """What a run knew of each contract: the hash of everything its findings depend on (the contract, its
+    facilities and links, the evidence partitions it reads, the rule library, the software, the as-of date), and
+    whether it evaluated the contract or reused the findings of the last run with the same inputs."""
+
+    __tablename__ = "run_contract"
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    contract_id: str = Field(primary_key=True, max_length=120, index=True)
+    inputs_hash: str = Field(max_length=64)
+    findings: int
+    evaluated: bool
+    #: The hash of what every finding of the contract depends on besides evidence (the contract, the rules, the
+    #: software, the as-of date), and the digest of the evidence at each facility (the key "" for the records
+    #: naming the contract without a facility): the findings of rules that stay within a facility are kept for
+    #: the facilities whose evidence did not change.
+    base_hash: str = Field(max_length=64)
+    units: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
 
 
 #: Stands for a letter's reference in its text until the store gives it one (see Store.add_letter).
@@ -417,6 +468,42 @@ def evidence_hash(record: models.EvidenceBase) -> str:
 
 def _hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _driver_batches(connection: Any, query: Any, size: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of `query` (text columns only) as the database driver returns them, in batches: a million rows
+    without building a result row object for each. The parameters are converted by their types as SQLAlchemy
+    converts them; PostgreSQL streams through a server-side cursor."""
+    dialect = connection.dialect
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    for name in params:
+        bind = compiled.binds.get(name)
+        if bind is None:  # a value of an IN list: name_1 is rendered name_1_1, name_1_2...
+            bind = compiled.binds.get(name.rsplit("_", 1)[0])
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect) if bind is not None else None
+        if processor is not None:
+            params[name] = processor(params[name])
+    args: Any = tuple(params[name] for name in compiled.positiontup) if compiled.positional else params
+    driver = connection.connection.driver_connection
+    postgres = dialect.name == "postgresql"
+    cursor = driver.cursor(name="compliance_scan") if postgres else driver.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        while batch := cursor.fetchmany(size):
+            yield batch
+    finally:
+        cursor.close()
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value as the driver returns it: decoded already (PostgreSQL) or text (SQLite)."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def partition_digest(rows: list[tuple[str, str]]) -> str:
+    """The digest of an evidence partition: its (record id, content hash) pairs, sorted by id."""
+    return hashlib.sha256("".join(f"{i}\x1f{h}\x1e" for i, h in rows).encode()).hexdigest()
 
 
 class Store:
@@ -850,6 +937,189 @@ class Store:
         return [models.EVIDENCE_ADAPTER.validate_python(payload) for _d, _i, payload in sorted(
             payloads, key=lambda item: (item[0], item[1]))]
 
+    # -- reading the evidence of many contracts: partitions ----------------------------------------------------------
+    # A contract's evidence is a union of whole partitions: the records about one of its facilities that name no
+    # contract, and the records that name it. Runs read each partition once, whatever the number of contracts.
+
+    @staticmethod
+    def _evidence_queries(columns: list[str], as_of: dt.date, known_at: dt.datetime | None,
+                          where: Any = None) -> list[Any]:
+        """SELECTs of `columns` (of evidence; `id` is evidence_version's evidence_id) dated on or before `as_of`, as
+        known at `known_at`: the current versions, and with `known_at` the earlier versions current then."""
+        queries = []
+        for table in (EvidenceRow, EvidenceVersion):
+            if table is EvidenceVersion and known_at is None:
+                continue
+            t = table.__table__
+            cols = [(t.c.evidence_id if name == "id" and table is EvidenceVersion else t.c[name]).label(name)
+                    for name in columns]
+            query = sa.select(*cols).where(t.c.date <= as_of)
+            if where is not None:
+                query = query.where(where(t))
+            if table is EvidenceRow and known_at is not None:
+                query = query.where(t.c.imported_at <= known_at)
+            if table is EvidenceVersion:
+                query = query.where(t.c.valid_from <= known_at).where(t.c.valid_to > known_at)
+            queries.append(query)
+        return queries
+
+    def evidence_partitions(self, as_of: dt.date, known_at: dt.datetime | None = None
+                            ) -> Iterator[tuple[str | None, str | None, list[tuple[str, str]]]]:
+        """Every evidence partition as of a date: (facility id, contract id or None, [(record id, content hash), ...]
+        sorted by id), one partition at a time (the rows stream: memory holds one partition)."""
+        queries = self._evidence_queries(["facility_id", "contract_id", "id", "content_hash"], as_of, known_at)
+        query = (sa.union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
+        ordered = sa.select(query).order_by(query.c.facility_id, query.c.contract_id)
+        with self.engine.connect() as connection:
+            key: tuple[str | None, str | None] | None = None
+            rows: list[tuple[str, str]] = []
+            for batch in _driver_batches(connection, ordered):
+                for facility_id, contract_id, record_id, content_hash in batch:
+                    if (facility_id, contract_id) != key:
+                        if key is not None:
+                            yield key[0], key[1], sorted(rows)
+                        key, rows = (facility_id, contract_id), []
+                    rows.append((record_id, content_hash))
+            if key is not None:
+                yield key[0], key[1], sorted(rows)
+
+    def evidence_payloads(self, facility_ids: Iterable[str], contract_ids: Iterable[str], as_of: dt.date,
+                          known_at: dt.datetime | None = None, chunk: int = 100, partial: Iterable[str] = (),
+                          types: Iterable[str] = ()) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """The stored payloads of the evidence of these facilities (records naming no contract, or one of
+        `contract_ids`) and of the records naming one of the contracts elsewhere, in chunks: (payloads, complete).
+        Each chunk holds every record of its facilities (the records of one facility never span two chunks);
+        for the `partial` facilities only the records of `types` (their chunks say complete=False)."""
+        facilities = sorted(set(facility_ids))
+        partial = sorted(set(partial) - set(facilities))
+        types = sorted(set(types))
+        contracts = set(contract_ids)
+        known = set(facilities) | set(partial)
+        with self.engine.connect() as connection:
+            for sites, complete in ((facilities, True), (partial, False)):
+                for start in range(0, len(sites), chunk):
+                    part = sites[start:start + chunk]
+
+                    def where(t: Any, part: list[str] = part, complete: bool = complete) -> Any:
+                        return t.c.facility_id.in_(part) if complete else \
+                            sa.and_(t.c.facility_id.in_(part), t.c.type.in_(types))
+                    rows: list[dict[str, Any]] = []
+                    for query in self._evidence_queries(["contract_id", "payload"], as_of, known_at, where):
+                        for batch in _driver_batches(connection, query):
+                            rows += [_json(payload) for contract_id, payload in batch
+                                     if contract_id is None or contract_id in contracts]
+                    yield rows, complete
+            ordered = sorted(contracts)
+            elsewhere: list[dict[str, Any]] = []
+            for start in range(0, len(ordered), 500):
+                part = ordered[start:start + 500]
+                for query in self._evidence_queries(["facility_id", "payload"], as_of, known_at,
+                                                    lambda t, part=part: t.c.contract_id.in_(part)):
+                    elsewhere += [payload for facility_id, payload in connection.execute(query)
+                                  if facility_id not in known]
+            if elsewhere:
+                yield elsewhere, True
+
+    def _store_parts(self, connection: Any, partitions: dict[tuple[str | None, str | None], tuple[str, int]],
+                     as_of: dt.date, known_at: dt.datetime | None) -> dict[str, int]:
+        """Store the evidence parts of a run that the store does not hold yet, in the run's transaction; returns
+        the run's parts (digest -> records). Parts are shared by every run that reads them: an unchanged partition
+        costs nothing. A part's rows are read again here and its digest computed from them (had an import
+        committed in between, the part stored is the one the store holds now)."""
+        part_t, record_t = EvidencePart.__table__, EvidencePartRecord.__table__
+        digests = sorted({d for d, _n in partitions.values()})
+        held: set[str] = set()
+        for start in range(0, len(digests), 500):
+            held.update(connection.execute(sa.select(part_t.c.digest).where(
+                part_t.c.digest.in_(digests[start:start + 500]))).scalars())
+        missing = {key: value for key, value in partitions.items() if value[0] not in held}
+        out = {d: n for d, n in partitions.values() if d in held}
+        sites = sorted({f for f, _c in missing if f is not None})
+        batches: list[Any] = [lambda t, part=sites[i:i + 100]: t.c.facility_id.in_(part)
+                              for i in range(0, len(sites), 100)]
+        if any(f is None for f, _c in missing):
+            batches.append(lambda t: t.c.facility_id.is_(None))
+        for where in batches:
+            rows: dict[tuple[str | None, str | None], list[tuple[str, str]]] = {}
+            for query in self._evidence_queries(["facility_id", "contract_id", "id", "content_hash"], as_of,
+                                                known_at, where):
+                for batch in _driver_batches(connection, query):
+                    for facility_id, contract_id, record_id, content_hash in batch:
+                        if (facility_id, contract_id) in missing:
+                            rows.setdefault((facility_id, contract_id), []).append((record_id, content_hash))
+            for found in rows.values():
+                found.sort()
+                digest = partition_digest(found)
+                if digest in held:
+                    out[digest] = len(found)
+                    continue
+                held.add(digest)
+                out[digest] = len(found)
+                connection.execute(sa.insert(part_t), [{"digest": digest, "records": len(found)}])
+                if self.engine.dialect.name == "postgresql":
+                    cursor = connection.connection.driver_connection.cursor()
+                    with cursor.copy("COPY evidence_part_record (digest, evidence_id, content_hash) FROM STDIN"
+                                     ) as copy:
+                        for record_id, content_hash in found:
+                            copy.write_row((digest, record_id, content_hash))
+                else:
+                    connection.execute(sa.insert(record_t), [
+                        {"digest": digest, "evidence_id": i, "content_hash": h} for i, h in found])
+        return out
+
+    def run_snapshot(self, run_id: int) -> dict[str, str]:
+        """The evidence a run read: record id -> content hash."""
+        with self.engine.connect() as connection:
+            part = EvidencePartRecord.__table__
+            rows = connection.execute(sa.select(part.c.evidence_id, part.c.content_hash).join(
+                RunPart.__table__, RunPart.__table__.c.digest == part.c.digest)
+                .where(RunPart.__table__.c.run_id == run_id)).all()
+            if not rows:
+                old = RunEvidenceRow.__table__
+                rows = connection.execute(sa.select(old.c.evidence_id, old.c.content_hash)
+                                          .where(old.c.run_id == run_id)).all()
+        return dict(rows)
+
+    def last_inputs(self, contract_ids: Iterable[str]) -> dict[str, RunContract]:
+        """For each contract, what the latest run that covered it knew of it."""
+        table = RunContract.__table__
+        ids = sorted(set(contract_ids))
+        out: dict[str, RunContract] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                latest = (sa.select(table.c.contract_id, sa.func.max(table.c.run_id).label("run_id"))
+                          .where(table.c.contract_id.in_(part)).group_by(table.c.contract_id).subquery())
+                for row in connection.execute(sa.select(table).join(latest, sa.and_(
+                        latest.c.contract_id == table.c.contract_id, latest.c.run_id == table.c.run_id))).mappings():
+                    out[row["contract_id"]] = RunContract(**row)
+        return out
+
+    def firing_counts(self, contract_ids: Iterable[str]) -> dict[str, int]:
+        """How many stored findings of each contract the last run that covered it found."""
+        table = FindingRow.__table__
+        ids = sorted(set(contract_ids))
+        out = dict.fromkeys(ids, 0)
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                out.update(connection.execute(
+                    sa.select(table.c.contract_id, sa.func.count()).where(table.c.firing.is_(True))
+                    .where(table.c.contract_id.in_(ids[start:start + 500])).group_by(table.c.contract_id)).all())
+        return out
+
+    def current_findings(self, contract_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The payloads of the findings the last run found (still firing), by contract."""
+        table = FindingRow.__table__
+        ids = sorted(set(contract_ids))
+        out: dict[str, list[dict[str, Any]]] = {c: [] for c in ids}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                for contract_id, payload in connection.execute(
+                        sa.select(table.c.contract_id, table.c.payload).where(table.c.firing.is_(True))
+                        .where(table.c.contract_id.in_(ids[start:start + 500])).order_by(table.c.key)):
+                    out[contract_id].append(payload)
+        return out
+
     def add_decision(self, finding_key: str, recommended_level: str, decision: str, level: str | None, reason: str,
                      decided_by: str | None = None) -> EscalationDecision:
         row = EscalationDecision(finding_key=finding_key, recommended_level=recommended_level, decision=decision,
@@ -907,10 +1177,12 @@ class Store:
     # -- runs shared by several processes (PostgreSQL) ------------------------------------------------------------
 
     def open_partitions(self, token: str, as_of: dt.date, known_at: dt.datetime, library_hash: str,
-                        contract_ids: list[str]) -> None:
+                        groups: list[list[str]]) -> None:
+        """One partition per group of contracts (contracts that share facilities are evaluated together, so that
+        their evidence is read once); a partition is named by its group's first contract."""
         with Session(self.engine) as session, session.begin():
-            session.add_all(RunPartition(token=token, contract_id=c, as_of=as_of, known_at=known_at,
-                                         library_hash=library_hash) for c in contract_ids)
+            session.add_all(RunPartition(token=token, contract_id=group[0], contracts=list(group), as_of=as_of,
+                                         known_at=known_at, library_hash=library_hash) for group in groups if group)
 
     def shared_runs(self) -> list[tuple[str, dt.date, dt.datetime | None, str]]:
         """(token, as of, known at, library hash) of the runs in progress that still have pending partitions."""
@@ -921,11 +1193,12 @@ class Store:
             return sorted(set(rows))
 
     def work_partitions(self, token: str, evaluate: Any, worker: str) -> int:
-        """Claim pending partitions of run `token` one at a time and store `evaluate(contract_id)` for each.
+        """Claim pending partitions of run `token` one at a time and store `evaluate(contract_ids)` (a result per
+        contract of the partition) for each.
 
-        Each claim is a row lock held while the contract is evaluated and released by the commit that stores
-        its result: two workers never evaluate the same contract, and a dead worker's contract is pending again.
-        Returns how many partitions this worker completed."""
+        Each claim is a row lock held while the contracts are evaluated and released by the commit that stores
+        the result: two workers never evaluate the same contract, and a dead worker's partition is pending again.
+        Returns how many contracts this worker evaluated."""
         if self.engine.dialect.name != "postgresql":
             raise StoreError("several processes can share a run on PostgreSQL only")
         done = 0
@@ -936,8 +1209,9 @@ class Store:
                                    .limit(1).with_for_update(skip_locked=True)).first()
                 if row is None:
                     return done
-                row.result, row.status, row.worker = evaluate(row.contract_id), "done", worker
-                done += 1
+                contracts = row.contracts or [row.contract_id]
+                row.result, row.status, row.worker = evaluate(contracts), "done", worker
+                done += len(contracts)
 
     def pending_partitions(self, token: str) -> int:
         """Partitions of `token` not done yet, including those a worker is evaluating right now."""
@@ -949,79 +1223,196 @@ class Store:
         """The results of a finished shared run, by contract id; the partitions are removed."""
         with Session(self.engine) as session, session.begin():
             rows = session.exec(select(RunPartition).where(RunPartition.token == token)).all()
-            results = {row.contract_id: row.result or {} for row in rows}
+            results: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                results.update(row.result or {})
             for row in rows:
                 session.delete(row)
             return results
 
-    def record_run(self, as_of: dt.date, contract_ids: list[str], findings: list[models.Finding],
-                   library_hash: str, software_version: str, evidence: dict[str, str], started_at: dt.datetime,
-                   actor: str | None = None, known_at: dt.datetime | None = None) -> RunSummary:
+    def record_run(self, as_of: dt.date, contract_ids: list[str], findings: list[models.Finding] | list[dict[str, Any]],
+                   library_hash: str, software_version: str, evidence: dict[str, str] | None, started_at: dt.datetime,
+                   actor: str | None = None, known_at: dt.datetime | None = None, *,
+                   partitions: dict[tuple[str | None, str | None], tuple[str, int]] | None = None,
+                   inputs: dict[str, dict[str, Any]] | None = None, reused: Iterable[str] = ()) -> RunSummary:
         """Store one run's findings against the previous ones, in one transaction, and say what changed.
 
-        `contract_ids` are the contracts the run evaluated: their stored findings that no longer fire are
-        resolved; findings of other contracts are left alone. `evidence` maps the ids of the records the run
-        read to their content hashes (the snapshot that makes the run reproducible)."""
+        `contract_ids` are the contracts the run covered: their stored findings that no longer fire are resolved;
+        findings of other contracts are left alone. `findings` are Finding models or their JSON form (as
+        ``model_dump(mode="json")`` gives it). The evidence snapshot is either `evidence` (record id ->
+        content hash) or `partitions`: (facility id, contract id or None) -> (digest, records) of the evidence
+        partitions read, stored as shared parts.
+        `inputs` maps each contract to what its findings depend on (``RunContract``'s inputs_hash, base_hash, units
+        and evaluated). The findings of the `reused` contracts (inputs unchanged) are their stored findings still
+        found, not in `findings`: only their lifecycle moves (a waiver expired, a new finding confirmed). Work is
+        done in bulk: a few statements per run, not per finding."""
         actor = actor or _user()
         summary = RunSummary(as_of=as_of, known_at=known_at or started_at)
-        current = {f.key: f for f in findings}
+        current = {p["key"]: p for p in (f if isinstance(f, dict) else f.model_dump(mode="json") for f in findings)}
+        finding_t = FindingRow.__table__
         with Session(self.engine) as session, session.begin():
+            connection = session.connection()
+            parts = None
+            if partitions is not None:
+                parts = self._store_parts(connection, partitions, as_of, known_at)
+                evidence_digest, evidence_count = _hash({"parts": sorted(parts)}), sum(parts.values())
+            else:
+                evidence = evidence or {}
+                evidence_digest, evidence_count = _hash(evidence), len(evidence)
             run = RunRow(as_of=as_of, known_at=known_at or started_at, started_at=started_at, finished_at=_now(),
-                         started_by=actor,
-                         library_hash=library_hash, software_version=software_version,
-                         evidence_hash=_hash(evidence), evidence_count=len(evidence), summary={})
+                         started_by=actor, library_hash=library_hash, software_version=software_version,
+                         evidence_hash=evidence_digest, evidence_count=evidence_count, summary={})
             session.add(run)
             session.flush()
             assert run.id is not None
-            evaluated = set(contract_ids)
-            stored = {row.key: row for row in session.exec(
-                select(FindingRow).where(col(FindingRow.contract_id).in_(sorted(evaluated) or [""]))).all()}
-            for key, finding in sorted(current.items()):
+            covered = sorted(set(contract_ids))
+            kept = set(reused)
+            evaluated = [c for c in covered if c not in kept]
+            stored: dict[str, Any] = {}
+            for start in range(0, len(evaluated), 500):
+                stored.update((row.key, row) for row in connection.execute(
+                    sa.select(finding_t.c.key, finding_t.c.state, finding_t.c.firing, finding_t.c.severity,
+                              finding_t.c.verdict, finding_t.c.payload, finding_t.c.waived_until)
+                    .where(finding_t.c.contract_id.in_(evaluated[start:start + 500]))))
+            counts: dict[str, int] = {}
+            for payload in current.values():
+                counts[payload["contract_id"]] = counts.get(payload["contract_id"], 0) + 1
+            unchanged: list[Any] = []  # the findings of the reused contracts: their payloads stand
+            kept_ids = sorted(kept)
+            for start in range(0, len(kept_ids), 500):
+                unchanged += connection.execute(
+                    sa.select(finding_t.c.key, finding_t.c.contract_id, finding_t.c.state, finding_t.c.waived_until)
+                    .where(finding_t.c.contract_id.in_(kept_ids[start:start + 500]))
+                    .where(finding_t.c.firing.is_(True))).all()
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            states: list[dict[str, Any]] = []
+            pending: list[tuple[str, str, str | None, str, str]] = []  # (key, kind, from, to, reason)
+            for key, payload in sorted(current.items()):
                 row = stored.get(key)
-                payload = finding.model_dump(mode="json")
+                severity, verdict = models.Severity(payload["severity"]), payload["verdict"]
                 if row is None:
-                    row = FindingRow(key=key, rule_id=finding.rule_id, contract_id=finding.contract_id,
-                                     facility_id=finding.facility_id, severity=finding.severity.value,
-                                     verdict=finding.verdict, state="new", firing=True, first_run_id=run.id,
-                                     last_run_id=run.id, payload=payload)
-                    session.add(row)
-                    self._event(session, key, "detected", None, "new", f"first found as of {as_of}", actor, run.id)
+                    inserts.append(dict(key=key, rule_id=payload["rule_id"], contract_id=payload["contract_id"],
+                                        facility_id=payload["facility_id"], severity=severity.value,
+                                        verdict=verdict, state="new", firing=True, first_run_id=run.id,
+                                        last_run_id=run.id, payload=payload, waived_until=None, waiver_reason=None,
+                                        waiver_approver=None))
+                    pending.append((key, "detected", None, "new", f"first found as of {as_of}"))
                     summary.new.append(key)
                     continue
+                state = row.state
                 was = models.Severity(row.severity)
-                if row.state == "waived" and row.waived_until is not None and row.waived_until < as_of:
-                    self._event(session, key, "waiver_expired", row.state, "reopened",
-                                f"the waiver expired on {row.waived_until}", actor, run.id)
-                    row.state = "reopened"
+                if state == "waived" and row.waived_until is not None and row.waived_until < as_of:
+                    pending.append((key, "waiver_expired", state, "reopened", f"the waiver expired on {row.waived_until}"))
+                    state = "reopened"
                     summary.waiver_expired.append(key)
-                elif not row.firing or row.state == "closed":
-                    self._event(session, key, "reopened", row.state, "reopened",
-                                f"fires again as of {as_of}", actor, run.id)
-                    row.state = "reopened"
+                elif not row.firing or state == "closed":
+                    pending.append((key, "reopened", state, "reopened", f"fires again as of {as_of}"))
+                    state = "reopened"
                     summary.reopened.append(key)
-                elif finding.severity.rank < was.rank:
-                    self._event(session, key, "worsened", row.state, row.state,
-                                f"severity raised from {was.label} to {finding.severity.label}", actor, run.id)
+                elif severity.rank < was.rank:
+                    pending.append((key, "worsened", state, state,
+                                    f"severity raised from {was.label} to {severity.label}"))
                     summary.worsened.append(key)
                 else:
                     summary.still_open.append(key)
-                if row.state == "new":  # seen on a second run: no longer new
-                    self._event(session, key, "confirmed", "new", "open", "still found on the next run", actor,
-                                run.id)
-                    row.state = "open"
-                row.severity, row.verdict, row.payload = finding.severity.value, finding.verdict, payload
-                row.firing, row.last_run_id = True, run.id
+                if state == "new":  # seen on a second run: no longer new
+                    pending.append((key, "confirmed", "new", "open", "still found on the next run"))
+                    state = "open"
+                if (state, row.firing, row.severity, row.verdict) != (row.state, True, severity.value, verdict) \
+                        or row.payload != payload:
+                    updates.append(dict(k=key, state=state, severity=severity.value, verdict=verdict,
+                                        payload=payload, firing=True))
+            for row in sorted(unchanged):
+                key, state = row.key, row.state
+                counts[row.contract_id] = counts.get(row.contract_id, 0) + 1
+                if state == "waived" and row.waived_until is not None and row.waived_until < as_of:
+                    pending.append((key, "waiver_expired", state, "reopened",
+                                    f"the waiver expired on {row.waived_until}"))
+                    state = "reopened"
+                    summary.waiver_expired.append(key)
+                elif state == "closed":
+                    pending.append((key, "reopened", state, "reopened", f"fires again as of {as_of}"))
+                    state = "reopened"
+                    summary.reopened.append(key)
+                else:
+                    summary.still_open.append(key)
+                if state == "new":
+                    pending.append((key, "confirmed", "new", "open", "still found on the next run"))
+                    state = "open"
+                if state != row.state and (row.state, state) != ("new", "open"):  # those: one statement below
+                    states.append({"k": key, "state": state})
+            resolved = []
             for key, row in sorted(stored.items()):
                 if key not in current and row.firing:
-                    self._event(session, key, "resolved", row.state, row.state,
-                                f"no longer found as of {as_of}", actor, run.id)
-                    row.firing = False
+                    pending.append((key, "resolved", row.state, row.state, f"no longer found as of {as_of}"))
+                    resolved.append({"k": key})
                     summary.resolved.append(key)
-            session.add_all(RunEvidenceRow(run_id=run.id, evidence_id=i, content_hash=h)
-                            for i, h in sorted(evidence.items()))
+            if inserts:
+                connection.execute(sa.insert(finding_t), inserts)
+            if updates:
+                connection.execute(sa.update(finding_t).where(finding_t.c.key == sa.bindparam("k")).values(
+                    state=sa.bindparam("state"), severity=sa.bindparam("severity"), verdict=sa.bindparam("verdict"),
+                    payload=sa.bindparam("payload"), firing=sa.bindparam("firing")), updates)
+            if states:
+                connection.execute(sa.update(finding_t).where(finding_t.c.key == sa.bindparam("k"))
+                                   .values(state=sa.bindparam("state")), states)
+            if resolved:
+                connection.execute(sa.update(finding_t).where(finding_t.c.key == sa.bindparam("k"))
+                                   .values(firing=False), resolved)
+            for start in range(0, len(covered), 500):  # every finding still found was found by this run
+                part = covered[start:start + 500]
+                connection.execute(sa.update(finding_t).where(finding_t.c.firing.is_(True))
+                                   .where(finding_t.c.contract_id.in_([c for c in part if c not in kept]))
+                                   .values(last_run_id=run.id))
+                # The reused contracts' findings: found again, so no longer new (their other moves are above).
+                connection.execute(sa.update(finding_t).where(finding_t.c.firing.is_(True))
+                                   .where(finding_t.c.contract_id.in_([c for c in part if c in kept]))
+                                   .values(last_run_id=run.id, state=sa.case((finding_t.c.state == "new", "open"),
+                                                                             else_=finding_t.c.state)))
+            self._events(connection, pending, actor, run.id)
+            if parts is not None:
+                if parts:
+                    connection.execute(sa.insert(RunPart.__table__),
+                                       [{"run_id": run.id, "digest": d} for d in sorted(parts)])
+            elif evidence:
+                connection.execute(sa.insert(RunEvidenceRow.__table__), [
+                    {"run_id": run.id, "evidence_id": i, "content_hash": h} for i, h in sorted(evidence.items())])
+            if inputs:
+                connection.execute(sa.insert(RunContract.__table__), [
+                    {**values, "run_id": run.id, "contract_id": c, "findings": counts.get(c, 0)}
+                    for c, values in sorted(inputs.items())])
             run.summary = summary.counts()
             summary.run_id = run.id
         return summary
+
+    @staticmethod
+    def _events(connection: Any, pending: list[tuple[str, str, str | None, str, str]], actor: str,
+                run_id: int) -> None:
+        """Append history entries in bulk, each chained to the finding's previous entry."""
+        if not pending:
+            return
+        event_t = FindingEvent.__table__
+        keys = sorted({key for key, *_rest in pending})
+        last: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(keys), 2000):
+            part = keys[start:start + 2000]
+            latest = (sa.select(event_t.c.finding_key, sa.func.max(event_t.c.seq).label("seq"))
+                      .where(event_t.c.finding_key.in_(part)).group_by(event_t.c.finding_key).subquery())
+            for key, seq, digest in connection.execute(
+                    sa.select(event_t.c.finding_key, event_t.c.seq, event_t.c.hash)
+                    .join(latest, sa.and_(latest.c.finding_key == event_t.c.finding_key, latest.c.seq == event_t.c.seq))):
+                last[key] = (seq, digest)
+        rows = []
+        for key, kind, from_state, to_state, reason in pending:
+            seq, previous = last.get(key, (0, "0" * 64))
+            entry = SimpleNamespace(finding_key=key, seq=seq + 1, at=_now().isoformat(), actor=actor, kind=kind,
+                                    from_state=from_state, to_state=to_state, reason=reason, run_id=run_id,
+                                    prev_hash=previous, hash="")
+            entry.hash = event_hash(entry)  # type: ignore[arg-type] - the same fields as a FindingEvent
+            last[key] = (entry.seq, entry.hash)
+            rows.append(vars(entry))
+        connection.execute(sa.insert(event_t), rows)
 
     @staticmethod
     def _event(session: Session, key: str, kind: str, from_state: str | None, to_state: str, reason: str,

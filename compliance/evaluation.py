@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,9 +58,12 @@ def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | 
     was completed and verified by the workers' side before the new evidence, within REPEAT_WINDOW_DAYS."""
     if facility_id is None or observed_on is None:
         return None
-    actions = [f for f in bundle.facts if f["type"] == "corrective_action" and f.get("facility_id") == facility_id]
-    latest = [bundle.display[("corrective_action", f["id"])]
-              for f in reference.latest_only(actions, ["cap_id", "action_ref"])]
+    if bundle.closures is not None:  # the evidence was reduced: the latest reports were kept aside
+        latest = bundle.closures.get(facility_id, [])
+    else:
+        actions = [f for f in bundle.facts if f["type"] == "corrective_action" and f.get("facility_id") == facility_id]
+        latest = [bundle.display[("corrective_action", f["id"])]
+                  for f in reference.latest_only(actions, ["cap_id", "action_ref"])]
     closures = sorted(
         (r for r in latest
          if r.get("rule_id") and in_family(rule_id, r["rule_id"])
@@ -114,9 +118,11 @@ def rule_parameters(library: RuleLibrary, contract: models.Contract) -> dict[str
 class Evaluator:
     """Compiles a rule library once and evaluates contracts with it, cross-checking every result."""
 
-    def __init__(self, library: RuleLibrary, cross_check: bool = True):
+    def __init__(self, library: RuleLibrary, cross_check: bool = True, engine: bool = True):
         self.library = library
         self.cross_check = cross_check
+        #: False: the reference evaluation alone (to measure what evaluating costs without the engine)
+        self.use_engine = engine
         self.compiled = compiler.compile_rules(library.rules)
         self._session: Any = None
         self._rules = {r.id: r for r in library.rules}
@@ -131,20 +137,34 @@ class Evaluator:
     def evaluate(self, bundle: ContractFacts) -> ContractResult:
         contract = bundle.contract
         params = rule_parameters(self.library, contract)
+        matches, faults = self.matches(bundle, params)
+        result = ContractResult(contract, bundle.as_of, rules_applied=sorted(params), facts=len(bundle.facts),
+                                faults=faults)
+        result.findings = self.findings(matches, bundle, params)
+        return result
+
+    def matches(self, bundle: ContractFacts, params: dict[str, dict[str, Any]]) -> tuple[list[Match], list[EngineFault]]:
+        """The engine's matches of the rules in `params` on `bundle`, and where the reference evaluation (when
+        cross-checking) disagrees with them."""
+        if not self.use_engine:
+            return reference.evaluate(self.library.rules, bundle, params), []
         matches = self._engine().evaluate(bundle, params)
-        result = ContractResult(contract, bundle.as_of, rules_applied=sorted(params), facts=len(bundle.facts))
+        faults = []
         if self.cross_check:
             expected = set(reference.evaluate(self.library.rules, bundle, params))
             found = set(matches)
             for match in sorted(expected - found, key=repr):
-                result.faults.append(EngineFault(match.rule_id, contract.id, True, match.bindings))
+                faults.append(EngineFault(match.rule_id, bundle.contract.id, True, match.bindings))
             for match in sorted(found - expected, key=repr):
-                result.faults.append(EngineFault(match.rule_id, contract.id, False, match.bindings))
-        result.findings = sorted(
-            (self.finding(match, bundle, params[match.rule_id]) for match in matches),
-            key=lambda f: (f.severity.rank, f.rule_id, f.facility_id or "", f.key),
-        )
-        return result
+                faults.append(EngineFault(match.rule_id, bundle.contract.id, False, match.bindings))
+        return matches, faults
+
+    def findings(self, matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]]
+                 ) -> list[models.Finding]:
+        """The findings of `matches` on the contract of `bundle` (whose display records hold the records bound),
+        most serious first."""
+        return sorted((self.finding(match, bundle, params[match.rule_id]) for match in matches),
+                      key=lambda f: (f.severity.rank, f.rule_id, f.facility_id or "", f.key))
 
     # -- findings -----------------------------------------------------------------------------------------------------
 

@@ -50,6 +50,10 @@ class ContractFacts:
     #: The normalised facts by (type, id).
     by_key: dict[FactKey, dict[str, Any]] = field(default_factory=dict)
     facility_ids: set[str] = field(default_factory=set)
+    #: When the evidence was reduced to what the rules read (``relevance``): the display records of the corrective
+    #: actions repeat findings read (the latest report per facility, CAP and action, if a verified completion), by
+    #: facility. None: repeat findings read them from `facts`.
+    closures: dict[str, list[dict[str, Any]]] | None = None
 
     @property
     def as_of_day(self) -> int:

@@ -56,8 +56,8 @@ class _Data:
         return best
 
 
-class _LineLoader(yaml.SafeLoader):
-    pass
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, libyaml's (C) when PyYAML has it: reading the rule library is part of every command."""
 
 
 def _construct(loader: _LineLoader, node: yaml.Node, path: Loc, lines: dict[Loc, int], problems: list[str]) -> Any:

@@ -83,17 +83,14 @@ def _test(test: Test, fact: dict[str, Any], alias: str, env: Env, params: dict[s
 
 def holds(conditions: Any, fact: dict[str, Any], alias: str, env: Env, params: dict[str, Any], as_of: int) -> bool | None:
     """Kleene three-valued evaluation: True, False or None (unknown)."""
-    if isinstance(conditions, list):
-        conditions = AllOf(all=conditions) if conditions else True
-    if conditions is True:
-        return True
     if isinstance(conditions, Test):
         return _test(conditions, fact, alias, env, params, as_of)
     if isinstance(conditions, NotOf):
         inner = holds(conditions.not_, fact, alias, env, params, as_of)
         return None if inner is None else not inner
-    if isinstance(conditions, AllOf):
-        results = [holds(c, fact, alias, env, params, as_of) for c in conditions.all]
+    if isinstance(conditions, (list, AllOf)):  # a list means all of it (an empty list holds)
+        results = [holds(c, fact, alias, env, params, as_of)
+                   for c in (conditions if isinstance(conditions, list) else conditions.all)]
         if any(r is False for r in results):
             return False
         return True if all(r is True for r in results) else None
@@ -139,28 +136,41 @@ def windows(rule: Rule, facts: list[dict[str, Any]], params: dict[str, Any], as_
     return out
 
 
-def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any]) -> list[Match]:
+def by_type(facts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The facts of each type, in their order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for fact in facts:
+        out.setdefault(fact["type"], []).append(fact)
+    return out
+
+
+def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any],
+                  typed: dict[str, list[dict[str, Any]]] | None = None) -> list[Match]:
+    """The matches of one rule; `typed` is ``by_type(bundle.facts)`` when the caller has it already."""
     as_of = bundle.as_of_day
     facts = bundle.facts
+    typed = by_type(facts) if typed is None else typed
     # (alias, candidate facts, conditions) in scope order
     steps: list[tuple[str, list[dict[str, Any]], Any]] = []
     t = rule.when.threshold
     if t is not None:
         at_least = params[t.at_least] if isinstance(t.at_least, str) else t.at_least
-        dense = [w for w in windows(rule, facts, params, as_of) if w["count"] >= at_least]
+        dense = [w for w in windows(rule, typed.get(t.fact, []), params, as_of) if w["count"] >= at_least]
         steps.append((t.as_, dense, []))
     for pattern in rule.when.match:
-        candidates = [f for f in facts if f["type"] == pattern.fact]
+        candidates = typed.get(pattern.fact, [])
         if pattern.latest_per:
             candidates = latest_only(candidates, pattern.latest_per)
         steps.append((pattern.as_, candidates, pattern.where))
 
     matches: list[Match] = []
     indexes: list[dict[tuple[str, ...], dict[tuple[Any, ...], list[dict[str, Any]]]]] = [{} for _ in steps]
+    absent_indexes: list[dict[tuple[str, ...], dict[tuple[Any, ...], list[dict[str, Any]]]]] = [
+        {} for _ in rule.when.absent]
 
     def extend(i: int, env: Env) -> None:
         if i == len(steps):
-            if _nothing_absent(rule, env, facts, params, as_of):
+            if _nothing_absent(rule, env, typed, params, as_of, absent_indexes):
                 bindings = []
                 for alias, fact in env.items():
                     if fact["type"] == spec.THRESHOLD_FACT:
@@ -215,10 +225,21 @@ def _index(facts: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[tuple[A
     return index
 
 
-def _nothing_absent(rule: Rule, env: Env, facts: list[dict[str, Any]], params: dict[str, Any], as_of: int) -> bool:
-    for absent in rule.when.absent:
-        for fact in facts:
-            if fact["type"] != absent.fact or any(fact is bound for bound in env.values()):
+def _nothing_absent(rule: Rule, env: Env, typed: dict[str, list[dict[str, Any]]], params: dict[str, Any],
+                    as_of: int, indexes: list[dict[tuple[str, ...], dict[tuple[Any, ...], list[dict[str, Any]]]]]
+                    ) -> bool:
+    for n, absent in enumerate(rule.when.absent):
+        candidates = typed.get(absent.fact, [])
+        equal = _equality_lookup(absent.where, "", env)
+        if equal is not None:  # as for matches: only facts with the bound values can satisfy the whole list
+            fields, values = equal
+            if None in values:
+                continue
+            if fields not in indexes[n]:
+                indexes[n][fields] = _index(candidates, fields)
+            candidates = indexes[n][fields].get(values, [])
+        for fact in candidates:
+            if any(fact is bound for bound in env.values()):
                 continue
             if holds(absent.where, fact, "", env, params, as_of) is True:
                 return False
@@ -228,7 +249,8 @@ def _nothing_absent(rule: Rule, env: Env, facts: list[dict[str, Any]], params: d
 def evaluate(rules: list[Rule], bundle: ContractFacts, params: dict[str, dict[str, Any]]) -> list[Match]:
     """Every match of every applicable rule (those with an entry in `params`) on one contract."""
     out: list[Match] = []
+    typed = by_type(bundle.facts)
     for rule in rules:
         if rule.id in params:
-            out += evaluate_rule(rule, bundle, params[rule.id])
+            out += evaluate_rule(rule, bundle, params[rule.id], typed)
     return sorted(set(out), key=repr)

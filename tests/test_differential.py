@@ -21,7 +21,8 @@ from helpers import evaluator, library, make_contract
 from hypothesis import HealthCheck, assume, event, given, seed, settings
 from hypothesis import strategies as st
 
-from compliance import compiler, engine, evaluation, facts, models, reference, spec
+from compliance import compiler, engine, evaluation, facts, models, pipeline, reference, relevance, spec
+from compliance.db import evidence_payload
 
 SETTINGS = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                      HealthCheck.filter_too_much])
@@ -482,6 +483,35 @@ def test_the_random_contracts_reach_every_shipped_rule():
     assert set(fired) == {r.id for r in library().rules}, sorted(fired.items(), key=lambda item: item[1])
 
 
+@settings(max_examples=150, **SETTINGS)
+@given(case=shipped_cases())
+def test_findings_on_the_records_the_rules_can_read_are_those_on_all_records(case: Case):
+    """What a run evaluates: the contract's evidence reduced to the records some rule may read (``relevance``),
+    read from stored payloads without validation; the rules that stay within a facility evaluated on each
+    facility's records, the others on the contract's (``pipeline``). Its findings (keys, severities, messages,
+    evidence, repeat findings) must be exactly those of the whole evidence."""
+    contract, facilities, links, records, as_of = case
+    full = evaluator().evaluate(facts.build(contract, facilities, links, records, as_of))
+    for record in records:
+        assert relevance.fact_from_payload(evidence_payload(record)) == facts.normalise(record.model_dump())
+    payloads = [evidence_payload(r) for r in records if r.date <= as_of]
+    portfolio = pipeline.portfolio(library(), [contract], as_of, None, facilities, links)
+    reduced = group_evaluator().evaluate_chunks(portfolio, [contract.id], [(payloads, True)])[contract.id]
+    assert reduced.faults == [], [str(f) for f in reduced.faults]
+    assert reduced.findings == full.findings
+    assert reduced.rules_applied == full.rules_applied
+
+
+_group_evaluators: list[pipeline.GroupEvaluator] = []
+
+
+def group_evaluator() -> pipeline.GroupEvaluator:
+    """One GroupEvaluator (and engine session) for the shipped rules."""
+    if not _group_evaluators:
+        _group_evaluators.append(pipeline.GroupEvaluator(library()))
+    return _group_evaluators[0]
+
+
 # =====================================================================================================================
 # (b) Random rules
 #
@@ -755,6 +785,31 @@ def test_random_rules_compiled_together_agree(rules: list[spec.Rule], cases):
     for records, as_of in cases:
         bundle = contract_facts(records, as_of)
         assert session.evaluate(bundle, params) == reference.evaluate(rules, bundle, params)
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(rule=random_rules(), cases=st.lists(random_facts(), min_size=1, max_size=3))
+def test_random_rules_find_the_same_on_the_records_they_can_read(rule: spec.Rule, cases):
+    """The reduction (``relevance``) on any rule: its predicates are the reference's tests on the record alone,
+    and the reference evaluation of the records kept finds exactly what it finds on all of them."""
+    params = {rule.id: dict(rule.params)}
+    patterns = [(p.where, p.as_) for p in rule.when.match] + [(a.where, "") for a in rule.when.absent]
+    if rule.when.threshold is not None:
+        patterns.append((rule.when.threshold.where, rule.when.threshold.as_))
+    for records, as_of in cases:
+        bundle = contract_facts(records, as_of)
+        for where, alias in patterns:
+            predicate = relevance.compile_where(where, alias, rule.params, bundle.as_of_day)
+            for fact in bundle.facts:
+                assert predicate(fact) == reference.holds(where, fact, alias, {}, rule.params, bundle.as_of_day)
+        plan = relevance.Plan([rule], as_of, [params])
+        kept = {(f["type"], f["id"]) for f in relevance.kept_facts(
+            plan, [dict(f) for f in bundle.facts if f["type"] in models.EVIDENCE_TYPES])}
+        reduced = contract_facts([r for r in records if r["type"] not in models.EVIDENCE_TYPES
+                                  or (r["type"], r["id"]) in kept], as_of)
+        assert reference.evaluate([rule], reduced, params) == reference.evaluate([rule], bundle, params), \
+            reproduction(rule, bundle)
+        event("records dropped" if len(reduced.facts) < len(bundle.facts) else "nothing dropped")
 
 
 # =====================================================================================================================

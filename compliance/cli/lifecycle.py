@@ -35,12 +35,16 @@ from compliance.models import FINDING_STATES, FPRW, Severity
 @click.option("--verbose", "-v", is_flag=True, help="List every change, also when not on a terminal")
 @click.option("--log-json", is_flag=True, help="Log each step as a JSON line on standard error")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Processes sharing the work (PostgreSQL): this one plus WORKERS-1 started here")
+              help="Processes evaluating the contracts (e.g. one per core); on PostgreSQL, this one plus WORKERS-1 "
+                   "started here, and any `run --join`")
+@click.option("--full", is_flag=True,
+              help="Evaluate every contract, also those whose inputs have not changed since the last run")
 @click.option("--join", "join_token", metavar="RUN", is_flag=False, flag_value="any", default=None,
               help="Help a run in progress started with --workers (on any host): evaluate its pending contracts")
 @click.pass_context
 def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None, rules_dir: Path, as_json: bool,
-        fail_on: str | None, wait: bool, verbose: bool, log_json: bool, workers: int, join_token: str | None) -> None:
+        fail_on: str | None, wait: bool, verbose: bool, log_json: bool, workers: int, full: bool,
+        join_token: str | None) -> None:
     """Evaluate every active contract, store the findings and print what changed since the last run.
 
     The run and its findings are written in one transaction: a run that is interrupted stores nothing, and
@@ -50,17 +54,23 @@ def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None,
     rule library's hash, the software version and the ids and hashes of the evidence records it read. A
     later run with the same --as-of and --known-at reads the same records and gives the same findings.
 
+    A contract whose inputs (the contract, its facilities and links, the evidence it reads, the rules, the
+    software, the as-of date) have not changed since the last run keeps that run's findings without being
+    evaluated again; --full evaluates every contract.
+
     \b
     Exit codes: 0 done (or nothing at or above --fail-on); 1 a new or reopened finding at or above
     --fail-on; 3 bad input; 4 engine fault (nothing stored); 5 store unavailable; 7 another run is in
     progress (with --wait: wait for it instead).
     \b
-    On PostgreSQL, --workers N shares the contracts among N processes; `run --join` on another host
-    helps a run in progress. Each contract is claimed with a row lock, so none is evaluated twice.
+    --workers N evaluates the contracts in N processes (one per core). On PostgreSQL they share the run
+    through the database, and `run --join` on another host helps a run in progress; each group of
+    contracts is claimed with a row lock, so none is evaluated twice.
     \b
     Example:
         compliance run --as-of 2025-06-30 --fail-on priority
         compliance run --as-of 2025-06-30 --known-at 2025-06-30
+        compliance run --workers 2 --full
     """
     from compliance import api
 
@@ -71,12 +81,12 @@ def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None,
         click.echo(f"Evaluated {done} contract{'s' if done != 1 else ''} of the run in progress.")
         return
     result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today(), wait=wait, log=log,
-                     workers=workers, rules_dir=rules_dir, known_at=known_at)
+                     workers=workers, rules_dir=rules_dir, known_at=known_at, full=full)
     summary = result.summary
-    by_key = {f.key: f for f in result.findings}
     if as_json:
         click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
-                               "known_at": summary.known_at.isoformat() if summary.known_at else None, **{
+                               "known_at": summary.known_at.isoformat() if summary.known_at else None,
+                               "evaluated": len(result.evaluated), "reused": len(result.reused), **{
             name: getattr(summary, name) for name in summary.counts()}}, indent=2))
     else:
         counts = summary.counts()
@@ -88,12 +98,13 @@ def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None,
         for name in ("new", "worsened", "reopened", "waiver_expired", "resolved") if sys.stdout.isatty() or verbose \
                 else ():
             for key in getattr(summary, name):
-                finding = by_key.get(key)
+                finding = result.finding(key)
                 about = f" {finding.severity.code} {finding.title}" if finding else ""
                 click.echo(f"  {name.replace('_', ' ')}: {key}{about}")
     if fail_on is not None:
         limit = Severity(fail_on).rank
-        if any(by_key[k].severity.rank <= limit for k in summary.new + summary.reopened + summary.waiver_expired):
+        if any(result.finding(k).severity.rank <= limit  # type: ignore[union-attr]
+               for k in summary.new + summary.reopened + summary.waiver_expired):
             sys.exit(EXIT_FINDINGS)
 
 
