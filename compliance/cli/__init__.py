@@ -136,6 +136,18 @@ known_at_option = click.option(
 rules_option = click.option("--rules", "rules_dir", default="rules", show_default=True, envvar="COMPLIANCE_RULES",
                             type=click.Path(exists=True, path_type=Path),
                             help="Rule library directory [env COMPLIANCE_RULES]")
+def formats_callback(allowed: tuple[str, ...]) -> Any:
+    """A --format callback: a comma-separated list of `allowed` formats, each once, in the order given."""
+    def parse(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+        formats = [f.strip().lower() for f in value.split(",") if f.strip()]
+        unknown = [f for f in formats if f not in allowed]
+        if unknown or not formats:
+            raise click.BadParameter(f"{value!r}: expected one or more of {', '.join(allowed)}, separated by commas, "
+                                     f"e.g. {','.join(allowed)}")
+        return list(dict.fromkeys(formats))
+    return parse
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text")
 
 

@@ -8,23 +8,11 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import _date, _store, cli, json_option, rules_option
-
-FORMATS_HELP = "Formats to write, comma-separated: html, pdf, docx, txt"
-
-
-def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
-    from compliance.documents import FORMATS
-
-    chosen = [part.strip().lower() for part in value.split(",") if part.strip()]
-    unknown = [f for f in chosen if f not in FORMATS]
-    if unknown or not chosen:
-        raise click.BadParameter(f"expected one or more of {', '.join(FORMATS)}, comma-separated; got {value!r}")
-    return chosen
-
+from compliance.cli import _date, _store, cli, formats_callback, json_option, rules_option
 
 format_option = click.option("--format", "formats", default="html,pdf,docx,txt", show_default=True,
-                             callback=_formats, help=FORMATS_HELP)
+                             callback=formats_callback(("html", "pdf", "docx", "txt")),
+                             help="Formats to write, comma-separated: html, pdf, docx, txt")
 out_option = click.option("--out", "out_dir", default="letters", show_default=True,
                           type=click.Path(file_okay=False, path_type=Path), help="Folder the files are written to")
 

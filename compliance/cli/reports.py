@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from compliance.cli import EXIT_ENGINE_FAULT, _store, cli
+from compliance.cli import EXIT_ENGINE_FAULT, _store, cli, formats_callback
 from compliance.cli.escalation import escalation_options
 
 DOSSIER_FORMATS = ("html", "pdf")
@@ -25,23 +25,12 @@ def report_options(formats: tuple[str, ...], default: str) -> Any:
                                help="Your institution's template folder (overrides the shipped templates) "
                                     "[env COMPLIANCE_TEMPLATES]")(command)
         command = click.option("--format", "fmt", default=default, show_default=True, metavar="FORMATS",
-                               callback=_formats(formats),
+                               callback=formats_callback(formats),
                                help=f"Formats to write, separated by commas: {', '.join(formats)}")(command)
         return click.option("--out", "out_dir", default=".", show_default=True,
                             type=click.Path(file_okay=False, path_type=Path),
                             help="Folder to write the files in (made if missing)")(command)
     return decorate
-
-
-def _formats(allowed: tuple[str, ...]) -> Any:
-    def parse(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
-        formats = [f.strip().lower() for f in value.split(",") if f.strip()]
-        unknown = [f for f in formats if f not in allowed]
-        if unknown or not formats:
-            raise click.BadParameter(f"{value!r}: expected one or more of {', '.join(allowed)}, separated by commas, "
-                                     f"e.g. {','.join(allowed)}")
-        return list(dict.fromkeys(formats))
-    return parse
 
 
 def _finish(rendered: Any, out_dir: Path, formats: list[str]) -> None:
