@@ -348,8 +348,7 @@ def escalations(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt
     findings = [f for r in results for f in r.findings]
     referrals: dict[str, dt.date] = {}
     for decision in store.decisions():
-        level = decision.recommended_level if decision.decision == "accept" else decision.level
-        if decision.decision != "reject" and level == "E3":
+        if decision.decided_level == "E3":
             referrals[decision.finding_key] = decision.decided_at.date()
     portfolio = escalation.Portfolio(store.contracts(), store.production_links(), as_of)
     hints = {r.id: r.then.escalation for r in library.rules if r.then.escalation}
@@ -409,11 +408,10 @@ def escalation_levels(store: Store, report: EscalationReport) -> dict[str, str]:
     recommendation."""
     levels = {r.finding.key: r.level for r in report.recommendations}
     for decision in store.decisions():  # oldest first: the latest decision wins
-        if decision.decision == "reject":
+        if decision.decided_level is None:
             levels.pop(decision.finding_key, None)
         else:
-            levels[decision.finding_key] = decision.level if decision.decision == "change" else \
-                decision.recommended_level
+            levels[decision.finding_key] = decision.decided_level
     return {key: level for key, level in levels.items() if level}
 
 

@@ -199,6 +199,14 @@ class EscalationDecision(SQLModel, table=True):
     decided_by: str = Field(max_length=120)
     decided_at: dt.datetime = Field(default_factory=_now)
 
+    @property
+    def decided_level(self) -> str | None:
+        """The level the officer decided: the recommended one when accepted, their own when changed, none when
+        rejected."""
+        if self.decision == "reject":
+            return None
+        return self.level if self.decision == "change" else self.recommended_level
+
 
 class RunRow(SQLModel, table=True):
     """One `run`: what it evaluated with. Written in the same transaction as its findings, so a run that was

@@ -295,9 +295,7 @@ class Data:
             run = self.runs.get(row.first_run_id)
             first = run.as_of if run else None
             decision = latest.get(row.key)
-            decided = None
-            if decision is not None and decision.decision != "reject":
-                decided = decision.level if decision.decision == "change" else decision.recommended_level
+            decided = decision.decided_level if decision is not None else None
             self.items.append(Item(
                 row, finding, first, max((as_of - first).days, 0) if first else 0, recommendations.get(row.key),
                 decided, decision is not None and decision.decision == "reject",
