@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compliance import models
+from compliance.domain import models
 
 AS_OF = dt.date(2025, 6, 30)
 START = dt.date(2022, 1, 1)

@@ -15,8 +15,10 @@ import resource
 import time
 from pathlib import Path
 
-from compliance import facts, loader, models, reference
-from compliance.evaluation import Evaluator, rule_parameters
+from compliance.domain import facts, models
+from compliance.evaluation.contract import Evaluator, rule_parameters
+from compliance.rules import reference
+from compliance.sources import loader
 
 ROOT = Path(__file__).resolve().parent.parent
 START = dt.date(2023, 1, 1)

@@ -12,18 +12,22 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from compliance import escalation, facts, intake, loader, models, outbound
-from compliance import __version__, pipeline
-from compliance.db import ImportSummary, RunSummary, Store, evidence_hash
+from compliance import __version__
+from compliance.documents import outbound
+from compliance.domain import facts, models
 from compliance.errors import ConfigurationError, EngineError, InputError, NotFound, Problem, StoreError
-from compliance.evaluation import ContractResult, contract_parameter_problems, rule_parameters
-from compliance.loader import RuleLibrary
-from compliance.pseudonyms import Pseudonymiser
-from compliance.spec import did_you_mean
+from compliance.escalation import routing as escalation
+from compliance.evaluation import pipeline
+from compliance.evaluation.contract import ContractResult, contract_parameter_problems, rule_parameters
+from compliance.rules.spec import did_you_mean
+from compliance.sources import intake, loader
+from compliance.sources.loader import RuleLibrary
+from compliance.sources.pseudonyms import Pseudonymiser
+from compliance.store.database import ImportSummary, RunSummary, Store, evidence_hash
 
 #: The date the shipped example data is checked as of, so the demo prints the same findings every day.
 DEMO_AS_OF = dt.date(2025, 6, 30)
@@ -425,8 +429,9 @@ def draft_letter(store: Store, library: RuleLibrary, contract_id: str, kind: str
     Without `finding_keys` the letter cites the findings its kind is for (letters.default_findings); L4 and L5
     need the working groups file (`groups_path`) to know which findings are referred or at contractual remedy.
     Raises RedactionError (nothing stored) when the text fails the check."""
-    from compliance import documents, letters, redaction
-    from compliance.db import LETTER_REFERENCE, LetterRow
+    from compliance.documents import environment as documents
+    from compliance.documents import letters, redaction
+    from compliance.store.database import LETTER_REFERENCE, LetterRow
 
     store.require_current()
     if kind not in letters.LETTER_KINDS:
@@ -494,7 +499,7 @@ def draft_letter(store: Store, library: RuleLibrary, contract_id: str, kind: str
 
 def explain(store: Store, library: RuleLibrary, contract_id: str, rule_id: str, as_of: dt.date) -> list[str]:
     """Why a rule fired on a contract (conditions with their actual values), or why it did not."""
-    from compliance import explain as explaining
+    from compliance.rules import explain as explaining
 
     store.require_current()
     if rule_id not in library.sources:
@@ -520,7 +525,7 @@ def dossier(store: Store, library: RuleLibrary, groups_path: Path, contract_id: 
     date, rendered with the shipped template or an institution's (`templates`) and checked for anything that could
     identify a worker: returns a `reports.Rendered` to write with `reports.write`; raises RedactionError (nothing
     written) when the check fails. `report` reuses an escalation report already made for the same date."""
-    from compliance import reports
+    from compliance.documents import reports
 
     store.require_current()
     store.contract(contract_id)  # an unknown contract is named before anything is evaluated
@@ -535,7 +540,7 @@ def portfolio(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt.d
     """The portfolio report across every contract (brand x ILO category, open findings by severity and age,
     working-group case load, findings over time, each contract's recommendation), checked like the dossier:
     returns a `reports.Rendered` (HTML and XLSX sheets) to write with `reports.write`."""
-    from compliance import reports
+    from compliance.documents import reports
 
     store.require_current()
     report = report or escalations(store, library, groups_path, as_of)

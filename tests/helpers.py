@@ -11,9 +11,10 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from compliance import facts, loader, models
-from compliance.evaluation import ContractResult, Evaluator
-from compliance.loader import RuleLibrary
+from compliance.domain import facts, models
+from compliance.evaluation.contract import ContractResult, Evaluator
+from compliance.sources import loader
+from compliance.sources.loader import RuleLibrary
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "rules"

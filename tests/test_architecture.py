@@ -28,12 +28,12 @@ def modules_importing(prefix: str) -> set[str]:
 
 
 def test_only_the_engine_adapter_imports_durable_rules():
-    assert modules_importing("durable") | modules_importing("durable_rules_engine") == {"engine.py"}
+    assert modules_importing("durable") | modules_importing("durable_rules_engine") == {"rules/engine.py"}
 
 
 def test_only_the_store_and_its_migrations_import_sqlalchemy_and_sqlmodel():
     users = modules_importing("sqlalchemy") | modules_importing("sqlmodel")
-    assert {u for u in users if not u.startswith("migrations/")} == {"db.py"}
+    assert {u for u in users if not u.startswith("store/migrations/")} == {"store/database.py"}
 
 
 def test_only_the_cli_imports_click():
@@ -41,5 +41,5 @@ def test_only_the_cli_imports_click():
 
 
 def test_the_reference_evaluator_shares_no_code_with_the_compiler_or_engine():
-    used = imports(PACKAGE / "reference.py")
-    assert not any(name.startswith(("compliance.compiler", "compliance.engine")) for name in used)
+    used = imports(PACKAGE / "rules" / "reference.py")
+    assert not any(name.startswith(("compliance.rules.compiler", "compliance.rules.engine")) for name in used)

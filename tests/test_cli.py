@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from helpers import CONTRACTS, FACILITIES
 
-from compliance import loader
 from compliance.cli import cli
-from compliance.db import Store
-from compliance.models import FPRW, Severity
+from compliance.domain.models import FPRW, Severity
+from compliance.sources import loader
+from compliance.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from helpers import library
 
-from compliance import compiler, spec
-from compliance.compiler import RECORD_ID, WindowPlan
-from compliance.spec import Operand
-from compliance.spec import Test as SpecTest
+from compliance.rules import compiler, spec
+from compliance.rules.compiler import RECORD_ID, WindowPlan
+from compliance.rules.spec import Operand
+from compliance.rules.spec import Test as SpecTest
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "compiled_rules.json"
 

@@ -21,8 +21,11 @@ from helpers import evaluator, library, make_contract
 from hypothesis import HealthCheck, assume, event, given, seed, settings
 from hypothesis import strategies as st
 
-from compliance import compiler, engine, evaluation, facts, models, pipeline, reference, relevance, spec
-from compliance.db import evidence_payload
+from compliance.domain import facts, models
+from compliance.evaluation import contract as evaluation
+from compliance.evaluation import pipeline
+from compliance.rules import compiler, engine, reference, relevance, spec
+from compliance.store.database import evidence_payload
 
 SETTINGS = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                      HealthCheck.filter_too_much])
@@ -937,7 +940,10 @@ def test_dates_in_a_list():
 
 CRASH = """
 import datetime as dt, json, sys
-from compliance import compiler, engine, facts, spec
+from compliance.rules import compiler
+from compliance.rules import engine
+from compliance.domain import facts
+from compliance.rules import spec
 from helpers import make_contract
 rule = spec.Rule.model_validate({"id": "X-01", "version": "1", "title": "t", "clause": "c", "severity": "minor",
     "params": {"days": 3}, "then": {"message": "m"},

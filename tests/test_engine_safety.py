@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from compliance import compiler, engine, facts, loader, models, spec
+from compliance.domain import facts, models
 from compliance.errors import EngineUnavailable
-from compliance.evaluation import Evaluator
+from compliance.evaluation.contract import Evaluator
+from compliance.rules import compiler, engine, spec
+from compliance.sources import loader
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = loader.load_rules([ROOT / "rules"])
@@ -175,7 +177,7 @@ then: {message: m}
 def test_a_rule_repeating_its_alternatives_compiles_small_and_runs():
     import yaml
 
-    from compliance import reference
+    from compliance.rules import reference
 
     rule = spec.Rule.model_validate(yaml.safe_load(REPEATED_ALTERNATIVES))
     compiled = compiler.compile_rules([rule])

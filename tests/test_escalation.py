@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from compliance import escalation, loader, models
-from compliance.escalation import Policy, Portfolio, Proposal, Recommendation
-from compliance.models import FPRW, Severity
+from compliance.domain import models
+from compliance.domain.models import FPRW, Severity
+from compliance.escalation import routing as escalation
+from compliance.escalation.routing import Policy, Portfolio, Proposal, Recommendation
+from compliance.sources import loader
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2025, 6, 30)

@@ -10,11 +10,13 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from compliance import evidence_template as template
-from compliance import intake, models, spec
-from compliance.pseudonyms import Pseudonymiser
 from compliance.cli import cli
+from compliance.domain import models
 from compliance.errors import InputError
+from compliance.rules import spec
+from compliance.sources import evidence_template as template
+from compliance.sources import intake
+from compliance.sources.pseudonyms import Pseudonymiser
 
 TYPES = sorted(models.EVIDENCE_TYPES)
 

@@ -17,11 +17,12 @@ from click.testing import CliRunner
 from conftest import TEST_PSEUDONYM_KEY
 from helpers import CONTRACTS, FACILITIES
 
-from compliance import evidence_template, intake, models
 from compliance.cli import cli
-from compliance.db import Store
+from compliance.domain import models
 from compliance.errors import ConfigurationError, InputError
-from compliance.pseudonyms import Pseudonymiser
+from compliance.sources import evidence_template, intake
+from compliance.sources.pseudonyms import Pseudonymiser
+from compliance.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANT = "TH2020112B8R4N8"  # the facility in helpers.FACILITIES

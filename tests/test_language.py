@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from compliance import compiler, engine, facts, reference, spec
+from compliance.domain import facts
+from compliance.rules import compiler, engine, reference, spec
 
 AS_OF = dt.date(2025, 6, 30)
 
@@ -85,9 +86,9 @@ def test_mentions_needs_a_text_field():
 
 
 def test_a_modifier_raises_the_severity_and_says_why():
-    from compliance import facts as facts_module
-    from compliance.evaluation import Evaluator
-    from compliance.loader import RuleLibrary
+    from compliance.domain import facts as facts_module
+    from compliance.evaluation.contract import Evaluator
+    from compliance.sources.loader import RuleLibrary
 
     modified = spec.Rule.model_validate({
         "id": "XX-02", "version": "1", "title": "t", "clause": "c", "severity": "minor", "params": {"many": 10},

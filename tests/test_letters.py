@@ -16,9 +16,12 @@ import pypdf
 import pytest
 from click.testing import CliRunner
 
-from compliance import api, documents, letters, models
+from compliance import api
 from compliance.cli import cli
-from compliance.db import Store
+from compliance.documents import environment as documents
+from compliance.documents import letters
+from compliance.domain import models
+from compliance.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "letters"

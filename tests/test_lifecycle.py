@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from helpers import CONTRACTS, FACILITIES
 
 from compliance.cli import cli
-from compliance.db import Store
+from compliance.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")
@@ -251,7 +251,7 @@ def test_findings_export_as_csv_xlsx_and_json_with_the_documented_columns(loaded
 
     import openpyxl
 
-    from compliance import export
+    from compliance.documents import export
 
     # A worker group label that a spreadsheet would run as a formula must come out as text.
     path = tmp_path / "evil.yaml"
@@ -285,7 +285,7 @@ def test_findings_export_as_csv_xlsx_and_json_with_the_documented_columns(loaded
 
 
 def test_a_cell_that_would_run_as_a_formula_is_written_as_text():
-    from compliance.export import safe_cell
+    from compliance.documents.export import safe_cell
 
     assert [safe_cell(v) for v in ("=1+1", "+44 20", "-5", "@SUM(A1)", "wg_a", 5)] == [
         "'=1+1", "'+44 20", "'-5", "'@SUM(A1)", "wg_a", 5]
@@ -294,7 +294,7 @@ def test_a_cell_that_would_run_as_a_formula_is_written_as_text():
 def test_the_readme_documents_the_export_columns_in_order():
     import re
 
-    from compliance import export
+    from compliance.documents import export
 
     readme = (ROOT / "README.md").read_text()
     documented = re.findall(r"^\| `([a-z_]+)` \| .* \|$", readme.split("**Exports.**", 1)[1].split("**Lifecycle.**")[0],

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from compliance import loader
 from compliance.errors import InputError
+from compliance.sources import loader
 
 
 def problems(call, *args) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from compliance import models
-from compliance.models import Severity, os_id_check_character, os_id_problem, validate_facility_id
+from compliance.domain import models
+from compliance.domain.models import Severity, os_id_check_character, os_id_problem, validate_facility_id
 
 
 def test_os_id_check_character_matches_the_open_supply_hub_algorithm():

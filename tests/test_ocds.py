@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from compliance import loader, ocds, oshub
 from compliance.cli import cli
 from compliance.errors import InputError
+from compliance.sources import loader, ocds, oshub
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "contracts"

@@ -16,9 +16,10 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from compliance import api, facts
+from compliance import api
 from compliance.cli import cli
-from compliance.db import Store, partition_digest
+from compliance.domain import facts
+from compliance.store.database import Store, partition_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")

@@ -12,15 +12,18 @@ import docx
 import pypdf
 import pytest
 from click.testing import CliRunner
+from helpers import library
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from compliance import documents, evidence_template, letters, models, outbound, redaction
-from compliance.cli import cli
-from compliance.db import Store
-from compliance.errors import RedactionError
-from helpers import library
 from test_letters import COMMON, CONTRACT, example, example_url  # noqa: F401 - fixtures
+
+from compliance.cli import cli
+from compliance.documents import environment as documents
+from compliance.documents import letters, outbound, redaction
+from compliance.domain import models
+from compliance.errors import RedactionError
+from compliance.sources import evidence_template
+from compliance.store.database import Store
 
 DATED = dt.date(2026, 1, 15)
 KINDS = list(letters.LETTER_KINDS)

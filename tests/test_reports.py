@@ -23,12 +23,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from compliance import api, charts, outbound, reports
+from compliance import api
 from compliance.cli import cli
-from compliance.db import Store, normalise_url
-from compliance.escalation import Policy
-from compliance.models import FPRW, Severity
-from compliance.reports import Status, recommend
+from compliance.documents import charts, outbound, reports
+from compliance.documents.reports import Status, recommend
+from compliance.domain.models import FPRW, Severity
+from compliance.escalation.routing import Policy
+from compliance.store.database import Store, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "contracts"

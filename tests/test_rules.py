@@ -26,8 +26,8 @@ from helpers import (
     run,
 )
 
-from compliance import evaluation
-from compliance.evaluation import Evaluator
+from compliance.evaluation import contract as evaluation
+from compliance.evaluation.contract import Evaluator
 
 D = dt.date
 
@@ -599,7 +599,7 @@ def test_finding_keys_are_stable_when_unrelated_evidence_is_added():
 
 
 def test_every_evidence_type_with_a_validity_period_has_a_freshness_rule_using_it():
-    from compliance import models
+    from compliance.domain import models
 
     rules = {rule.when.match[0].fact: rule for rule in evaluator().library.rules
              if rule.id.startswith("EX-") and rule.when.match}

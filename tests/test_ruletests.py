@@ -9,8 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from compliance import models
 from compliance.cli import cli
+from compliance.domain import models
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from compliance import models
-from compliance.db import Store, normalise_url
+from compliance.domain import models
 from compliance.errors import StoreError
+from compliance.store.database import Store, normalise_url
 
 FACILITY = "TH2020112B8R4N8"
 

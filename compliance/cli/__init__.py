@@ -31,7 +31,7 @@ from typing import Any
 import click
 
 from compliance import __version__
-from compliance.models import VERDICT_LABELS
+from compliance.domain.models import VERDICT_LABELS
 from compliance.errors import (
     ComplianceError,
     ConfigurationError,
@@ -171,7 +171,7 @@ def cli(ctx: click.Context, db_url: str | None, debug: bool) -> None:
 
 
 def _store(ctx: click.Context) -> Any:
-    from compliance.db import Store
+    from compliance.store.database import Store
 
     store = Store(ctx.obj["db"])
     ctx.call_on_close(store.close)
@@ -286,7 +286,7 @@ def demo(ctx: click.Context, data_dir: Path, rules_dir: Path, as_of: dt.date | N
         compliance demo
     """
     from compliance import api
-    from compliance.db import Store, display_url
+    from compliance.store.database import Store, display_url
 
     if ctx.obj["db"] is None:
         Path("compliance-demo.db").unlink(missing_ok=True)

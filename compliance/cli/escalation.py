@@ -170,7 +170,7 @@ def escalations_leverage(ctx: click.Context, as_of: dt.date | None, as_json: boo
     Example:
         compliance escalations leverage --as-of 2025-06-30
     """
-    from compliance import escalation
+    from compliance.escalation import routing as escalation
 
     store = _store(ctx)
     store.require_current()
@@ -252,7 +252,8 @@ def groups_digest(ctx: click.Context, group_id: str, since: dt.date, fmt: str, r
     Example:
         compliance groups digest foa_cb --since 2025-01-01 --format html > foa_cb.html
     """
-    from compliance import api, render
+    from compliance import api
+    from compliance.documents import digest as render
 
     report = _report(ctx, rules_dir, groups_file, as_of)
     context = api.digest(report, group_id, since)

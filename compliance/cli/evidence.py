@@ -33,7 +33,7 @@ def evidence_template(type_name: str, fmt: str, output: Path | None, force: bool
         compliance evidence template grievance --format xlsx -o grievances.xlsx
         compliance import evidence working_hours-template.csv
     """
-    from compliance import evidence_template as template
+    from compliance.sources import evidence_template as template
 
     template.evidence_class(type_name)  # an unknown type is refused before anything else
     output = output or Path(f"{type_name}-template.{fmt}")
@@ -57,8 +57,8 @@ def evidence_types() -> None:
     Example:
         compliance evidence types
     """
-    from compliance import evidence_template as template
-    from compliance.models import EVIDENCE_TYPES
+    from compliance.domain.models import EVIDENCE_TYPES
+    from compliance.sources import evidence_template as template
 
     width = max(len(name) for name in EVIDENCE_TYPES)
     for name in sorted(EVIDENCE_TYPES):

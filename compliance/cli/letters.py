@@ -67,7 +67,8 @@ def letter_draft(ctx: click.Context, contract_id: str, kind: str, finding_keys: 
         compliance letter draft NDNA-CALLOFF-2024-017 --type L2 --contact "J. Smith, Contracts Manager"
         compliance letter draft NDNA-CALLOFF-2024-017 --type L2-P --templates our-templates --format pdf,docx
     """
-    from compliance import api, documents
+    from compliance import api
+    from compliance.documents import environment as documents
 
     kind = kind.upper()
     library = api.load_library([rules_dir])
@@ -126,7 +127,7 @@ def letter_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     Example:
         compliance letter show HRDD-2025-0001
     """
-    from compliance import documents
+    from compliance.documents import environment as documents
 
     row = _store(ctx).letter(reference)
     if as_json:
@@ -151,7 +152,7 @@ def letter_write(ctx: click.Context, reference: str, out_dir: Path, formats: lis
     Example:
         compliance letter write HRDD-2025-0001 --format pdf
     """
-    from compliance import documents
+    from compliance.documents import environment as documents
 
     row = _store(ctx).letter(reference)
     for path in documents.write(row.text, out_dir / row.reference, formats, f"{row.reference} {row.letter_type}"):

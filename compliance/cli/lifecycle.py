@@ -21,7 +21,7 @@ from compliance.cli import (
     rules_option,
 )
 from compliance.cli.escalation import findings
-from compliance.models import FINDING_STATES, FPRW, Severity
+from compliance.domain.models import FINDING_STATES, FPRW, Severity
 
 
 @cli.command()
@@ -213,7 +213,7 @@ def findings_export(ctx: click.Context, fmt: str, output: Path | None, sheets: s
     Example:
         compliance findings export --format xlsx --sheets severity -o findings.xlsx
     """
-    from compliance import export
+    from compliance.documents import export
 
     data = export.rows(_store(ctx).stored_findings(contract_id=contract_id, state=state))
     if fmt == "xlsx":

@@ -35,7 +35,7 @@ def report_options(formats: tuple[str, ...], default: str) -> Any:
 
 def _finish(rendered: Any, out_dir: Path, formats: list[str]) -> None:
     """Write the checked report, say where, and report engine faults of the escalation check (exit 4)."""
-    from compliance import reports
+    from compliance.documents import reports
 
     for path in reports.write(rendered, out_dir, formats):
         click.echo(f"Wrote {path}")

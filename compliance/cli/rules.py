@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 
 from compliance.cli import EXIT_FINDINGS, cli, json_option, rules_option
+from compliance.domain.models import FPRW as FPRW_CATEGORIES
 from compliance.errors import NotFound
-from compliance.models import FPRW as FPRW_CATEGORIES
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # rules
@@ -31,7 +30,8 @@ def rules_validate(paths: tuple[Path, ...]) -> None:
     Example:
         compliance rules validate rules/
     """
-    from compliance import api, compiler
+    from compliance import api
+    from compliance.rules import compiler
 
     library = api.load_library(paths or (Path("rules"),))
     compiled = compiler.compile_rules(library.rules)
@@ -83,8 +83,9 @@ def rules_show(rule_id: str, rules_dir: Path) -> None:
     Example:
         compliance rules show GR-03
     """
-    from compliance import api, describe
-    from compliance.spec import did_you_mean
+    from compliance import api
+    from compliance.rules import describe
+    from compliance.rules.spec import did_you_mean
 
     library = api.load_library([rules_dir])
     if rule_id not in library.sources:
@@ -103,8 +104,9 @@ def rules_test(paths: tuple[Path, ...], junit_file: Path | None) -> None:
     Example:
         compliance rules test rules/ --junit rule-tests.xml
     """
-    from compliance import api, ruletests
-    from compliance.evaluation import Evaluator
+    from compliance import api
+    from compliance.evaluation.contract import Evaluator
+    from compliance.rules import ruletests
 
     library = api.load_library(paths or (Path("rules"),))
     results = ruletests.run(Evaluator(library), library.cases)
@@ -132,7 +134,8 @@ def rules_coverage(paths: tuple[Path, ...], as_json: bool) -> None:
     Example:
         compliance rules coverage
     """
-    from compliance import api, ruletests
+    from compliance import api
+    from compliance.rules import ruletests
 
     report = ruletests.coverage(api.load_library(paths or (Path("rules"),)))
     if as_json:
@@ -155,6 +158,6 @@ def rules_schema() -> None:
     Example:
         compliance rules schema > rule-schema.json
     """
-    from compliance import spec
+    from compliance.rules import spec
 
     click.echo(json.dumps(spec.RuleFile.model_json_schema(by_alias=True), indent=2))

@@ -9,7 +9,6 @@ import click
 
 from compliance.cli import _store, cli
 
-
 # ---------------------------------------------------------------------------------------------------------------------
 # db
 
@@ -28,7 +27,7 @@ def db_init(ctx: click.Context) -> None:
     Example:
         compliance --db compliance.db db init
     """
-    from compliance.db import display_url
+    from compliance.store.database import display_url
 
     store = _store(ctx)
     before, after = store.upgrade()
@@ -59,7 +58,7 @@ def db_status(ctx: click.Context) -> None:
     Example:
         compliance db status
     """
-    from compliance.db import display_url
+    from compliance.store.database import display_url
 
     store = _store(ctx)
     current, head = store.revisions()
@@ -146,8 +145,9 @@ def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: 
     """
     import sys
 
-    from compliance import api, intake
+    from compliance import api
     from compliance.cli import EXIT_QUARANTINED
+    from compliance.sources import intake
 
     store = _store(ctx)
     store.require_current()
@@ -220,7 +220,7 @@ def quarantine_list(ctx: click.Context, batch_id: int | None, source_file: str |
 
 
 def _problem_text(problem: dict[str, Any]) -> str:
-    from compliance.intake import FieldProblem
+    from compliance.sources.intake import FieldProblem
 
     return str(FieldProblem(**problem))
 
@@ -262,7 +262,7 @@ def quarantine_export(ctx: click.Context, output: Path, batch_id: int | None) ->
         compliance quarantine export --batch 12 -o to-correct.csv
         compliance import evidence to-correct.csv
     """
-    from compliance import export
+    from compliance.documents import export
 
     store = _store(ctx)
     store.require_current()

@@ -1,0 +1,1 @@
+"""Documents for people: letters, reports, digests, exports, and the redaction check."""

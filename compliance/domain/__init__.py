@@ -1,0 +1,1 @@
+"""The domain: contracts, supply chain, evidence types, findings and their lifecycle."""

@@ -1,0 +1,1 @@
+"""Escalation: routing findings to working groups, the ladder, leverage and proposals."""

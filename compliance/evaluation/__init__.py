@@ -1,0 +1,1 @@
+"""Evaluating contracts: one contract, and the pipeline of a run."""

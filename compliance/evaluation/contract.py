@@ -1,0 +1,263 @@
+"""Evaluate contracts: choose the rules and parameters for each, run the engine, cross-check, explain.
+
+For every contract the engine's matches are compared with the reference evaluator's. Any difference
+is an engine fault, reported with the rule, the contract and the records involved: durable_rules has
+documented silent defects, so a wrong answer must never pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+from compliance.domain import models
+from compliance.domain.facts import ContractFacts, Match
+from compliance.errors import Problem
+from compliance.rules import compiler, reference, spec
+from compliance.sources.loader import RuleLibrary, family_keys, in_family, override_problems
+
+
+@dataclass(frozen=True)
+class EngineFault:
+    """The engine and the reference evaluation disagree about one match."""
+
+    rule_id: str
+    contract_id: str
+    missed: bool  # True: the reference found it and the engine did not; False: only the engine found it
+    bindings: tuple[tuple[str, Any], ...]
+
+    def __str__(self) -> str:
+        facts = ", ".join(f"{alias}={_binding_text(value)}" for alias, value in self.bindings)
+        what = "missed a match the reference evaluation found" if self.missed else \
+            "reported a match the reference evaluation does not confirm"
+        return f"engine fault: rule {self.rule_id}, contract {self.contract_id}: the engine {what} ({facts})"
+
+
+def _binding_text(value: Any) -> str:
+    if isinstance(value, tuple) and value and value[0] == "window":
+        return f"window {list(value[1])} of {len(value[2])} records [{', '.join(value[2])}]"
+    return str(value)
+
+
+#: PM-04: a finding within this many days after the same problem was closed and verified at the same
+#: facility is a repeat, and its severity is raised one level (proposed default: 24 months).
+REPEAT_WINDOW_DAYS = 730
+
+#: Who may verify a closure: the workers' side or a closure audit, never the supplier alone (GR-05).
+VERIFIED_CLOSURE = {"closure_audit", "monitoring_partner", "union", "worker_survey"}
+
+
+def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | None,
+                  bundle: ContractFacts) -> str | None:
+    """Why a finding is a repeat (PM-04), or None: a corrective action for the same rule at the same facility
+    was completed and verified by the workers' side before the new evidence, within REPEAT_WINDOW_DAYS."""
+    if facility_id is None or observed_on is None:
+        return None
+    if bundle.closures is not None:  # the evidence was reduced: the latest reports were kept aside
+        latest = bundle.closures.get(facility_id, [])
+    else:
+        actions = [f for f in bundle.facts if f["type"] == "corrective_action" and f.get("facility_id") == facility_id]
+        latest = [bundle.display[("corrective_action", f["id"])]
+                  for f in reference.latest_only(actions, ["cap_id", "action_ref"])]
+    closures = sorted(
+        (r for r in latest
+         if r.get("rule_id") and in_family(rule_id, r["rule_id"])
+         and r["status"] == "completed" and r.get("completed_on") and r.get("verified_by") in VERIFIED_CLOSURE
+         and r["completed_on"] < observed_on <= r["completed_on"] + dt.timedelta(days=REPEAT_WINDOW_DAYS)),
+        key=lambda r: (r["completed_on"], r["id"]))
+    if not closures:
+        return None
+    last = closures[-1]
+    return (f"repeat finding: the same problem at this facility was closed on {last['completed_on']} "
+            f"({last['cap_id']} action {last['action_ref']}, verified by {last['verified_by'].replace('_', ' ')})")
+
+
+@dataclass
+class ContractResult:
+    contract: models.Contract
+    as_of: dt.date
+    findings: list[models.Finding] = field(default_factory=list)
+    faults: list[EngineFault] = field(default_factory=list)
+    rules_applied: list[str] = field(default_factory=list)
+    facts: int = 0
+
+
+def contract_parameter_problems(library: RuleLibrary, contract: models.Contract) -> list[Problem]:
+    """Problems with a contract's parameter overrides (unknown rule, unknown parameter, wrong type)."""
+    by_id = {r.id: r for r in library.rules}
+    return [Problem(f"contract {contract.id}", None, f"parameters.{rule_id}" if rule_id in by_id else "parameters",
+                    p.message)
+            for rule_id, overrides in contract.parameters.items()
+            for p in override_problems(by_id, rule_id, overrides, ())]
+
+
+def rule_parameters(library: RuleLibrary, contract: models.Contract) -> dict[str, dict[str, Any]]:
+    """The applicable rules for `contract` and their parameters: defaults < clause set < contract.
+
+    An override keyed by a rule id also reaches the rule's variants (TR-01 -> TR-01-DD); within one level the
+    more specific key wins (TR-01-DD over TR-01)."""
+    clause_set = library.clause_set(contract.clause_set.id, contract.clause_set.version)
+    levels = [clause_set.parameters if clause_set is not None else {}, contract.parameters]
+    out = {}
+    for rule in library.rules:
+        if not rule.applies_to.matches(contract):
+            continue
+        params = dict(rule.params)
+        for overrides in levels:
+            for key in family_keys(rule.id, overrides):
+                params.update({name: value for name, value in overrides[key].items() if name in rule.params})
+        out[rule.id] = params
+    return out
+
+
+class Evaluator:
+    """Compiles a rule library once and evaluates contracts with it, cross-checking every result."""
+
+    def __init__(self, library: RuleLibrary, cross_check: bool = True, engine: bool = True):
+        self.library = library
+        self.cross_check = cross_check
+        #: False: the reference evaluation alone (to measure what evaluating costs without the engine)
+        self.use_engine = engine
+        self.compiled = compiler.compile_rules(library.rules)
+        self._session: Any = None
+        self._rules = {r.id: r for r in library.rules}
+
+    def _engine(self) -> Any:
+        if self._session is None:
+            from compliance.rules import engine  # imported late: `compliance --help` stays fast
+
+            self._session = engine.Session(self.compiled)
+        return self._session
+
+    def evaluate(self, bundle: ContractFacts) -> ContractResult:
+        contract = bundle.contract
+        params = rule_parameters(self.library, contract)
+        matches, faults = self.matches(bundle, params)
+        result = ContractResult(contract, bundle.as_of, rules_applied=sorted(params), facts=len(bundle.facts),
+                                faults=faults)
+        result.findings = self.findings(matches, bundle, params)
+        return result
+
+    def matches(self, bundle: ContractFacts, params: dict[str, dict[str, Any]]) -> tuple[list[Match], list[EngineFault]]:
+        """The engine's matches of the rules in `params` on `bundle`, and where the reference evaluation (when
+        cross-checking) disagrees with them."""
+        if not self.use_engine:
+            return reference.evaluate(self.library.rules, bundle, params), []
+        matches = self._engine().evaluate(bundle, params)
+        faults = []
+        if self.cross_check:
+            expected = set(reference.evaluate(self.library.rules, bundle, params))
+            found = set(matches)
+            for match in sorted(expected - found, key=repr):
+                faults.append(EngineFault(match.rule_id, bundle.contract.id, True, match.bindings))
+            for match in sorted(found - expected, key=repr):
+                faults.append(EngineFault(match.rule_id, bundle.contract.id, False, match.bindings))
+        return matches, faults
+
+    def findings(self, matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]]
+                 ) -> list[models.Finding]:
+        """The findings of `matches` on the contract of `bundle` (whose display records hold the records bound),
+        most serious first."""
+        return sorted((self.finding(match, bundle, params[match.rule_id]) for match in matches),
+                      key=lambda f: (f.severity.rank, f.rule_id, f.facility_id or "", f.key))
+
+    # -- findings -----------------------------------------------------------------------------------------------------
+
+    def finding(self, match: Match, bundle: ContractFacts, params: dict[str, Any]) -> models.Finding:
+        rule = self._rules[match.rule_id]
+        contract = bundle.contract
+        context: dict[str, Any] = {**params, "as_of": bundle.as_of, "contract_id": contract.id}
+        evidence_ids: set[str] = set()
+        evidence_dates: list[dt.date] = []
+        identity: list[Any] = []
+        facility_id = None
+        for alias, value in match.bindings:
+            if isinstance(value, tuple):  # a threshold window
+                record, members = self._window_display(rule, bundle, value)
+                evidence_ids.update(m["id"] for m in members)
+                evidence_dates += [m["date"] for m in members]
+                identity.append([alias, list(value[1])])
+            else:
+                fact_type = rule.alias_fact(alias)
+                record = bundle.display[(fact_type, value)]
+                if fact_type in models.EVIDENCE_TYPES:
+                    evidence_ids.add(value)
+                    evidence_dates.append(record["date"])
+                pattern = next(p for p in rule.when.match if p.as_ == alias)
+                if pattern.latest_per:
+                    identity.append([alias, [str(record.get(k)) for k in pattern.latest_per]])
+                else:
+                    identity.append([alias, value])
+                if fact_type == "facility":
+                    facility_id = facility_id or value
+            facility_id = facility_id or record.get("facility_id")
+            context[alias] = record
+        env = {alias: bundle.by_key[(rule.alias_fact(alias), value)] for alias, value in match.bindings
+               if not isinstance(value, tuple)}
+        modifiers = [m.reason for m in rule.then.modifiers
+                     if reference.holds(m.where, env.get(m.alias, {}), m.alias, env, params, bundle.as_of_day) is True]
+        observed_on = max(evidence_dates, default=None)
+        if rule.then.verdict == "breach":  # a data gap or due diligence is not a repeat breach
+            repeat = repeat_reason(rule.id, facility_id, observed_on, bundle)
+            if repeat:
+                modifiers.append(repeat)
+        severity = rule.severity.raised(len(modifiers))
+        digest = hashlib.sha256(json.dumps([rule.id, contract.id, sorted(identity)], default=str).encode()).hexdigest()
+        return models.Finding(
+            key=f"{rule.id}/{contract.id}/{digest[:12]}",
+            rule_id=rule.id,
+            rule_version=rule.version,
+            title=rule.title,
+            clause=rule.clause,
+            contract_id=contract.id,
+            ocid=contract.ocid,
+            supplier_id=contract.supplier.id,
+            facility_id=facility_id,
+            severity=severity,
+            severity_base=rule.severity,
+            modifiers=modifiers,
+            fprw=rule.fprw,
+            hrdd_objectives=rule.hrdd_objectives,
+            message=self._message(rule, context),
+            evidence_ids=sorted(evidence_ids),
+            observed_on=observed_on,
+            required_actions=rule.then.required_actions,
+            buyer_actions=rule.then.buyer_actions,
+            letter_type=rule.then.letter,
+            verdict=rule.then.verdict,
+            respond_by=bundle.as_of + dt.timedelta(days=rule.response_days(severity)),
+            as_of=bundle.as_of,
+        )
+
+    def _window_display(self, rule: spec.Rule, bundle: ContractFacts, value: tuple[Any, ...]
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        threshold = rule.when.threshold
+        assert threshold is not None
+        _, group, ids = value
+        members = sorted((bundle.display[(threshold.fact, i)] for i in ids), key=lambda m: (m["date"], m["id"]))
+        count = len({m[threshold.distinct] for m in members}) if threshold.distinct else len(members)
+        record = dict(zip(threshold.group_by, group))
+        record.update(count=count, first_date=members[0]["date"], last_date=members[-1]["date"],
+                      ids=[m["id"] for m in members], members=members)
+        if threshold.distinct:
+            record["values"] = sorted({str(m[threshold.distinct]) for m in members})
+        return record, members
+
+    _environment = spec.message_environment()
+    _templates: dict[str, jinja2.Template] = {}
+
+    def _message(self, rule: spec.Rule, context: dict[str, Any]) -> str:
+        template = self._templates.get(rule.then.message)
+        if template is None:
+            template = self._templates[rule.then.message] = self._environment.from_string(rule.then.message)
+        try:
+            text = " ".join(template.render(context).split())
+            return text[:1].upper() + text[1:]
+        except Exception as error:  # noqa: BLE001 - a message must never lose the finding itself
+            return f"{rule.title} (the rule's message could not be written: {error})"

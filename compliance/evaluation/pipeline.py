@@ -1,0 +1,377 @@
+"""Evaluating many contracts at once, fast and in bounded memory, with the findings one contract at a time gives.
+
+* **Read once.** A contract's evidence is a union of partitions (the records about one of its facilities that
+  name no contract, and the records naming it); contracts that share facilities are evaluated together, in a
+  *group*, which reads each partition once, a few facilities at a time (rows stream, chunk by chunk).
+* **Reduce.** ``relevance.Reducer`` keeps only the records some rule can read (the rest cannot change a finding);
+  the engine and the reference evaluator both get the kept records.
+* **Per facility.** The rules whose matches stay within one facility (``relevance.facility_local``: most of the
+  library) are evaluated on each facility's records once for all the contracts linked to it; the other rules on
+  each contract's facts. Sessions stay small and are deleted afterwards (``engine.Session``).
+* **In parallel.** Groups are evaluated by several processes (``evaluate_groups``), or, on PostgreSQL, by
+  processes on several hosts sharing a run (``api.run`` with workers); the run's own process stores the result.
+* **Only what changed.** Each contract's inputs (the contract, its facilities and links, the digests of the
+  evidence partitions it reads, the rule library, the software version and the as-of date) are hashed
+  (``inputs``); a contract whose inputs equal those of the last run that covered it keeps that run's findings
+  without being evaluated, and one whose evidence changed at some facilities keeps its facility-local findings
+  at the others (``reuse``). ``run --full`` evaluates every contract.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from compliance import __version__
+from compliance.domain import facts, models
+from compliance.domain.facts import Match
+from compliance.evaluation.contract import ContractResult, Evaluator, rule_parameters
+from compliance.rules import relevance
+from compliance.sources.loader import RuleLibrary
+from compliance.store.database import Store, partition_digest
+
+#: Where a fact read by the reducer carries its stored payload (no rule can name this field).
+PAYLOAD = "\x00payload"
+
+
+@dataclass
+class Portfolio:
+    """The contracts of a run or a check with what they read besides evidence, as known at one moment."""
+
+    as_of: dt.date
+    known_at: dt.datetime | None
+    contracts: dict[str, models.Contract]
+    facilities: dict[str, models.Facility]
+    links: list[models.ProductionLink]
+    #: contract id -> the facilities linked to its products
+    linked: dict[str, set[str]] = field(default_factory=dict)
+    #: contract id -> {rule id: parameters} of the rules that apply to it
+    params: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: contract id -> the facilities ("" for none) whose evidence the facility-local rules are evaluated on, when
+    #: not all of them (their findings elsewhere are those of the last run: see ``Reuse``)
+    units: dict[str, set[str]] = field(default_factory=dict)
+
+
+def portfolio(library: RuleLibrary, contracts: Iterable[models.Contract], as_of: dt.date,
+              known_at: dt.datetime | None, facilities: dict[str, models.Facility],
+              links: list[models.ProductionLink]) -> Portfolio:
+    out = Portfolio(as_of, known_at, {c.id: c for c in contracts}, facilities, links)
+    for contract in out.contracts.values():
+        out.linked[contract.id] = {link.facility_id for link in facts.linked(contract, links)}
+        out.params[contract.id] = rule_parameters(library, contract)
+    return out
+
+
+def groups(p: Portfolio, contract_ids: Iterable[str], parts: int = 4) -> list[list[str]]:
+    """Contracts that share facilities, together, so that a facility's evidence is read by as few groups as
+    possible: a brand's contracts (they read its factories), then the groups that share the most facilities
+    merged while a group reads at most about 1/`parts` of the facilities (so that parallel workers still share
+    the work). Largest groups first, so that the workers finish together."""
+    by_brand: dict[str, list[str]] = {}
+    for contract_id in contract_ids:
+        by_brand.setdefault(sorted(p.contracts[contract_id].brands)[0], []).append(contract_id)
+    work = [(set().union(*(p.linked[c] for c in ids)), sorted(ids)) for ids in by_brand.values()]
+    cap = len(set().union(*(sites for sites, _ids in work))) / max(parts, 1) if work else 0
+    while True:
+        best: tuple[int, int, int] | None = None
+        for i in range(len(work)):
+            for j in range(i + 1, len(work)):
+                shared = len(work[i][0] & work[j][0])
+                if shared and len(work[i][0] | work[j][0]) <= cap and (best is None or shared > best[0]):
+                    best = (shared, i, j)
+        if best is None:
+            break
+        _shared, i, j = best
+        work[i] = (work[i][0] | work[j][0], sorted(work[i][1] + work[j][1]))
+        del work[j]
+    return [ids for _sites, ids in sorted(work, key=lambda w: (-len(w[0]) * len(w[1]), w[1][0]))]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Evaluating a group of contracts
+
+
+class GroupEvaluator:
+    """Evaluates groups of contracts in this process, with one compiled ruleset and one engine session.
+
+    The rules whose matches lie within one facility's records (``relevance.facility_local``) are evaluated on each
+    facility's evidence once for all the contracts linked to it (with the same parameters), and the evidence a
+    contract alone names with it; the other rules on each contract's facts. The engine's matches are cross-checked
+    against the reference evaluation on the same facts (``engine=False``: the reference evaluation alone)."""
+
+    def __init__(self, library: RuleLibrary, cross_check: bool = True, engine: bool = True):
+        self.library = library
+        self.evaluator = Evaluator(library, cross_check=cross_check, engine=engine)
+        self.local = local_rules(library)
+        #: The evidence types the other rules (and repeat findings) read.
+        self.contract_types = sorted(relevance.types_read(
+            [r for r in library.rules if r.id not in self.local]) | {"corrective_action"})
+
+    def evaluate(self, store: Store, p: Portfolio, contract_ids: list[str], findings: bool = True
+                 ) -> dict[str, ContractResult]:
+        """Read the group's evidence once, a few facilities at a time, and evaluate each contract. Facilities whose
+        facility-local findings are kept (``Portfolio.units``) are read for the types the other rules read only."""
+        full: set[str] = set()
+        sites: set[str] = set()
+        for c in contract_ids:
+            sites |= p.linked[c]
+            full |= p.linked[c] if c not in p.units else p.linked[c] & p.units[c]
+        return self.evaluate_chunks(p, contract_ids, store.evidence_payloads(
+            full, contract_ids, p.as_of, p.known_at, partial=sites - full, types=self.contract_types), findings)
+
+    def evaluate_chunks(self, p: Portfolio, contract_ids: list[str],
+                        chunks: Iterable[tuple[list[dict[str, Any]], bool]], findings: bool = True
+                        ) -> dict[str, ContractResult]:
+        """Evaluate contracts on their evidence, given as chunks of stored payloads (dated on or before the as-of
+        date; every record of a facility in the same chunk), each with whether it holds every type or only those
+        the contract-wide rules read. Only the records a rule may read are kept (``relevance``) and validated.
+        `findings` False: matches only (``ContractResult.facts`` counts them)."""
+        rules_local = [r for r in self.library.rules if r.id in self.local]
+        rules_contract = [r for r in self.library.rules if r.id not in self.local]
+        local = {c: {r: v for r, v in p.params[c].items() if r in self.local} for c in contract_ids}
+        other = {c: {r: v for r, v in p.params[c].items() if r not in self.local} for c in contract_ids}
+        reducers = (relevance.Plan(rules_local, p.as_of, local.values(), closures=False).reducer(),
+                    relevance.Plan(rules_contract, p.as_of, other.values()).reducer())
+        for chunk, complete in chunks:
+            batch = []
+            for payload in chunk:
+                fact = relevance.fact_from_payload(payload)
+                fact[PAYLOAD] = payload
+                batch.append(fact)
+            for reducer in reducers if complete else reducers[1:]:
+                reducer.add(batch)
+        kept = [_partitions(reducer.finish()) for reducer in reducers]
+        closures = reducers[1].closures()
+        records: dict[str, tuple[models.EvidenceBase, dict[str, Any]]] = {}  # id -> (record, as displayed)
+
+        def record(fact: dict[str, Any]) -> tuple[models.EvidenceBase, dict[str, Any]]:
+            if fact["id"] not in records:
+                validated = models.EVIDENCE_ADAPTER.validate_python(fact[PAYLOAD])
+                records[fact["id"]] = (validated, validated.model_dump())
+            return records[fact["id"]]
+
+        own: dict[str, set[tuple[Any, Any]]] = {}
+        for partitions in (*kept, {(f.get("facility_id"), f.get("contract_id")): [] for f in closures}):
+            for key in partitions:
+                if key[1] is not None:
+                    own.setdefault(key[1], set()).add(key)
+        shared: dict[tuple[Any, ...], tuple[list[Match], list[Any], facts.ContractFacts]] = {}
+        results = {}
+        for contract_id in contract_ids:
+            contract = p.contracts[contract_id]
+            mine = own.get(contract_id, set())
+            # Facility-local rules: each facility's records naming no contract (shared by every contract with the
+            # same parameters), with the records naming this contract there, if any; and this contract's records
+            # elsewhere.
+            signature = json.dumps(local[contract_id], sort_keys=True, default=str)
+            units = [((f, None), (f, contract_id)) if (f, contract_id) in kept[0] else ((f, None),)
+                     for f in sorted(p.linked[contract_id], key=str)]
+            units += [(key,) for key in sorted(mine, key=repr) if key[0] not in p.linked[contract_id]]
+            if contract_id in p.units:
+                units = [u for u in units if (u[0][0] or "") in p.units[contract_id]]
+            matches: list[Match] = []
+            faults: list[Any] = []
+            bundles = []
+            for unit in units:
+                if not any(key in kept[0] for key in unit):
+                    continue
+                memo = (unit, signature) if len(unit) == 1 and unit[0][1] is None else (unit, contract_id)
+                if memo not in shared:
+                    bundle = facts.ContractFacts(contract=contract, as_of=p.as_of)
+                    for fact in sorted((f for key in unit for f in kept[0].get(key, [])), key=_order):
+                        bundle.add(record(fact)[1])
+                    found, wrong = self.evaluator.matches(bundle, local[contract_id])
+                    shared[memo] = (found, wrong, bundle)
+                found, wrong, bundle = shared[memo]
+                matches += found
+                faults += [dataclasses.replace(fault, contract_id=contract_id) for fault in wrong]
+                bundles.append(bundle)
+            # The other rules: the contract's facts, with the records they may read.
+            partitions = {(f, None) for f in p.linked[contract_id]} | mine
+            evidence = [record(f)[0] for key in partitions for f in kept[1].get(key, [])]
+            bundle = facts.build(contract, p.facilities, p.links, evidence, p.as_of)
+            found, wrong = self.evaluator.matches(bundle, other[contract_id])
+            matches += found
+            faults += wrong
+            result = ContractResult(contract, p.as_of, rules_applied=sorted(p.params[contract_id]),
+                                    facts=len(matches), faults=faults)
+            if findings:
+                for part in bundles:  # the records the facility-local matches bound, for the messages
+                    bundle.display.update(part.display)
+                    bundle.by_key.update(part.by_key)
+                bundle.closures = {}
+                for fact in relevance.latest_closures(closures, partitions):
+                    bundle.closures.setdefault(fact["facility_id"], []).append(record(fact)[1])
+                result.findings = self.evaluator.findings(matches, bundle, p.params[contract_id])
+            results[contract_id] = result
+        return results
+
+
+def local_rules(library: RuleLibrary) -> set[str]:
+    """The rules whose matches lie within one facility's evidence (``relevance.facility_local``)."""
+    return {r.id for r in library.rules if relevance.facility_local(r)}
+
+
+def _partitions(kept: list[dict[str, Any]]) -> dict[tuple[Any, Any], list[dict[str, Any]]]:
+    out: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for fact in kept:
+        out.setdefault((fact.get("facility_id"), fact.get("contract_id")), []).append(fact)
+    return out
+
+
+def _order(fact: dict[str, Any]) -> tuple[Any, ...]:
+    return (fact["date"], fact["id"])
+
+
+def result_json(result: ContractResult) -> dict[str, Any]:
+    """A contract's result as stored by a shared run's partition (JSON)."""
+    return {"findings": [f.model_dump(mode="json") for f in result.findings],
+            "faults": [str(fault) for fault in result.faults]}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Several processes on this host
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(url: str, library: RuleLibrary, p: Portfolio, cross_check: bool) -> None:
+    _WORKER.update(url=url, portfolio=p, evaluator=GroupEvaluator(library, cross_check))
+
+
+def _work(contract_ids: list[str]) -> dict[str, dict[str, Any]]:
+    store = _WORKER.get("store")
+    if store is None:
+        store = _WORKER["store"] = Store(_WORKER["url"])
+    results = _WORKER["evaluator"].evaluate(store, _WORKER["portfolio"], contract_ids)
+    return {c: result_json(r) for c, r in results.items()}
+
+
+def evaluate_groups(store: Store, library: RuleLibrary, p: Portfolio, work: list[list[str]], workers: int,
+                    log: Callable[..., None]) -> dict[str, dict[str, Any]]:
+    """Evaluate groups of contracts with `workers` processes (forked from this one; a new store connection each),
+    results as JSON by contract id. The calling process only waits."""
+    results: dict[str, dict[str, Any]] = {}
+    if not work:
+        return results
+    # Forked children must not share this process's database connections: close them first.
+    store.engine.dispose()
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1 \
+        else "spawn"
+    with ProcessPoolExecutor(max_workers=min(workers, len(work)), mp_context=multiprocessing.get_context(method),
+                             initializer=_start_worker, initargs=(store.url, library, p, True)) as pool:
+        pending = {pool.submit(_work, group) for group in work}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                for contract_id, result in future.result().items():
+                    results[contract_id] = result
+                    log("contract_evaluated", contract_id=contract_id, findings=len(result["findings"]),
+                        faults=len(result["faults"]))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What changed since the last run
+
+
+@dataclass
+class Inputs:
+    """The evidence partitions a run reads and what each contract's findings depend on."""
+
+    #: (facility id or None, contract id or None) -> (digest, records) of every partition a contract reads
+    partitions: dict[tuple[str | None, str | None], tuple[str, int]] = field(default_factory=dict)
+    #: contract id -> the hash of all its inputs
+    hashes: dict[str, str] = field(default_factory=dict)
+    #: contract id -> the hash of its inputs besides evidence, facilities and links (the contract, the rules,
+    #: the software, the as-of date): with the evidence of a facility, what its facility-local findings there
+    #: depend on
+    bases: dict[str, str] = field(default_factory=dict)
+    #: contract id -> facility id ("" for none) -> digest of the evidence the contract reads there
+    units: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _sha(document: Any) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def inputs(store: Store, library: RuleLibrary, p: Portfolio) -> Inputs:
+    """Digest the evidence partitions the contracts read (ids and content hashes only, streamed from an index) and
+    hash each contract's inputs."""
+    out = Inputs()
+    sites = set().union(*p.linked.values()) if p.linked else set()
+    for facility_id, contract_id, rows in store.evidence_partitions(p.as_of, p.known_at):
+        if contract_id is None and facility_id not in sites or contract_id is not None and contract_id not in p.contracts:
+            continue
+        out.partitions[(facility_id, contract_id)] = (partition_digest(rows), len(rows))
+    own: dict[str, list[str | None]] = {}
+    for facility_id, contract_id in out.partitions:
+        if contract_id is not None:
+            own.setdefault(contract_id, []).append(facility_id)
+    library_hash = library.content_hash()
+    for contract_id, contract in p.contracts.items():
+        linked = p.linked[contract_id]
+        units: dict[str, str] = {}
+        for facility_id in sorted(linked | {f for f in own.get(contract_id, []) if f is not None}) + (
+                [None] if None in own.get(contract_id, []) else []):
+            shared = out.partitions.get((facility_id, None)) if facility_id in linked else None
+            mine = out.partitions.get((facility_id, contract_id))
+            if shared or mine:
+                units[facility_id or ""] = _sha([facility_id in linked, shared and shared[0], mine and mine[0]])
+        base = _sha({"library": library_hash, "software": __version__, "as_of": p.as_of.isoformat(),
+                     "contract": contract.model_dump(mode="json")})
+        out.bases[contract_id], out.units[contract_id] = base, units
+        out.hashes[contract_id] = _sha({
+            "base": base, "units": units,
+            "facilities": [p.facilities[f].model_dump(mode="json") for f in sorted(linked) if f in p.facilities],
+            "links": sorted((facts.link_id(k), k.model_dump(mode="json")) for k in facts.linked(contract, p.links)),
+        })
+    return out
+
+
+@dataclass
+class Reuse:
+    """What a run keeps of the last one: the findings of contracts whose inputs are unchanged, and for contracts
+    whose evidence changed at some facilities only, the facility-local findings at the others."""
+
+    #: the contracts whose inputs are unchanged: their stored findings stand (nothing to evaluate)
+    whole: set[str] = field(default_factory=set)
+    #: contract id -> the facility-local findings kept (the facilities to evaluate are in Portfolio.units)
+    partial: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def reuse(store: Store, library: RuleLibrary, p: Portfolio, found: Inputs) -> Reuse:
+    """Compare each contract's inputs with those of the last run that covered it (whose findings are the stored
+    findings still found, when their number is the number that run recorded). Sets ``p.units``."""
+    out = Reuse()
+    previous = store.last_inputs(found.hashes)
+    candidates = [c for c in found.hashes if c in previous and previous[c].base_hash == found.bases[c]]
+    counts = store.firing_counts(candidates)
+    candidates = [c for c in candidates if counts[c] == previous[c].findings]
+    out.whole = {c for c in candidates if previous[c].inputs_hash == found.hashes[c]}
+    partial = [c for c in candidates if c not in out.whole]
+    stored = store.current_findings(partial)
+    local = local_rules(library)
+    for contract_id in partial:
+        units = found.units[contract_id]
+        same = {u for u, digest in units.items() if previous[contract_id].units.get(u) == digest}
+        p.units[contract_id] = set(units) - same
+        out.partial[contract_id] = [f for f in stored[contract_id]
+                                    if f["rule_id"] in local and (f["facility_id"] or "") in same]
+    return out
+
+
+def timer() -> Callable[[], float]:
+    start = time.perf_counter()
+    return lambda: round(time.perf_counter() - start, 3)
+
+

@@ -1,0 +1,1 @@
+"""Reading files with their places: rule and record files, evidence intake, OCDS, Open Supply Hub."""

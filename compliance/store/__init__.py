@@ -1,0 +1,1 @@
+"""The store: SQLite or PostgreSQL through SQLModel, with Alembic migrations."""
