@@ -353,7 +353,7 @@ def _pool(url: str, as_of: dt.date, known_at: dt.datetime, workers: int) -> tupl
     store = Store(url)
     try:
         library = api.load_library([RULES])
-        p = pipeline.portfolio(library, store.contracts(statuses=["active"], known_at=known_at), as_of, known_at,
+        p = pipeline.scope(library, store.contracts(statuses=["active"], known_at=known_at), as_of, known_at,
                                store.facilities(known_at), store.production_links(known_at))
     finally:
         store.close()

@@ -119,9 +119,9 @@ def check(store: Store, library: RuleLibrary, contract_ids: Iterable[str] | None
     else:
         contracts = [store.contract(contract_id, known_at) for contract_id in contract_ids]
     _require_valid_parameters(library, contracts)
-    p = pipeline.portfolio(library, contracts, as_of, known_at, store.facilities(known_at),
+    scope = pipeline.scope(library, contracts, as_of, known_at, store.facilities(known_at),
                            store.production_links(known_at))
-    results = pipeline.GroupEvaluator(library, cross_check).evaluate(store, p, sorted(p.contracts))
+    results = pipeline.GroupEvaluator(library, cross_check).evaluate(store, scope, sorted(scope.contracts))
     return [results[c.id] for c in contracts]
 
 
@@ -192,26 +192,26 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
         elapsed = pipeline.timer()
         contracts = store.contracts(statuses=["active"], known_at=known)
         _require_valid_parameters(library, contracts)
-        p = pipeline.portfolio(library, contracts, as_of, known, store.facilities(known),
+        scope = pipeline.scope(library, contracts, as_of, known, store.facilities(known),
                                store.production_links(known))
-        inputs = pipeline.inputs(store, library, p)
-        kept = pipeline.Reuse() if full else pipeline.reuse(store, library, p, inputs)
+        inputs = pipeline.inputs(store, library, scope)
+        kept = pipeline.Reuse() if full else pipeline.reuse(store, library, scope, inputs)
         todo = [c.id for c in contracts if c.id not in kept.whole]
         log("inputs_read", seconds=elapsed(), partitions=len(inputs.partitions),
             records=sum(n for _d, n in inputs.partitions.values()), evaluate=len(todo), reuse=len(kept.whole),
-            facilities_changed=sum(len(units) for units in p.units.values()))
+            facilities_changed=sum(len(units) for units in scope.units.values()))
         for contract_id in sorted(kept.whole):
             log("contract_reused", contract_id=contract_id)
-        work = pipeline.groups(p, todo, parts=2 * workers if workers > 1 else 1)
+        work = pipeline.groups(scope, todo, parts=2 * workers if workers > 1 else 1)
         if workers > 1 and store.engine.dialect.name == "postgresql":
-            partials = _shared(store, library, as_of, known, work, p, workers, rules_dir, log)
+            partials = _shared(store, library, as_of, known, work, scope, workers, rules_dir, log)
         elif workers > 1 and len(work) > 1:
-            partials = pipeline.evaluate_groups(store, library, p, work, workers, log)
+            partials = pipeline.evaluate_groups(store, library, scope, work, workers, log)
         else:
             partials = {}
             evaluator = pipeline.GroupEvaluator(library)
             for group in work:
-                for contract_id, result in evaluator.evaluate(store, p, group).items():
+                for contract_id, result in evaluator.evaluate(store, scope, group).items():
                     partials[contract_id] = pipeline.result_json(result)
                     log("contract_evaluated", contract_id=contract_id, findings=len(result.findings),
                         faults=len(result.faults))
@@ -230,20 +230,20 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
 
 
 def _partition_evaluator(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.datetime | None,
-                         log: Callable[..., None], p: pipeline.Portfolio | None = None
+                         log: Callable[..., None], scope: pipeline.RunScope | None = None
                          ) -> Callable[[list[str]], dict[str, Any]]:
     """Evaluate a partition (a group of contracts) into JSON-ready results by contract: findings and engine
-    faults. `p` is the run's portfolio, read from the store when this process did not start the run."""
+    faults. `scope` is the run's scope, read from the store when this process did not start the run."""
     evaluator = pipeline.GroupEvaluator(library)
-    portfolios: list[pipeline.Portfolio] = [p] if p is not None else []
+    scopes: list[pipeline.RunScope] = [scope] if scope is not None else []
 
     def evaluate(contract_ids: list[str]) -> dict[str, Any]:
-        if not portfolios:
+        if not scopes:
             contracts = store.contracts(known_at=known_at)
-            portfolios.append(pipeline.portfolio(library, contracts, as_of, known_at, store.facilities(known_at),
+            scopes.append(pipeline.scope(library, contracts, as_of, known_at, store.facilities(known_at),
                                                  store.production_links(known_at)))
         results = {}
-        for contract_id, result in evaluator.evaluate(store, portfolios[0], contract_ids).items():
+        for contract_id, result in evaluator.evaluate(store, scopes[0], contract_ids).items():
             log("contract_evaluated", contract_id=contract_id, findings=len(result.findings),
                 faults=len(result.faults))
             results[contract_id] = pipeline.result_json(result)
@@ -252,7 +252,7 @@ def _partition_evaluator(store: Store, library: RuleLibrary, as_of: dt.date, kno
 
 
 def _shared(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.datetime, work: list[list[str]],
-            p: pipeline.Portfolio, workers: int, rules_dir: Path | None,
+            scope: pipeline.RunScope, workers: int, rules_dir: Path | None,
             log: Callable[..., None]) -> dict[str, dict[str, Any]]:
     if store.engine.dialect.name != "postgresql":
         raise StoreError("several processes can share a run on PostgreSQL only; run with --workers 1 on SQLite")
@@ -261,7 +261,7 @@ def _shared(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.dat
     token = str(uuid.uuid4())
     store.open_partitions(token, as_of, known_at, library.content_hash(), work)
     log("partitions_opened", token=token, partitions=len(work))
-    evaluate = _partition_evaluator(store, library, as_of, known_at, log, p)
+    evaluate = _partition_evaluator(store, library, as_of, known_at, log, scope)
     # The database URL goes through the environment, never the command line (it may hold a password).
     command = [sys.executable, "-m", "compliance", "run", "--join", token, "--rules", str(rules_dir or "rules")]
     helpers = [subprocess.Popen(command, env={**os.environ, "COMPLIANCE_DATABASE_URL": store.url},
@@ -354,7 +354,7 @@ def escalations(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt
     for decision in store.decisions():
         if decision.decided_level == "E3":
             referrals[decision.finding_key] = decision.decided_at.date()
-    portfolio = escalation.Portfolio(store.contracts(), store.production_links(), as_of)
+    portfolio = escalation.ContractNetwork(store.contracts(), store.production_links(), as_of)
     hints = {r.id: r.then.escalation for r in library.rules if r.then.escalation}
     recommendations, proposals = escalation.recommend(findings, portfolio, groups, hints, policy, referrals)
     return EscalationReport(as_of, groups, recommendations, proposals,

@@ -498,7 +498,7 @@ def test_findings_on_the_records_the_rules_can_read_are_those_on_all_records(cas
     for record in records:
         assert relevance.fact_from_payload(evidence_payload(record)) == facts.normalise(record.model_dump())
     payloads = [evidence_payload(r) for r in records if r.date <= as_of]
-    portfolio = pipeline.portfolio(library(), [contract], as_of, None, facilities, links)
+    portfolio = pipeline.scope(library(), [contract], as_of, None, facilities, links)
     reduced = group_evaluator().evaluate_chunks(portfolio, [contract.id], [(payloads, True)])[contract.id]
     assert reduced.faults == [], [str(f) for f in reduced.faults]
     assert reduced.findings == full.findings

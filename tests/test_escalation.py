@@ -18,7 +18,7 @@ import pytest
 from compliance.domain import models
 from compliance.domain.models import FPRW, Severity
 from compliance.escalation import routing as escalation
-from compliance.escalation.routing import Policy, Portfolio, Proposal, Recommendation
+from compliance.escalation.routing import ContractNetwork, Policy, Proposal, Recommendation
 from compliance.sources import loader
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +95,7 @@ def recommend(findings: list[models.Finding], contracts: list[models.Contract], 
               groups: list[models.WorkingGroup] = GROUPS, **kwargs: Any
               ) -> tuple[dict[str, Recommendation], list[Proposal]]:
     """recommend() as of AS_OF, with the recommendations by finding key."""
-    recs, proposals = escalation.recommend(findings, Portfolio(contracts, links, AS_OF), groups, **kwargs)
+    recs, proposals = escalation.recommend(findings, ContractNetwork(contracts, links, AS_OF), groups, **kwargs)
     assert len(recs) == len(findings)
     return {r.finding.key: r for r in recs}, proposals
 
@@ -463,7 +463,7 @@ def test_contracts_that_are_not_live_give_no_leverage(dead: dict[str, Any]):
     live = northwind_contracts(institutions(2))
     gone = contract("NW9", {"Northwind": ["NB-450"]}, [("GB-PPON-OLD", ["NEUPC"])], **dead)
     f = finding("FL-04", "NW1", "FAC-NW", Severity.PRIORITY)
-    portfolio = Portfolio([*live, gone], NW_LINKS, AS_OF)
+    portfolio = ContractNetwork([*live, gone], NW_LINKS, AS_OF)
     assert [c.id for c in portfolio.live()] == ["NW1", "NW2"]
     assert [c.id for c in portfolio.contracts_at("FAC-NW")] == ["NW1", "NW2"]
     assert portfolio.brand_leverage("Northwind").consortia == ("LUPC",)
@@ -639,7 +639,7 @@ def test_recommendations_come_most_serious_first_then_highest_level_then_most_le
     findings, contracts, links = _mixed()
     hints = {"TR-01": "E1", "MO-03": "E1"}
     referrals = {"k-p-apple": AS_OF - dt.timedelta(days=100)}
-    recs, proposals = escalation.recommend(findings, Portfolio(contracts, links, AS_OF), GROUPS, hints,
+    recs, proposals = escalation.recommend(findings, ContractNetwork(contracts, links, AS_OF), GROUPS, hints,
                                            referrals=referrals)
     assert [(r.finding.key, r.level, r.routes) for r in recs] == [
         # Priority: the referral that did not work, then the referrals, most linked institutions first (3, then 1).
@@ -664,7 +664,7 @@ def test_the_same_inputs_give_the_same_recommendations_in_the_same_order():
     hints = {"TR-01": "E1"}
 
     def run(fs: list[models.Finding], cs: list[models.Contract], ls: list[models.ProductionLink]):
-        return escalation.recommend(fs, Portfolio(cs, ls, AS_OF), GROUPS, hints)
+        return escalation.recommend(fs, ContractNetwork(cs, ls, AS_OF), GROUPS, hints)
 
     first = run(findings, contracts, links)
     assert run(findings, contracts, links) == first
@@ -682,7 +682,7 @@ def test_the_example_portfolio_links_northwind_to_two_consortia_and_resolves_sha
     contracts = loader.load_contracts(ROOT / "contracts" / "contracts.yaml")
     _, links = loader.load_facilities(ROOT / "contracts" / "facilities.yaml")
     groups, _ = loader.load_working_groups(ROOT / "contracts" / "working-groups.yaml")
-    portfolio = Portfolio(contracts, links, AS_OF)
+    portfolio = ContractNetwork(contracts, links, AS_OF)
     assert {g.id for g in groups} == {"apple", "cisco", "foa_cb"}
     northwind = portfolio.brand_leverage("Northwind")
     assert northwind.consortia == ("LUPC", "NEUPC")

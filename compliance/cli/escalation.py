@@ -174,7 +174,7 @@ def escalations_leverage(ctx: click.Context, as_of: dt.date | None, as_json: boo
 
     store = _store(ctx)
     store.require_current()
-    portfolio = escalation.Portfolio(store.contracts(), store.production_links(), as_of or dt.date.today())
+    portfolio = escalation.ContractNetwork(store.contracts(), store.production_links(), as_of or dt.date.today())
     table = escalation.leverage_table(portfolio)
     if as_json:
         click.echo(json.dumps({kind: {name: {"institutions": list(lev.institutions), "consortia": list(lev.consortia),

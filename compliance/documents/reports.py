@@ -284,7 +284,7 @@ class Data:
         self.facilities = store.facilities()
         self.links = store.production_links()
         self.contracts = {c.id: c for c in store.contracts()}
-        self.portfolio = escalation.Portfolio(list(self.contracts.values()), self.links, as_of)
+        self.portfolio = escalation.ContractNetwork(list(self.contracts.values()), self.links, as_of)
         self.group_names = {g.id: g.name for g in report.groups}
         recommendations = {r.finding.key: r for r in report.recommendations}
         latest: dict[str, Any] = {}

@@ -93,7 +93,7 @@ class Proposal:
 
 
 @dataclass
-class Portfolio:
+class ContractNetwork:
     """Contracts and production links: who buys what from where, for leverage and brand resolution."""
 
     contracts: list[models.Contract]
@@ -141,7 +141,7 @@ def _age(finding: models.Finding, as_of: dt.date) -> int:
     return (as_of - (finding.observed_on or as_of)).days
 
 
-def recommend(findings: list[models.Finding], portfolio: Portfolio, groups: list[models.WorkingGroup],
+def recommend(findings: list[models.Finding], portfolio: ContractNetwork, groups: list[models.WorkingGroup],
               hints: dict[str, str] | None = None, policy: Policy = Policy(),
               referrals: dict[str, dt.date] | None = None) -> tuple[list[Recommendation], list[Proposal]]:
     """Route every finding and recommend its ladder level; propose new groups where the thresholds are met.
@@ -208,7 +208,7 @@ def recommend(findings: list[models.Finding], portfolio: Portfolio, groups: list
     return out, proposals
 
 
-def _brands(finding: models.Finding, portfolio: Portfolio) -> tuple[str, ...]:
+def _brands(finding: models.Finding, portfolio: ContractNetwork) -> tuple[str, ...]:
     if finding.facility_id:
         return portfolio.brands_at(finding.facility_id)
     contract = next((c for c in portfolio.live() if c.id == finding.contract_id), None)
@@ -264,7 +264,7 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _brand_proposal(brand: str, findings: list[models.Finding], portfolio: Portfolio) -> Proposal:
+def _brand_proposal(brand: str, findings: list[models.Finding], portfolio: ContractNetwork) -> Proposal:
     leverage = portfolio.brand_leverage(brand)
     return Proposal(
         id=f"proposed:brand:{brand}", kind="brand", scope=f"engage {brand} on its suppliers' findings",
@@ -276,7 +276,7 @@ def _brand_proposal(brand: str, findings: list[models.Finding], portfolio: Portf
 
 
 def _issue_proposals(findings: list[models.Finding], brands_of: dict[str, tuple[str, ...]],
-                     issue_groups: dict[FPRW, str], portfolio: Portfolio, policy: Policy) -> list[Proposal]:
+                     issue_groups: dict[FPRW, str], portfolio: ContractNetwork, policy: Policy) -> list[Proposal]:
     """The same issue (rule) at several facilities or brands within the window, with no group for it."""
     since = portfolio.as_of - dt.timedelta(days=policy.issue_window_days)
     by_rule: dict[str, list[models.Finding]] = {}
@@ -305,7 +305,7 @@ def _issue_proposals(findings: list[models.Finding], brands_of: dict[str, tuple[
     return out
 
 
-def leverage_table(portfolio: Portfolio) -> dict[str, dict[str, Leverage]]:
+def leverage_table(portfolio: ContractNetwork) -> dict[str, dict[str, Leverage]]:
     """Collective leverage per facility, per supplier (the contractor) and per brand, over live contracts."""
     live = portfolio.live()
     facilities = {link.facility_id for c in live for link in facts.linked(c, portfolio.links)}

@@ -44,7 +44,7 @@ PAYLOAD = "\x00payload"
 
 
 @dataclass
-class Portfolio:
+class RunScope:
     """The contracts of a run or a check with what they read besides evidence, as known at one moment."""
 
     as_of: dt.date
@@ -61,25 +61,25 @@ class Portfolio:
     units: dict[str, set[str]] = field(default_factory=dict)
 
 
-def portfolio(library: RuleLibrary, contracts: Iterable[models.Contract], as_of: dt.date,
+def scope(library: RuleLibrary, contracts: Iterable[models.Contract], as_of: dt.date,
               known_at: dt.datetime | None, facilities: dict[str, models.Facility],
-              links: list[models.ProductionLink]) -> Portfolio:
-    out = Portfolio(as_of, known_at, {c.id: c for c in contracts}, facilities, links)
+              links: list[models.ProductionLink]) -> RunScope:
+    out = RunScope(as_of, known_at, {c.id: c for c in contracts}, facilities, links)
     for contract in out.contracts.values():
         out.linked[contract.id] = {link.facility_id for link in facts.linked(contract, links)}
         out.params[contract.id] = rule_parameters(library, contract)
     return out
 
 
-def groups(p: Portfolio, contract_ids: Iterable[str], parts: int = 4) -> list[list[str]]:
+def groups(scope: RunScope, contract_ids: Iterable[str], parts: int = 4) -> list[list[str]]:
     """Contracts that share facilities, together, so that a facility's evidence is read by as few groups as
     possible: a brand's contracts (they read its factories), then the groups that share the most facilities
     merged while a group reads at most about 1/`parts` of the facilities (so that parallel workers still share
     the work). Largest groups first, so that the workers finish together."""
     by_brand: dict[str, list[str]] = {}
     for contract_id in contract_ids:
-        by_brand.setdefault(sorted(p.contracts[contract_id].brands)[0], []).append(contract_id)
-    work = [(set().union(*(p.linked[c] for c in ids)), sorted(ids)) for ids in by_brand.values()]
+        by_brand.setdefault(sorted(scope.contracts[contract_id].brands)[0], []).append(contract_id)
+    work = [(set().union(*(scope.linked[c] for c in ids)), sorted(ids)) for ids in by_brand.values()]
     cap = len(set().union(*(sites for sites, _ids in work))) / max(parts, 1) if work else 0
     while True:
         best: tuple[int, int, int] | None = None
@@ -116,19 +116,19 @@ class GroupEvaluator:
         self.contract_types = sorted(relevance.types_read(
             [r for r in library.rules if r.id not in self.local]) | {"corrective_action"})
 
-    def evaluate(self, store: Store, p: Portfolio, contract_ids: list[str], findings: bool = True
+    def evaluate(self, store: Store, scope: RunScope, contract_ids: list[str], findings: bool = True
                  ) -> dict[str, ContractResult]:
         """Read the group's evidence once, a few facilities at a time, and evaluate each contract. Facilities whose
-        facility-local findings are kept (``Portfolio.units``) are read for the types the other rules read only."""
+        facility-local findings are kept (``RunScope.units``) are read for the types the other rules read only."""
         full: set[str] = set()
         sites: set[str] = set()
         for c in contract_ids:
-            sites |= p.linked[c]
-            full |= p.linked[c] if c not in p.units else p.linked[c] & p.units[c]
-        return self.evaluate_chunks(p, contract_ids, store.evidence_payloads(
-            full, contract_ids, p.as_of, p.known_at, partial=sites - full, types=self.contract_types), findings)
+            sites |= scope.linked[c]
+            full |= scope.linked[c] if c not in scope.units else scope.linked[c] & scope.units[c]
+        return self.evaluate_chunks(scope, contract_ids, store.evidence_payloads(
+            full, contract_ids, scope.as_of, scope.known_at, partial=sites - full, types=self.contract_types), findings)
 
-    def evaluate_chunks(self, p: Portfolio, contract_ids: list[str],
+    def evaluate_chunks(self, scope: RunScope, contract_ids: list[str],
                         chunks: Iterable[tuple[list[dict[str, Any]], bool]], findings: bool = True
                         ) -> dict[str, ContractResult]:
         """Evaluate contracts on their evidence, given as chunks of stored payloads (dated on or before the as-of
@@ -137,10 +137,10 @@ class GroupEvaluator:
         `findings` False: matches only (``ContractResult.facts`` counts them)."""
         rules_local = [r for r in self.library.rules if r.id in self.local]
         rules_contract = [r for r in self.library.rules if r.id not in self.local]
-        local = {c: {r: v for r, v in p.params[c].items() if r in self.local} for c in contract_ids}
-        other = {c: {r: v for r, v in p.params[c].items() if r not in self.local} for c in contract_ids}
-        reducers = (relevance.Plan(rules_local, p.as_of, local.values(), closures=False).reducer(),
-                    relevance.Plan(rules_contract, p.as_of, other.values()).reducer())
+        local = {c: {r: v for r, v in scope.params[c].items() if r in self.local} for c in contract_ids}
+        other = {c: {r: v for r, v in scope.params[c].items() if r not in self.local} for c in contract_ids}
+        reducers = (relevance.Plan(rules_local, scope.as_of, local.values(), closures=False).reducer(),
+                    relevance.Plan(rules_contract, scope.as_of, other.values()).reducer())
         for chunk, complete in chunks:
             batch = []
             for payload in chunk:
@@ -167,17 +167,17 @@ class GroupEvaluator:
         shared: dict[tuple[Any, ...], tuple[list[Match], list[Any], facts.ContractFacts]] = {}
         results = {}
         for contract_id in contract_ids:
-            contract = p.contracts[contract_id]
+            contract = scope.contracts[contract_id]
             mine = own.get(contract_id, set())
             # Facility-local rules: each facility's records naming no contract (shared by every contract with the
             # same parameters), with the records naming this contract there, if any; and this contract's records
             # elsewhere.
             signature = json.dumps(local[contract_id], sort_keys=True, default=str)
             units = [((f, None), (f, contract_id)) if (f, contract_id) in kept[0] else ((f, None),)
-                     for f in sorted(p.linked[contract_id], key=str)]
-            units += [(key,) for key in sorted(mine, key=repr) if key[0] not in p.linked[contract_id]]
-            if contract_id in p.units:
-                units = [u for u in units if (u[0][0] or "") in p.units[contract_id]]
+                     for f in sorted(scope.linked[contract_id], key=str)]
+            units += [(key,) for key in sorted(mine, key=repr) if key[0] not in scope.linked[contract_id]]
+            if contract_id in scope.units:
+                units = [u for u in units if (u[0][0] or "") in scope.units[contract_id]]
             matches: list[Match] = []
             faults: list[Any] = []
             bundles = []
@@ -186,7 +186,7 @@ class GroupEvaluator:
                     continue
                 memo = (unit, signature) if len(unit) == 1 and unit[0][1] is None else (unit, contract_id)
                 if memo not in shared:
-                    bundle = facts.ContractFacts(contract=contract, as_of=p.as_of)
+                    bundle = facts.ContractFacts(contract=contract, as_of=scope.as_of)
                     for fact in sorted((f for key in unit for f in kept[0].get(key, [])), key=_order):
                         bundle.add(record(fact)[1])
                     found, wrong = self.evaluator.matches(bundle, local[contract_id])
@@ -196,13 +196,13 @@ class GroupEvaluator:
                 faults += [dataclasses.replace(fault, contract_id=contract_id) for fault in wrong]
                 bundles.append(bundle)
             # The other rules: the contract's facts, with the records they may read.
-            partitions = {(f, None) for f in p.linked[contract_id]} | mine
+            partitions = {(f, None) for f in scope.linked[contract_id]} | mine
             evidence = [record(f)[0] for key in partitions for f in kept[1].get(key, [])]
-            bundle = facts.build(contract, p.facilities, p.links, evidence, p.as_of)
+            bundle = facts.build(contract, scope.facilities, scope.links, evidence, scope.as_of)
             found, wrong = self.evaluator.matches(bundle, other[contract_id])
             matches += found
             faults += wrong
-            result = ContractResult(contract, p.as_of, rules_applied=sorted(p.params[contract_id]),
+            result = ContractResult(contract, scope.as_of, rules_applied=sorted(scope.params[contract_id]),
                                     facts=len(matches), faults=faults)
             if findings:
                 for part in bundles:  # the records the facility-local matches bound, for the messages
@@ -211,7 +211,7 @@ class GroupEvaluator:
                 bundle.closures = {}
                 for fact in relevance.latest_closures(closures, partitions):
                     bundle.closures.setdefault(fact["facility_id"], []).append(record(fact)[1])
-                result.findings = self.evaluator.findings(matches, bundle, p.params[contract_id])
+                result.findings = self.evaluator.findings(matches, bundle, scope.params[contract_id])
             results[contract_id] = result
         return results
 
@@ -244,19 +244,19 @@ def result_json(result: ContractResult) -> dict[str, Any]:
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(url: str, library: RuleLibrary, p: Portfolio, cross_check: bool) -> None:
-    _WORKER.update(url=url, portfolio=p, evaluator=GroupEvaluator(library, cross_check))
+def _start_worker(url: str, library: RuleLibrary, scope: RunScope, cross_check: bool) -> None:
+    _WORKER.update(url=url, scope=scope, evaluator=GroupEvaluator(library, cross_check))
 
 
 def _work(contract_ids: list[str]) -> dict[str, dict[str, Any]]:
     store = _WORKER.get("store")
     if store is None:
         store = _WORKER["store"] = Store(_WORKER["url"])
-    results = _WORKER["evaluator"].evaluate(store, _WORKER["portfolio"], contract_ids)
+    results = _WORKER["evaluator"].evaluate(store, _WORKER["scope"], contract_ids)
     return {c: result_json(r) for c, r in results.items()}
 
 
-def evaluate_groups(store: Store, library: RuleLibrary, p: Portfolio, work: list[list[str]], workers: int,
+def evaluate_groups(store: Store, library: RuleLibrary, scope: RunScope, work: list[list[str]], workers: int,
                     log: Callable[..., None]) -> dict[str, dict[str, Any]]:
     """Evaluate groups of contracts with `workers` processes (forked from this one; a new store connection each),
     results as JSON by contract id. The calling process only waits."""
@@ -268,7 +268,7 @@ def evaluate_groups(store: Store, library: RuleLibrary, p: Portfolio, work: list
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1 \
         else "spawn"
     with ProcessPoolExecutor(max_workers=min(workers, len(work)), mp_context=multiprocessing.get_context(method),
-                             initializer=_start_worker, initargs=(store.url, library, p, True)) as pool:
+                             initializer=_start_worker, initargs=(store.url, library, scope, True)) as pool:
         pending = {pool.submit(_work, group) for group in work}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -304,13 +304,13 @@ def _sha(document: Any) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def inputs(store: Store, library: RuleLibrary, p: Portfolio) -> Inputs:
+def inputs(store: Store, library: RuleLibrary, scope: RunScope) -> Inputs:
     """Digest the evidence partitions the contracts read (ids and content hashes only, streamed from an index) and
     hash each contract's inputs."""
     out = Inputs()
-    sites = set().union(*p.linked.values()) if p.linked else set()
-    for facility_id, contract_id, rows in store.evidence_partitions(p.as_of, p.known_at):
-        if contract_id is None and facility_id not in sites or contract_id is not None and contract_id not in p.contracts:
+    sites = set().union(*scope.linked.values()) if scope.linked else set()
+    for facility_id, contract_id, rows in store.evidence_partitions(scope.as_of, scope.known_at):
+        if contract_id is None and facility_id not in sites or contract_id is not None and contract_id not in scope.contracts:
             continue
         out.partitions[(facility_id, contract_id)] = (partition_digest(rows), len(rows))
     own: dict[str, list[str | None]] = {}
@@ -318,8 +318,8 @@ def inputs(store: Store, library: RuleLibrary, p: Portfolio) -> Inputs:
         if contract_id is not None:
             own.setdefault(contract_id, []).append(facility_id)
     library_hash = library.content_hash()
-    for contract_id, contract in p.contracts.items():
-        linked = p.linked[contract_id]
+    for contract_id, contract in scope.contracts.items():
+        linked = scope.linked[contract_id]
         units: dict[str, str] = {}
         for facility_id in sorted(linked | {f for f in own.get(contract_id, []) if f is not None}) + (
                 [None] if None in own.get(contract_id, []) else []):
@@ -327,13 +327,13 @@ def inputs(store: Store, library: RuleLibrary, p: Portfolio) -> Inputs:
             mine = out.partitions.get((facility_id, contract_id))
             if shared or mine:
                 units[facility_id or ""] = _sha([facility_id in linked, shared and shared[0], mine and mine[0]])
-        base = _sha({"library": library_hash, "software": __version__, "as_of": p.as_of.isoformat(),
+        base = _sha({"library": library_hash, "software": __version__, "as_of": scope.as_of.isoformat(),
                      "contract": contract.model_dump(mode="json")})
         out.bases[contract_id], out.units[contract_id] = base, units
         out.hashes[contract_id] = _sha({
             "base": base, "units": units,
-            "facilities": [p.facilities[f].model_dump(mode="json") for f in sorted(linked) if f in p.facilities],
-            "links": sorted((facts.link_id(k), k.model_dump(mode="json")) for k in facts.linked(contract, p.links)),
+            "facilities": [scope.facilities[f].model_dump(mode="json") for f in sorted(linked) if f in scope.facilities],
+            "links": sorted((facts.link_id(k), k.model_dump(mode="json")) for k in facts.linked(contract, scope.links)),
         })
     return out
 
@@ -345,13 +345,13 @@ class Reuse:
 
     #: the contracts whose inputs are unchanged: their stored findings stand (nothing to evaluate)
     whole: set[str] = field(default_factory=set)
-    #: contract id -> the facility-local findings kept (the facilities to evaluate are in Portfolio.units)
+    #: contract id -> the facility-local findings kept (the facilities to evaluate are in RunScope.units)
     partial: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def reuse(store: Store, library: RuleLibrary, p: Portfolio, found: Inputs) -> Reuse:
+def reuse(store: Store, library: RuleLibrary, scope: RunScope, found: Inputs) -> Reuse:
     """Compare each contract's inputs with those of the last run that covered it (whose findings are the stored
-    findings still found, when their number is the number that run recorded). Sets ``p.units``."""
+    findings still found, when their number is the number that run recorded). Sets ``scope.units``."""
     out = Reuse()
     previous = store.last_inputs(found.hashes)
     candidates = [c for c in found.hashes if c in previous and previous[c].base_hash == found.bases[c]]
@@ -364,7 +364,7 @@ def reuse(store: Store, library: RuleLibrary, p: Portfolio, found: Inputs) -> Re
     for contract_id in partial:
         units = found.units[contract_id]
         same = {u for u, digest in units.items() if previous[contract_id].units.get(u) == digest}
-        p.units[contract_id] = set(units) - same
+        scope.units[contract_id] = set(units) - same
         out.partial[contract_id] = [f for f in stored[contract_id]
                                     if f["rule_id"] in local and (f["facility_id"] or "") in same]
     return out
