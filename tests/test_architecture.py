@@ -43,3 +43,24 @@ def test_only_the_cli_imports_click():
 def test_the_reference_evaluator_shares_no_code_with_the_compiler_or_engine():
     used = imports(PACKAGE / "rules" / "reference.py")
     assert not any(name.startswith(("compliance.rules.compiler", "compliance.rules.engine")) for name in used)
+
+
+def test_exit_codes_are_defined_once_and_documented_as_defined():
+    """The README's table, `compliance --help` and the exception tree all come from compliance.errors."""
+    import re
+
+    from click.testing import CliRunner
+
+    from compliance import errors
+    from compliance.cli import cli
+
+    readme = (PACKAGE.parent / "README.md").read_text()
+    table = readme[readme.index("### Exit codes"):]
+    rows = {int(code): text for code, text in re.findall(r"^\| (\d+) \| (.*) \|$", table, flags=re.M)}
+    assert rows == {code.value: full for code, (_short, full) in errors.EXIT_CODES.items()}
+    help_text = CliRunner().invoke(cli, ["--help"]).output
+    for code, (short, _full) in errors.EXIT_CODES.items():
+        assert f"{code.value:<3} {short}" in help_text
+    for error in (errors.InputError, errors.NotFound, errors.StoreError, errors.EngineUnavailable,
+                  errors.ConfigurationError, errors.EngineError, errors.RunInProgress, errors.RedactionError):
+        assert error.exit_code in errors.EXIT_CODES and error.__name__ in errors.__doc__

@@ -1,22 +1,8 @@
 """The command line: a thin layer over ``compliance.api``.
 
-Exit codes (also in the README and ``compliance --help``), so scripts and cron can act on them:
-
-    0   success; for check: no findings
-    1   check: findings were reported
-    2   usage error (unknown option, missing argument)
-    3   input rejected: a rule, contract, facility or evidence file is invalid, or an unknown id was named;
-        nothing was written
-    4   engine fault: the engine and the reference evaluation disagree (findings are still printed),
-        or the engine failed
-    5   the store, the engine or a setting is unavailable (database unreachable or not at the current schema,
-        durable_rules not importable, no pseudonym key configured for an evidence import)
-    6   audit verify: the findings history was edited, or entries were removed or inserted
-    7   run: another run holds the store's run lock (and --wait was not given)
-    8   import evidence: some rows were refused and quarantined; the good rows were imported
-    9   letter or report: the document failed the redaction check (it could reveal a worker) and was not
-        written; the message names the finding and field
-    70  internal error (a bug): rerun with --debug for the traceback
+Commands parse options, call the library through ``compliance.api`` and print what it returns. Errors the
+library raises on purpose become a message and their exit code (``compliance.errors.ExitCode``, explained in
+``compliance --help``, the README and ``compliance.errors.EXIT_CODES``) here, once, for every command.
 """
 
 from __future__ import annotations
@@ -32,34 +18,9 @@ import click
 
 from compliance import __version__
 from compliance.domain.models import VERDICT_LABELS
-from compliance.errors import (
-    ComplianceError,
-    ConfigurationError,
-    EngineError,
-    EngineUnavailable,
-    InputError,
-    NotFound,
-    RedactionError,
-    RunInProgress,
-    StoreError,
-)
+from compliance.errors import EXIT_CODES, ComplianceError, EngineError, ExitCode
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_ENGINE_FAULT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
-EXIT_TAMPERED, EXIT_BUSY, EXIT_QUARANTINED, EXIT_REDACTION = 6, 7, 8, 9
-
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0   success (check: no findings)
-  1   check: findings reported
-  2   usage error
-  3   input rejected (invalid file or unknown id); nothing written
-  4   engine fault: engine and reference disagree, or engine failed
-  5   store, engine or setting unavailable (e.g. no pseudonym key)
-  6   audit verify: the findings history was tampered with
-  7   run: another run is in progress (without --wait)
-  8   import evidence: rows were quarantined (the good rows were imported)
-  9   letter or report failed the redaction check; nothing written
-  70  internal error (rerun with --debug)"""
+EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code.value:<3} {short}" for code, (short, _) in EXIT_CODES.items())
 
 
 class ComplianceGroup(click.Group):
@@ -68,20 +29,10 @@ class ComplianceGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except InputError as error:
-            _fail(str(error), EXIT_INPUT)
-        except NotFound as error:
-            _fail(str(error), EXIT_INPUT)
-        except (StoreError, EngineUnavailable, ConfigurationError) as error:
-            _fail(str(error), EXIT_UNAVAILABLE)
         except EngineError as error:
-            _fail(f"engine fault: {error}", EXIT_ENGINE_FAULT)
-        except RunInProgress as error:
-            _fail(str(error), EXIT_BUSY)
-        except RedactionError as error:
-            _fail(str(error), EXIT_REDACTION)
+            _fail(f"engine fault: {error}", error.exit_code)
         except ComplianceError as error:
-            _fail(str(error), EXIT_INTERNAL)
+            _fail(str(error), error.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
         except BrokenPipeError:
@@ -89,12 +40,12 @@ class ComplianceGroup(click.Group):
             import os
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(EXIT_OK)
+            sys.exit(ExitCode.OK)
         except Exception as error:  # noqa: BLE001
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             _fail(f"internal error: {error!r}. This is a bug; rerun with --debug for the traceback and report it.",
-                  EXIT_INTERNAL)
+                  ExitCode.INTERNAL)
 
 
 def _fail(message: str, code: int) -> None:
@@ -232,9 +183,9 @@ def _echo_result(result: Any) -> None:
 
 def _exit_for(results: list[Any], findings_fail: bool = True) -> None:
     if any(r.faults for r in results):
-        sys.exit(EXIT_ENGINE_FAULT)
+        sys.exit(ExitCode.ENGINE_FAULT)
     if findings_fail and any(r.findings for r in results):
-        sys.exit(EXIT_FINDINGS)
+        sys.exit(ExitCode.FINDINGS)
 
 
 @cli.command()

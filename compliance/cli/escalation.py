@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from compliance.cli import EXIT_ENGINE_FAULT, _date, _store, as_of_option, cli, json_option, rules_option
+from compliance.cli import _date, _store, as_of_option, cli, json_option, rules_option
+from compliance.errors import ExitCode
 
 
 @cli.group()
@@ -93,7 +94,7 @@ def escalations_list(ctx: click.Context, rules_dir: Path, groups_file: Path, as_
             click.echo(click.style(f"    {f.key}", dim=True))
         click.echo(f"{len(report.recommendations)} recommendations, {len(report.proposals)} new-group proposals.")
     if report.faults:
-        sys.exit(EXIT_ENGINE_FAULT)
+        sys.exit(ExitCode.ENGINE_FAULT)
 
 
 def _recommendation_json(r: Any) -> dict[str, Any]:

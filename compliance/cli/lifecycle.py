@@ -10,8 +10,6 @@ from pathlib import Path
 import click
 
 from compliance.cli import (
-    EXIT_FINDINGS,
-    EXIT_TAMPERED,
     _date,
     _store,
     as_of_option,
@@ -22,6 +20,7 @@ from compliance.cli import (
 )
 from compliance.cli.escalation import findings
 from compliance.domain.models import FINDING_STATES, FPRW, Severity
+from compliance.errors import ExitCode
 
 
 @cli.command()
@@ -105,7 +104,7 @@ def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None,
         limit = Severity(fail_on).rank
         if any(result.finding(k).severity.rank <= limit  # type: ignore[union-attr]
                for k in summary.new + summary.reopened + summary.waiver_expired):
-            sys.exit(EXIT_FINDINGS)
+            sys.exit(ExitCode.FINDINGS)
 
 
 def _json_log(event: str, **fields: object) -> None:
@@ -249,5 +248,5 @@ def audit_verify(ctx: click.Context) -> None:
     for problem in problems:
         click.secho(problem, fg="red", err=True)
     if problems:
-        sys.exit(EXIT_TAMPERED)
+        sys.exit(ExitCode.TAMPERED)
     click.echo("The findings' history is intact.")

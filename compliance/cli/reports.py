@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from compliance.cli import EXIT_ENGINE_FAULT, _store, cli, formats_callback
+from compliance.cli import _store, cli, formats_callback
 from compliance.cli.escalation import escalation_options
+from compliance.errors import ExitCode
 
 DOSSIER_FORMATS = ("html", "pdf")
 PORTFOLIO_FORMATS = ("html", "pdf", "xlsx")
@@ -45,7 +46,7 @@ def _finish(rendered: Any, out_dir: Path, formats: list[str]) -> None:
     for fault in rendered.faults:
         click.secho(f"  {fault}", fg="red", bold=True, err=True)
     if rendered.faults:
-        sys.exit(EXIT_ENGINE_FAULT)
+        sys.exit(ExitCode.ENGINE_FAULT)
 
 
 @cli.group()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import EXIT_FINDINGS, cli, json_option, rules_option
+from compliance.cli import cli, json_option, rules_option
 from compliance.domain.models import FPRW as FPRW_CATEGORIES
-from compliance.errors import NotFound
+from compliance.errors import ExitCode, NotFound
 
 # ---------------------------------------------------------------------------------------------------------------------
 # rules
@@ -119,7 +119,7 @@ def rules_test(paths: tuple[Path, ...], junit_file: Path | None) -> None:
     click.echo(f"{len(results)} cases for {len({r.case.rule for r in results})} rules: {len(results) - failed} passed, "
                f"{failed} failed.")
     if failed:
-        sys.exit(EXIT_FINDINGS)
+        sys.exit(ExitCode.FINDINGS)
 
 
 @rules.command("coverage")

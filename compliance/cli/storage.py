@@ -146,7 +146,7 @@ def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: 
     import sys
 
     from compliance import api
-    from compliance.cli import EXIT_QUARANTINED
+    from compliance.errors import ExitCode
     from compliance.sources import intake
 
     store = _store(ctx)
@@ -181,7 +181,7 @@ def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: 
                        + (f" (problems of {more} more not shown)" if more > 0 else "")
                        + f": compliance quarantine list --batch {summary.batch_id}", err=True)
     if any(summary.quarantined for summary in summaries):
-        sys.exit(EXIT_QUARANTINED)
+        sys.exit(ExitCode.QUARANTINED)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
