@@ -1,4 +1,10 @@
-"""What the CLI does, as functions a Python caller can use too: import, check, demo."""
+"""The façade every front end calls: one function per thing a user does (import, check, run, escalate, draft a
+letter, make a report, ...), each a few lines over the layers below. The command line (`compliance.cli`) imports
+nothing else of the library; a web front end would use the same functions. `__all__` is the public API.
+
+Kept as one module on purpose, although it is long: it is the list of what the product does, and each function
+only orders calls into rules/, sources/, evaluation/, store/, escalation/ and documents/.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from typing import Any
 from compliance import __version__
 from compliance.documents import outbound
 from compliance.domain import facts, models
+from compliance.domain.models import EVIDENCE_TYPES, FINDING_STATES, FPRW, VERDICT_LABELS, Severity
 from compliance.errors import ConfigurationError, EngineError, InputError, NotFound, Problem, StoreError
 from compliance.escalation import routing as escalation
 from compliance.evaluation import pipeline
@@ -27,7 +34,62 @@ from compliance.rules.spec import did_you_mean
 from compliance.sources import intake, loader
 from compliance.sources.loader import RuleLibrary
 from compliance.sources.pseudonyms import Pseudonymiser
-from compliance.store.database import ImportSummary, RunSummary, Store, evidence_hash
+from compliance.store.database import ImportSummary, RunSummary, Store, display_url, evidence_hash
+
+__all__ = [
+    "check",
+    "check_evidence_type",
+    "contract_facts",
+    "decide",
+    "demo",
+    "DEMO_AS_OF",
+    "DemoResult",
+    "describe_rule",
+    "digest",
+    "dossier",
+    "draft_letter",
+    "engine_rule_count",
+    "escalation_levels",
+    "EscalationReport",
+    "escalations",
+    "evidence_types",
+    "EVIDENCE_TYPES",
+    "explain",
+    "export_findings",
+    "FINDING_STATES",
+    "FPRW",
+    "import_contracts",
+    "import_evidence",
+    "import_facilities",
+    "ImportOptions",
+    "ImportSource",
+    "join",
+    "letter_text",
+    "leverage",
+    "load_library",
+    "open_store",
+    "portfolio",
+    "quarantine_problem_text",
+    "report_policy",
+    "rule_coverage",
+    "rule_schema",
+    "run",
+    "RunResult",
+    "Severity",
+    "store_name",
+    "stored_finding",
+    "TemplateWritten",
+    "test_rules",
+    "VERDICT_LABELS",
+    "write_evidence_template",
+    "write_letter",
+    "write_quarantine",
+    "write_report",
+]
+
+# What front ends pass back, by the names they know.
+ImportOptions = intake.Options
+ImportSource = intake.Source
 
 #: The date the shipped example data is checked as of, so the demo prints the same findings every day.
 DEMO_AS_OF = dt.date(2025, 6, 30)
@@ -163,6 +225,13 @@ class RunResult:
     @functools.cached_property
     def _by_key(self) -> dict[str, dict[str, Any]]:
         return {p["key"]: p for p in self.payloads}
+
+    def raised_at_or_above(self, severity: str) -> bool:
+        """Whether the run found a new or reopened finding (or one whose waiver expired) at least this serious:
+        what `run --fail-on` exits 1 for."""
+        limit = models.Severity(severity).rank
+        changed = self.summary.new + self.summary.reopened + self.summary.waiver_expired
+        return any(finding.severity.rank <= limit for key in changed if (finding := self.finding(key)) is not None)
 
 
 def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None, wait: bool = False,
@@ -547,3 +616,163 @@ def portfolio(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt.d
     rendered = reports.portfolio(store, report, report_policy(groups_path), as_of, templates)
     rendered.faults = list(report.faults)
     return rendered
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The store, the rule library and evidence templates, as the front ends need them
+
+
+def open_store(url: str | None = None) -> Store:
+    """The store at `url` (a SQLite path or URL, or postgresql://...; default compliance.db), not yet checked."""
+    return Store(url)
+
+
+def store_name(store: Store) -> str:
+    """The store's URL as it may be shown: without a password."""
+    return display_url(store.url)
+
+
+def engine_rule_count(library: RuleLibrary) -> int:
+    """How many engine rules the library compiles to (the compiler's check that every rule fits the engine)."""
+    from compliance.rules import compiler
+
+    return len(compiler.compile_rules(library.rules).definition) - 1
+
+
+def describe_rule(library: RuleLibrary, rule_id: str) -> str:
+    """A rule in plain language: what it checks, its clause, the evidence it reads."""
+    from compliance.rules import describe
+
+    if rule_id not in library.sources:
+        raise NotFound(f'no rule "{rule_id}"{did_you_mean(rule_id, set(library.sources))}')
+    return describe.describe(library, rule_id)
+
+
+def test_rules(library: RuleLibrary, junit_file: Path | None = None) -> list[Any]:
+    """Run the library's rule tests (cases beside the rules); with `junit_file`, also write JUnit XML."""
+    from compliance.evaluation.contract import Evaluator
+    from compliance.rules import ruletests
+
+    results = ruletests.run(Evaluator(library), library.cases)
+    if junit_file is not None:
+        junit_file.write_bytes(ruletests.junit(results))
+    return results
+
+
+test_rules.__test__ = False  # type: ignore[attr-defined]  # a library function, not a test for pytest to collect
+
+
+def rule_coverage(library: RuleLibrary) -> dict[str, Any]:
+    """Which ILO categories, HRDD objectives and clauses have rules, and which rules lack tests."""
+    from compliance.rules import ruletests
+
+    return ruletests.coverage(library)
+
+
+def rule_schema() -> dict[str, Any]:
+    """The rule language's JSON schema, generated from its definition."""
+    from compliance.rules import spec
+
+    return spec.RuleFile.model_json_schema(by_alias=True)
+
+
+def evidence_types() -> list[tuple[str, str]]:
+    """Each evidence type with a line on what a record of it holds, by name."""
+    from compliance.sources import evidence_template as template
+
+    return [(name, template.type_description(name)) for name in sorted(models.EVIDENCE_TYPES)]
+
+
+@dataclass
+class TemplateWritten:
+    path: Path
+    columns: int
+    example_id: str
+    note: str
+
+
+def check_evidence_type(type_name: str) -> None:
+    """Refuse an unknown evidence type (NotFound/InputError with a did-you-mean) before anything is written."""
+    from compliance.sources import evidence_template as template
+
+    template.evidence_class(type_name)
+
+
+def write_evidence_template(type_name: str, fmt: str, output: Path) -> TemplateWritten:
+    """Write the CSV or XLSX template of an evidence type: a header row and one example row."""
+    from compliance.sources import evidence_template as template
+
+    template.write_template(type_name, fmt, output)
+    return TemplateWritten(output, len(template.template_columns(type_name)), template.example_row(type_name)["id"],
+                           template.EXAMPLE_NOTE)
+
+
+def quarantine_problem_text(problem: dict[str, Any]) -> str:
+    """A stored quarantine reason as the import reported it."""
+    return str(intake.FieldProblem(**problem))
+
+
+def write_quarantine(store: Store, output: Path, batch_id: int | None = None) -> int:
+    """Write the open quarantined rows to a CSV for correction; returns how many."""
+    from compliance.documents import export
+
+    store.require_current()
+    rows = store.quarantine("open", batch_id)
+    with output.open("w", encoding="utf-8-sig", newline="") as stream:
+        export.write_quarantine_csv(rows, stream)
+    return len(rows)
+
+
+def export_findings(store: Store, fmt: str, stream: Any = None, output: Path | None = None, sheets: str = "contract",
+                    contract_id: str | None = None, state: str | None = None) -> int:
+    """Export the stored findings (for the buyer's own use) as CSV or JSON to `output` or `stream`, or as XLSX to
+    `output`; returns how many."""
+    from compliance.documents import export
+
+    data = export.rows(store.stored_findings(contract_id=contract_id, state=state))
+    if fmt == "xlsx":
+        assert output is not None
+        export.write_xlsx(data, output, sheets)
+        return len(data)
+    writer = export.write_csv if fmt == "csv" else export.write_json
+    if output is None:
+        writer(data, stream)
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as out:
+            writer(data, out)
+    return len(data)
+
+
+def leverage(store: Store, as_of: dt.date) -> dict[str, dict[str, escalation.Leverage]]:
+    """Collective leverage (institutions, consortia, contract value) per facility, supplier and brand."""
+    store.require_current()
+    return escalation.leverage_table(escalation.ContractNetwork(store.contracts(), store.production_links(), as_of))
+
+
+def write_letter(letter: Any, out_dir: Path, formats: Iterable[str]) -> list[Path]:
+    """Write a stored letter's text (exactly as checked) as files of the given formats; returns their paths."""
+    from compliance.documents import environment as documents
+
+    return documents.write(letter.text, out_dir / letter.reference, formats, f"{letter.reference} {letter.letter_type}")
+
+
+def letter_text(letter: Any) -> str:
+    """A stored letter as plain text."""
+    from compliance.documents import environment as documents
+
+    return documents.to_text(letter.text)
+
+
+def write_report(rendered: Any, out_dir: Path, formats: Iterable[str]) -> list[Path]:
+    """Write a checked dossier or portfolio report (from `dossier` or `portfolio`) in the given formats."""
+    from compliance.documents import reports
+
+    return reports.write(rendered, out_dir, formats)
+
+
+def stored_finding(store: Store, key: str) -> Any:
+    """One stored finding by its key (NotFound if the store has none)."""
+    rows = store.stored_findings(key=key)
+    if not rows:
+        raise NotFound(f'no finding "{key}" in the store')
+    return rows[0]

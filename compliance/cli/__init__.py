@@ -17,7 +17,6 @@ from typing import Any
 import click
 
 from compliance import __version__
-from compliance.domain.models import VERDICT_LABELS
 from compliance.errors import EXIT_CODES, ComplianceError, EngineError, ExitCode
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code.value:<3} {short}" for code, (short, _) in EXIT_CODES.items())
@@ -122,9 +121,9 @@ def cli(ctx: click.Context, db_url: str | None, debug: bool) -> None:
 
 
 def _store(ctx: click.Context) -> Any:
-    from compliance.store.database import Store
+    from compliance import api
 
-    store = Store(ctx.obj["db"])
+    store = api.open_store(ctx.obj["db"])
     ctx.call_on_close(store.close)
     return store
 
@@ -159,13 +158,15 @@ def _result_json(result: Any) -> dict[str, Any]:
 
 
 def _echo_result(result: Any) -> None:
+    from compliance import api
+
     c = result.contract
     count = len(result.findings)
     click.secho(f"Contract {c.id} ({c.ocid}) - {c.supplier.name} - {', '.join(c.brands)} - as of {result.as_of}: "
                 f"{count} finding{'s' if count != 1 else ''}", bold=True)
     for f in result.findings:
         colour = {"priority": "red", "major": "yellow"}.get(f.severity.value)
-        verdict = "" if f.verdict == "breach" else f" ({VERDICT_LABELS[f.verdict]})"
+        verdict = "" if f.verdict == "breach" else f" ({api.VERDICT_LABELS[f.verdict]})"
         if f.modifiers:
             verdict += f" (raised from {f.severity_base.label if f.severity_base else '?'}: {'; '.join(f.modifiers)})"
         click.echo("  " + click.style(f"{f.severity.code:<3}", fg=colour, bold=True) +
@@ -237,17 +238,16 @@ def demo(ctx: click.Context, data_dir: Path, rules_dir: Path, as_of: dt.date | N
         compliance demo
     """
     from compliance import api
-    from compliance.store.database import Store, display_url
 
     if ctx.obj["db"] is None:
         Path("compliance-demo.db").unlink(missing_ok=True)
         ctx.obj["db"] = "compliance-demo.db"
-    store = Store(ctx.obj["db"])
+    store = api.open_store(ctx.obj["db"])
     ctx.call_on_close(store.close)
     result = api.demo(store, data_dir, rules_dir, as_of or api.DEMO_AS_OF)
     if not as_json:
         assert result.library is not None
-        click.echo(f"Store: {display_url(store.url)}")
+        click.echo(f"Store: {api.store_name(store)}")
         click.echo(f"Rules: {len(result.library.rules)} rules from {rules_dir}/")
         for summary in result.imports:
             click.echo(f"Imported {summary}")

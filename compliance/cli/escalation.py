@@ -171,12 +171,9 @@ def escalations_leverage(ctx: click.Context, as_of: dt.date | None, as_json: boo
     Example:
         compliance escalations leverage --as-of 2025-06-30
     """
-    from compliance.escalation import routing as escalation
+    from compliance import api
 
-    store = _store(ctx)
-    store.require_current()
-    portfolio = escalation.ContractNetwork(store.contracts(), store.production_links(), as_of or dt.date.today())
-    table = escalation.leverage_table(portfolio)
+    table = api.leverage(_store(ctx), as_of or dt.date.today())
     if as_json:
         click.echo(json.dumps({kind: {name: {"institutions": list(lev.institutions), "consortia": list(lev.consortia),
                                              "contracts": list(lev.contracts), "value": lev.value}

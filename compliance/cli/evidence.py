@@ -33,19 +33,18 @@ def evidence_template(type_name: str, fmt: str, output: Path | None, force: bool
         compliance evidence template grievance --format xlsx -o grievances.xlsx
         compliance import evidence working_hours-template.csv
     """
-    from compliance.sources import evidence_template as template
+    from compliance import api
 
-    template.evidence_class(type_name)  # an unknown type is refused before anything else
+    api.check_evidence_type(type_name)  # an unknown type is refused before anything else
     output = output or Path(f"{type_name}-template.{fmt}")
     if output.exists() and not force:
         raise click.UsageError(f"{output} already exists; use --force to overwrite it, or -o to write another file")
     if not output.parent.is_dir():
         raise click.UsageError(f"cannot write {output}: directory {output.parent} does not exist")
-    template.write_template(type_name, fmt, output)
-    columns = template.template_columns(type_name)
-    example_id = template.example_row(type_name)["id"]
-    click.echo(f"Wrote {output}: the {type_name} template, {len(columns)} columns and one example row ({example_id}).")
-    click.echo(template.EXAMPLE_NOTE)
+    written = api.write_evidence_template(type_name, fmt, output)
+    click.echo(f"Wrote {output}: the {type_name} template, {written.columns} columns and one example row "
+               f"({written.example_id}).")
+    click.echo(written.note)
     click.echo(f"To import it once filled in: compliance import evidence {output}")
 
 
@@ -57,12 +56,12 @@ def evidence_types() -> None:
     Example:
         compliance evidence types
     """
-    from compliance.domain.models import EVIDENCE_TYPES
-    from compliance.sources import evidence_template as template
+    from compliance import api
 
-    width = max(len(name) for name in EVIDENCE_TYPES)
-    for name in sorted(EVIDENCE_TYPES):
-        click.echo(f"{name:<{width}}  {template.type_description(name)}")
+    types = api.evidence_types()
+    width = max(len(name) for name, _description in types)
+    for name, description in types:
+        click.echo(f"{name:<{width}}  {description}")
 
 
 @evidence.command("history")

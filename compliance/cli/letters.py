@@ -68,14 +68,13 @@ def letter_draft(ctx: click.Context, contract_id: str, kind: str, finding_keys: 
         compliance letter draft NDNA-CALLOFF-2024-017 --type L2-P --templates our-templates --format pdf,docx
     """
     from compliance import api
-    from compliance.documents import environment as documents
 
     kind = kind.upper()
     library = api.load_library([rules_dir])
     row = api.draft_letter(_store(ctx), library, contract_id, kind, dated or dt.date.today(), finding_keys,
                            facility_id, templates, language, contact, prefix,
                            groups_file if groups_file.exists() else None)
-    paths = documents.write(row.text, out_dir / row.reference, formats, f"{row.reference} {kind}")
+    paths = api.write_letter(row, out_dir, formats)
     click.echo(f"Letter {row.reference} ({kind}, {len(row.finding_keys)} finding"
                f"{'s' if len(row.finding_keys) != 1 else ''}) drafted for {row.contract_id}; redaction check passed.")
     for path in paths:
@@ -127,7 +126,7 @@ def letter_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     Example:
         compliance letter show HRDD-2025-0001
     """
-    from compliance.documents import environment as documents
+    from compliance import api
 
     row = _store(ctx).letter(reference)
     if as_json:
@@ -137,7 +136,7 @@ def letter_show(ctx: click.Context, reference: str, as_json: bool) -> None:
                f"sha256 {row.content_hash}")
     click.echo(f"Findings: {', '.join(row.finding_keys)}")
     click.echo("")
-    click.echo(documents.to_text(row.text), nl=False)
+    click.echo(api.letter_text(row), nl=False)
 
 
 @letter.command("write")
@@ -152,10 +151,9 @@ def letter_write(ctx: click.Context, reference: str, out_dir: Path, formats: lis
     Example:
         compliance letter write HRDD-2025-0001 --format pdf
     """
-    from compliance.documents import environment as documents
+    from compliance import api
 
-    row = _store(ctx).letter(reference)
-    for path in documents.write(row.text, out_dir / row.reference, formats, f"{row.reference} {row.letter_type}"):
+    for path in api.write_letter(_store(ctx).letter(reference), out_dir, formats):
         click.echo(str(path))
 
 

@@ -100,11 +100,8 @@ def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None,
                 finding = result.finding(key)
                 about = f" {finding.severity.code} {finding.title}" if finding else ""
                 click.echo(f"  {name.replace('_', ' ')}: {key}{about}")
-    if fail_on is not None:
-        limit = Severity(fail_on).rank
-        if any(result.finding(k).severity.rank <= limit  # type: ignore[union-attr]
-               for k in summary.new + summary.reopened + summary.waiver_expired):
-            sys.exit(ExitCode.FINDINGS)
+    if fail_on is not None and result.raised_at_or_above(fail_on):
+        sys.exit(ExitCode.FINDINGS)
 
 
 def _json_log(event: str, **fields: object) -> None:
@@ -158,13 +155,10 @@ def findings_show(ctx: click.Context, key: str) -> None:
     Example:
         compliance findings show FL-01/NDNA-CALLOFF-2024-017/db1e8943fca5
     """
-    from compliance.errors import NotFound
+    from compliance import api
 
     store = _store(ctx)
-    rows = store.stored_findings(key=key)
-    if not rows:
-        raise NotFound(f'no finding "{key}" in the store')
-    row = rows[0]
+    row = api.stored_finding(store, key)
     click.echo(f"{row.key}: {row.payload['title']} - {Severity(row.severity).label}, {row.state}"
                + ("" if row.firing else ", no longer found"))
     click.echo(f"  {row.payload['message']}")
@@ -212,22 +206,13 @@ def findings_export(ctx: click.Context, fmt: str, output: Path | None, sheets: s
     Example:
         compliance findings export --format xlsx --sheets severity -o findings.xlsx
     """
-    from compliance.documents import export
+    from compliance import api
 
-    data = export.rows(_store(ctx).stored_findings(contract_id=contract_id, state=state))
-    if fmt == "xlsx":
-        if output is None:
-            raise click.UsageError("--output FILE is required for xlsx")
-        export.write_xlsx(data, output, sheets)
-    else:
-        writer = export.write_csv if fmt == "csv" else export.write_json
-        if output is None:
-            writer(data, sys.stdout)
-        else:
-            with open(output, "w", encoding="utf-8", newline="") as stream:
-                writer(data, stream)
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("--output FILE is required for xlsx")
+    count = api.export_findings(_store(ctx), fmt, sys.stdout, output, sheets, contract_id, state)
     if output is not None:
-        click.echo(f"{len(data)} finding{'s' if len(data) != 1 else ''} written to {output}.", err=True)
+        click.echo(f"{count} finding{'s' if count != 1 else ''} written to {output}.", err=True)
 
 
 @cli.group()

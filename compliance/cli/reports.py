@@ -36,9 +36,9 @@ def report_options(formats: tuple[str, ...], default: str) -> Any:
 
 def _finish(rendered: Any, out_dir: Path, formats: list[str]) -> None:
     """Write the checked report, say where, and report engine faults of the escalation check (exit 4)."""
-    from compliance.documents import reports
+    from compliance import api
 
-    for path in reports.write(rendered, out_dir, formats):
+    for path in api.write_report(rendered, out_dir, formats):
         click.echo(f"Wrote {path}")
     if "recommendation" in rendered.context:
         click.echo(f"Recommendation: {rendered.context['recommendation']['label']} (the engine recommends; the "

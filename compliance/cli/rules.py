@@ -10,7 +10,7 @@ import click
 
 from compliance.cli import cli, json_option, rules_option
 from compliance.domain.models import FPRW as FPRW_CATEGORIES
-from compliance.errors import ExitCode, NotFound
+from compliance.errors import ExitCode
 
 # ---------------------------------------------------------------------------------------------------------------------
 # rules
@@ -31,12 +31,11 @@ def rules_validate(paths: tuple[Path, ...]) -> None:
         compliance rules validate rules/
     """
     from compliance import api
-    from compliance.rules import compiler
 
     library = api.load_library(paths or (Path("rules"),))
-    compiled = compiler.compile_rules(library.rules)
+    engine_rules = api.engine_rule_count(library)
     click.echo(f"{len(library.rules)} rules, {len(library.clause_sets)} clause sets and {len(library.cases)} test cases "
-               f"in {len(library.files)} files are valid ({len(compiled.definition) - 1} engine rules).")
+               f"in {len(library.files)} files are valid ({engine_rules} engine rules).")
 
 
 @rules.command("list")
@@ -84,13 +83,8 @@ def rules_show(rule_id: str, rules_dir: Path) -> None:
         compliance rules show GR-03
     """
     from compliance import api
-    from compliance.rules import describe
-    from compliance.rules.spec import did_you_mean
 
-    library = api.load_library([rules_dir])
-    if rule_id not in library.sources:
-        raise NotFound(f'no rule "{rule_id}"{did_you_mean(rule_id, set(library.sources))}')
-    click.echo(describe.describe(library, rule_id), nl=False)
+    click.echo(api.describe_rule(api.load_library([rules_dir]), rule_id), nl=False)
 
 
 @rules.command("test")
@@ -105,16 +99,11 @@ def rules_test(paths: tuple[Path, ...], junit_file: Path | None) -> None:
         compliance rules test rules/ --junit rule-tests.xml
     """
     from compliance import api
-    from compliance.evaluation.contract import Evaluator
-    from compliance.rules import ruletests
 
-    library = api.load_library(paths or (Path("rules"),))
-    results = ruletests.run(Evaluator(library), library.cases)
+    results = api.test_rules(api.load_library(paths or (Path("rules"),)), junit_file)
     for r in results:
         if not r.passed:
             click.echo(f"FAIL {r.file}:{r.line}: {r.case.rule}: {r.case.name}: {r.explain()}")
-    if junit_file:
-        junit_file.write_bytes(ruletests.junit(results))
     failed = sum(not r.passed for r in results)
     click.echo(f"{len(results)} cases for {len({r.case.rule for r in results})} rules: {len(results) - failed} passed, "
                f"{failed} failed.")
@@ -135,9 +124,8 @@ def rules_coverage(paths: tuple[Path, ...], as_json: bool) -> None:
         compliance rules coverage
     """
     from compliance import api
-    from compliance.rules import ruletests
 
-    report = ruletests.coverage(api.load_library(paths or (Path("rules"),)))
+    report = api.rule_coverage(api.load_library(paths or (Path("rules"),)))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -158,6 +146,6 @@ def rules_schema() -> None:
     Example:
         compliance rules schema > rule-schema.json
     """
-    from compliance.rules import spec
+    from compliance import api
 
-    click.echo(json.dumps(spec.RuleFile.model_json_schema(by_alias=True), indent=2))
+    click.echo(json.dumps(api.rule_schema(), indent=2))

@@ -27,14 +27,14 @@ def db_init(ctx: click.Context) -> None:
     Example:
         compliance --db compliance.db db init
     """
-    from compliance.store.database import display_url
+    from compliance import api
 
     store = _store(ctx)
     before, after = store.upgrade()
     if before == after:
-        click.echo(f"{display_url(store.url)} is up to date (schema revision {after}).")
+        click.echo(f"{api.store_name(store)} is up to date (schema revision {after}).")
     else:
-        click.echo(f"{display_url(store.url)}: schema revision {before or 'none'} -> {after}.")
+        click.echo(f"{api.store_name(store)}: schema revision {before or 'none'} -> {after}.")
 
 
 @db.command("upgrade")
@@ -58,11 +58,11 @@ def db_status(ctx: click.Context) -> None:
     Example:
         compliance db status
     """
-    from compliance.store.database import display_url
+    from compliance import api
 
     store = _store(ctx)
     current, head = store.revisions()
-    click.echo(f"database: {display_url(store.url)}")
+    click.echo(f"database: {api.store_name(store)}")
     click.echo(f"schema revision: {current or 'none (run compliance db init)'} (current: {head})")
     if current == head:
         for name, count in store.counts().items():
@@ -147,15 +147,14 @@ def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: 
 
     from compliance import api
     from compliance.errors import ExitCode
-    from compliance.sources import intake
 
     store = _store(ctx)
     store.require_current()
-    options = intake.Options(evidence_type=evidence_type, day_first=day_first, sensitivity=sensitivity,
+    options = api.ImportOptions(evidence_type=evidence_type, day_first=day_first, sensitivity=sensitivity,
                              encoding=encoding)
     bars: list[Any] = []
 
-    def progress(source: intake.Source) -> Any:
+    def progress(source: api.ImportSource) -> Any:
         if not sys.stderr.isatty():
             return None  # quiet when not on a terminal (cron, pipes)
         bar = click.progressbar(length=max(source.estimated_rows, 1), label=source.name, file=sys.stderr)
@@ -220,9 +219,9 @@ def quarantine_list(ctx: click.Context, batch_id: int | None, source_file: str |
 
 
 def _problem_text(problem: dict[str, Any]) -> str:
-    from compliance.sources.intake import FieldProblem
+    from compliance import api
 
-    return str(FieldProblem(**problem))
+    return api.quarantine_problem_text(problem)
 
 
 @quarantine.command("show")
@@ -262,14 +261,10 @@ def quarantine_export(ctx: click.Context, output: Path, batch_id: int | None) ->
         compliance quarantine export --batch 12 -o to-correct.csv
         compliance import evidence to-correct.csv
     """
-    from compliance.documents import export
+    from compliance import api
 
-    store = _store(ctx)
-    store.require_current()
-    rows = store.quarantine("open", batch_id)
-    with output.open("w", encoding="utf-8-sig", newline="") as stream:
-        export.write_quarantine_csv(rows, stream)
-    click.echo(f"{len(rows)} quarantined row{'s' if len(rows) != 1 else ''} written to {output}.")
+    count = api.write_quarantine(_store(ctx), output, batch_id)
+    click.echo(f"{count} quarantined row{'s' if count != 1 else ''} written to {output}.")
 
 
 @quarantine.command("dismiss")
