@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import multiprocessing
 import os
 import secrets
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -235,7 +234,7 @@ class RunResult:
 
 
 def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = None, wait: bool = False,
-        log: Callable[..., None] | None = None, workers: int = 1, rules_dir: Path | None = None,
+        log: Callable[..., None] | None = None, workers: int = 1,
         known_at: dt.datetime | None = None, full: bool = False) -> RunResult:
     """Evaluate every active contract as of a date, store the findings and say what changed since the last run.
 
@@ -243,8 +242,8 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
     whose inputs (the contract, its facilities and links, the evidence it reads, the rule library, the software,
     the as-of date) equal those of the last run that covered it keeps that run's findings without being
     evaluated, unless `full`. With `workers` > 1 the contracts are evaluated in groups by several processes: on
-    SQLite processes forked here; on PostgreSQL partitions that this process, `workers - 1` helper processes
-    (`compliance run --join`, also on other hosts) claim one by one. This process stores the merged result in one
+    SQLite processes forked here; on PostgreSQL partitions that this process, `workers - 1` helper processes it
+    starts and any `join` (`compliance run --join`, also on other hosts) claim one by one. This process stores the merged result in one
     transaction.
 
     The run reads the store as known at `known_at` (default: the moment it starts, so records imported while it
@@ -273,7 +272,7 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
             log("contract_reused", contract_id=contract_id)
         work = pipeline.groups(scope, todo, parts=2 * workers if workers > 1 else 1)
         if workers > 1 and store.engine.dialect.name == "postgresql":
-            partials = _shared(store, library, as_of, known, work, scope, workers, rules_dir, log)
+            partials = _shared(store, library, as_of, known, work, scope, workers, log)
         elif workers > 1 and len(work) > 1:
             partials = pipeline.evaluate_groups(store, library, scope, work, workers, log)
         else:
@@ -321,8 +320,9 @@ def _partition_evaluator(store: Store, library: RuleLibrary, as_of: dt.date, kno
 
 
 def _shared(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.datetime, work: list[list[str]],
-            scope: pipeline.RunScope, workers: int, rules_dir: Path | None,
-            log: Callable[..., None]) -> dict[str, dict[str, Any]]:
+            scope: pipeline.RunScope, workers: int, log: Callable[..., None]) -> dict[str, dict[str, Any]]:
+    """Share a run with `workers - 1` helper processes through the store: each claims the run's partitions one by
+    one with a row lock, as `run --join` from another host does."""
     if store.engine.dialect.name != "postgresql":
         raise StoreError("several processes can share a run on PostgreSQL only; run with --workers 1 on SQLite")
     if not work:
@@ -331,15 +331,17 @@ def _shared(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.dat
     store.open_partitions(token, as_of, known_at, library.content_hash(), work)
     log("partitions_opened", token=token, partitions=len(work))
     evaluate = _partition_evaluator(store, library, as_of, known_at, log, scope)
-    # The database URL goes through the environment, never the command line (it may hold a password).
-    command = [sys.executable, "-m", "compliance", "run", "--join", token, "--rules", str(rules_dir or "rules")]
-    helpers = [subprocess.Popen(command, env={**os.environ, "COMPLIANCE_DATABASE_URL": store.url},
-                                stdout=subprocess.DEVNULL) for _ in range(min(workers - 1, len(work) - 1))]
+    # Helpers start afresh (spawn): no database connection or engine state of this process is shared with them.
+    context = multiprocessing.get_context("spawn")
+    helpers = [context.Process(target=_join_in_helper, args=(store.url, library, token), daemon=True)
+               for _ in range(min(workers - 1, len(work) - 1))]
+    for helper in helpers:
+        helper.start()
     me = f"{socket.gethostname()}:{os.getpid()}"
     try:
         store.work_partitions(token, evaluate, me)
         for helper in helpers:
-            helper.wait()
+            helper.join()
         while store.pending_partitions(token):  # a helper still at work, or one that died: its claim is free again
             store.work_partitions(token, evaluate, me)
             time.sleep(0.2)
@@ -347,9 +349,18 @@ def _shared(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.dat
     except BaseException:
         for helper in helpers:
             helper.kill()
-            helper.wait()
+            helper.join()
         store.close_partitions(token)
         raise
+
+
+def _join_in_helper(url: str, library: RuleLibrary, token: str) -> None:
+    """A helper process of a shared run: its own store connection, the same library, the run's partitions."""
+    store = Store(url)
+    try:
+        join(store, library, token)
+    finally:
+        store.close()
 
 
 def join(store: Store, library: RuleLibrary, token: str | None = None, log: Callable[..., None] | None = None

@@ -80,7 +80,7 @@ def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None,
         click.echo(f"Evaluated {done} contract{'s' if done != 1 else ''} of the run in progress.")
         return
     result = api.run(store, api.load_library([rules_dir]), as_of or dt.date.today(), wait=wait, log=log,
-                     workers=workers, rules_dir=rules_dir, known_at=known_at, full=full)
+                     workers=workers, known_at=known_at, full=full)
     summary = result.summary
     if as_json:
         click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
