@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
-from compliance.cli import _date, _store, as_of_option, cli, json_option, rules_option
+from compliance.cli.common import as_of_option, json_option, parse_date, rules_option, store_of
 from compliance.errors import ExitCode
 
 
-@cli.group()
+@click.group()
 def findings() -> None:
     """Explain findings: the conditions that held, with their actual values."""
 
@@ -36,7 +36,7 @@ def findings_explain(ctx: click.Context, contract_id: str, rule_id: str, as_of: 
     """
     from compliance import api
 
-    for line in api.explain(_store(ctx), api.load_library([rules_dir]), contract_id, rule_id,
+    for line in api.explain(store_of(ctx), api.load_library([rules_dir]), contract_id, rule_id,
                             as_of or dt.date.today()):
         click.echo(line)
 
@@ -56,7 +56,7 @@ def escalation_options(command: Any) -> Any:
 def _report(ctx: click.Context, rules_dir: Path, groups_file: Path, as_of: dt.date | None) -> Any:
     from compliance import api
 
-    report = api.escalations(_store(ctx), api.load_library([rules_dir]), groups_file, as_of or dt.date.today())
+    report = api.escalations(store_of(ctx), api.load_library([rules_dir]), groups_file, as_of or dt.date.today())
     for fault in report.faults:
         click.secho(f"  {fault}", fg="red", bold=True, err=True)
     return report
@@ -66,7 +66,7 @@ def _route_text(routes: tuple[str, ...]) -> str:
     return ", ".join(routes) if routes else "institution level"
 
 
-@cli.group()
+@click.group()
 def escalations() -> None:
     """Escalation recommendations: which working group, which step of the ladder, and why."""
 
@@ -126,7 +126,7 @@ def escalations_show(ctx: click.Context, finding_key: str, rules_dir: Path, grou
         click.echo(f"  {line}")
     click.echo(f"  institutions: {', '.join(r.leverage.institutions) or '-'}; consortia: "
                f"{', '.join(r.leverage.consortia) or '-'}")
-    for d in _store(ctx).decisions(finding_key):
+    for d in store_of(ctx).decisions(finding_key):
         click.echo(f"  decision {d.decided_at:%Y-%m-%d %H:%M} by {d.decided_by}: {d.decision} "
                    f"{d.level or d.recommended_level} - {d.reason}")
 
@@ -154,7 +154,7 @@ def escalations_decide(ctx: click.Context, finding_key: str, decision: str | Non
         raise click.UsageError("use --level for another level, or --accept / --reject (not both)")
     if level is None and decision is None:
         raise click.UsageError("say --accept, --reject or --level E0..E5")
-    store = _store(ctx)
+    store = store_of(ctx)
     report = _report(ctx, rules_dir, groups_file, as_of)
     row = api.decide(store, report, finding_key, decision or "change", reason, level, decided_by)
     click.echo(f"Recorded: {row.decision} ({row.level or row.recommended_level}) for {finding_key}.")
@@ -173,7 +173,7 @@ def escalations_leverage(ctx: click.Context, as_of: dt.date | None, as_json: boo
     """
     from compliance import api
 
-    table = api.leverage(_store(ctx), as_of or dt.date.today())
+    table = api.leverage(store_of(ctx), as_of or dt.date.today())
     if as_json:
         click.echo(json.dumps({kind: {name: {"institutions": list(lev.institutions), "consortia": list(lev.consortia),
                                              "contracts": list(lev.contracts), "value": lev.value}
@@ -185,7 +185,7 @@ def escalations_leverage(ctx: click.Context, as_of: dt.date | None, as_json: boo
             click.echo(f"  {name:<28} {lev}")
 
 
-@cli.group()
+@click.group()
 def groups() -> None:
     """Working groups: their open cases, digests for the secretariat, and proposals for new groups."""
 
@@ -238,7 +238,7 @@ def groups_proposals(ctx: click.Context, rules_dir: Path, groups_file: Path, as_
 
 @groups.command("digest")
 @click.argument("group_id")
-@click.option("--since", callback=_date, metavar="DATE", required=True, help="Findings visible since this date")
+@click.option("--since", callback=parse_date, metavar="DATE", required=True, help="Findings visible since this date")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True)
 @escalation_options
 @click.pass_context

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import cli
+from compliance.cli.common import store_of
 
 
-@cli.group()
+@click.group()
 def evidence() -> None:
     """Evidence: templates for officers, the types, and where a stored record came from."""
 
@@ -75,9 +75,9 @@ def evidence_history(ctx: click.Context, evidence_id: str) -> None:
     Example:
         compliance evidence history WV-MX-0437
     """
-    from compliance.cli import _store
 
-    store = _store(ctx)
+
+    store = store_of(ctx)
     store.require_current()
     for version in store.evidence_versions(evidence_id):
         until = f"until {version['known_until']:%Y-%m-%d %H:%M:%S} UTC" if version["known_until"] else "current"

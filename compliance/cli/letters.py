@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import _date, _store, cli, formats_callback, json_option, rules_option
+from compliance.cli.common import formats_callback, json_option, parse_date, rules_option, store_of
 
 format_option = click.option("--format", "formats", default="html,pdf,docx,txt", show_default=True,
                              callback=formats_callback(("html", "pdf", "docx", "txt")),
@@ -17,7 +17,7 @@ out_option = click.option("--out", "out_dir", default="letters", show_default=Tr
                           type=click.Path(file_okay=False, path_type=Path), help="Folder the files are written to")
 
 
-@cli.group()
+@click.group()
 def letter() -> None:
     """Letters to contractors (L1-L6): draft, approve, mark sent.
 
@@ -36,7 +36,7 @@ def letter() -> None:
 @click.option("--finding", "finding_keys", multiple=True, metavar="KEY",
               help="Cite this finding (repeatable) [default: the contract's findings this letter type is for]")
 @click.option("--facility", "facility_id", metavar="ID", help="Only findings at this facility")
-@click.option("--date", "dated", callback=_date, metavar="DATE", help="The letter's date [default: today]")
+@click.option("--date", "dated", callback=parse_date, metavar="DATE", help="The letter's date [default: today]")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
               envvar="COMPLIANCE_TEMPLATES", help="Your institution's template folder (overrides the shipped "
               "templates) [env COMPLIANCE_TEMPLATES]")
@@ -71,7 +71,7 @@ def letter_draft(ctx: click.Context, contract_id: str, kind: str, finding_keys: 
 
     kind = kind.upper()
     library = api.load_library([rules_dir])
-    row = api.draft_letter(_store(ctx), library, contract_id, kind, dated or dt.date.today(), finding_keys,
+    row = api.draft_letter(store_of(ctx), library, contract_id, kind, dated or dt.date.today(), finding_keys,
                            facility_id, templates, language, contact, prefix,
                            groups_file if groups_file.exists() else None)
     paths = api.write_letter(row, out_dir, formats)
@@ -95,7 +95,7 @@ def letter_list(ctx: click.Context, contract_id: str | None, state: str | None, 
     Example:
         compliance letter list --contract NDNA-CALLOFF-2024-017 --state draft
     """
-    rows = _store(ctx).letters(contract_id, state)
+    rows = store_of(ctx).letters(contract_id, state)
     if as_json:
         click.echo(json.dumps([_summary(row) for row in rows], indent=2))
         return
@@ -128,7 +128,7 @@ def letter_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     """
     from compliance import api
 
-    row = _store(ctx).letter(reference)
+    row = store_of(ctx).letter(reference)
     if as_json:
         click.echo(json.dumps(_summary(row), indent=2))
         return
@@ -153,7 +153,7 @@ def letter_write(ctx: click.Context, reference: str, out_dir: Path, formats: lis
     """
     from compliance import api
 
-    for path in api.write_letter(_store(ctx).letter(reference), out_dir, formats):
+    for path in api.write_letter(store_of(ctx).letter(reference), out_dir, formats):
         click.echo(str(path))
 
 
@@ -168,7 +168,7 @@ def letter_approve(ctx: click.Context, reference: str, actor: str | None) -> Non
     Example:
         compliance letter approve HRDD-2025-0001 --by "A. Officer"
     """
-    row = _store(ctx).approve_letter(reference, actor)
+    row = store_of(ctx).approve_letter(reference, actor)
     click.echo(f"Letter {row.reference} approved by {row.approved_by}.")
 
 
@@ -183,7 +183,7 @@ def letter_sent(ctx: click.Context, reference: str, actor: str | None) -> None:
     Example:
         compliance letter sent HRDD-2025-0001
     """
-    row, moved = _store(ctx).send_letter(reference, actor)
+    row, moved = store_of(ctx).send_letter(reference, actor)
     click.echo(f"Letter {row.reference} marked sent by {row.sent_by}; {len(moved)} finding"
                f"{'s' if len(moved) != 1 else ''} moved to notified.")
     for key in moved:

@@ -9,21 +9,20 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import (
-    _date,
-    _store,
+from compliance.cli.common import (
     as_of_option,
-    cli,
     json_option,
     known_at_option,
+    parse_date,
     rules_option,
+    store_of,
 )
 from compliance.cli.escalation import findings
 from compliance.domain.models import FINDING_STATES, FPRW, Severity
 from compliance.errors import ExitCode
 
 
-@cli.command()
+@click.command()
 @as_of_option
 @known_at_option
 @rules_option
@@ -73,7 +72,7 @@ def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None,
     """
     from compliance import api
 
-    store = _store(ctx)
+    store = store_of(ctx)
     log = _json_log if log_json else None
     if join_token is not None:
         done = api.join(store, api.load_library([rules_dir]), None if join_token == "any" else join_token, log)
@@ -129,7 +128,7 @@ def findings_list(ctx: click.Context, contract_id: str | None, facility_id: str 
     Example:
         compliance findings list --contract NDNA-CALLOFF-2024-017 --severity priority
     """
-    rows = [r for r in _store(ctx).stored_findings(contract_id=contract_id, facility_id=facility_id, state=state,
+    rows = [r for r in store_of(ctx).stored_findings(contract_id=contract_id, facility_id=facility_id, state=state,
                                                    severity=severity, rule_id=rule_id)
             if (supplier_id is None or r.payload["supplier_id"] == supplier_id)
             and (fprw is None or fprw in r.payload["fprw"])]
@@ -157,7 +156,7 @@ def findings_show(ctx: click.Context, key: str) -> None:
     """
     from compliance import api
 
-    store = _store(ctx)
+    store = store_of(ctx)
     row = api.stored_finding(store, key)
     click.echo(f"{row.key}: {row.payload['title']} - {Severity(row.severity).label}, {row.state}"
                + ("" if row.firing else ", no longer found"))
@@ -174,7 +173,7 @@ def findings_show(ctx: click.Context, key: str) -> None:
 @click.option("--reason", required=True, help="Why (required for every change)")
 @click.option("--by", "actor", help="Who decided [default: the login name]")
 @click.option("--approver", help="Who approved a waiver (required with state waived)")
-@click.option("--until", "waived_until", callback=_date, metavar="DATE", help="Waiver expiry date (with waived)")
+@click.option("--until", "waived_until", callback=parse_date, metavar="DATE", help="Waiver expiry date (with waived)")
 @click.pass_context
 def findings_move(ctx: click.Context, key: str, state: str, reason: str, actor: str | None, approver: str | None,
                   waived_until: dt.date | None) -> None:
@@ -185,7 +184,7 @@ def findings_move(ctx: click.Context, key: str, state: str, reason: str, actor: 
         compliance findings move FL-01/NDNA-CALLOFF-2024-017/db1e8943fca5 notified --reason "Letter L2 sent"
         compliance findings move KEY waived --reason "Factory closed" --approver "Head of Procurement" --until 2026-03-31
     """
-    entry = _store(ctx).move(key, state, reason, actor, waived_until=waived_until, approver=approver)
+    entry = store_of(ctx).move(key, state, reason, actor, waived_until=waived_until, approver=approver)
     click.echo(f"{key}: {entry.from_state} -> {entry.to_state} (entry {entry.seq}).")
 
 
@@ -210,12 +209,12 @@ def findings_export(ctx: click.Context, fmt: str, output: Path | None, sheets: s
 
     if fmt == "xlsx" and output is None:
         raise click.UsageError("--output FILE is required for xlsx")
-    count = api.export_findings(_store(ctx), fmt, sys.stdout, output, sheets, contract_id, state)
+    count = api.export_findings(store_of(ctx), fmt, sys.stdout, output, sheets, contract_id, state)
     if output is not None:
         click.echo(f"{count} finding{'s' if count != 1 else ''} written to {output}.", err=True)
 
 
-@cli.group()
+@click.group()
 def audit() -> None:
     """Check the tamper-evident history of the findings."""
 
@@ -229,7 +228,7 @@ def audit_verify(ctx: click.Context) -> None:
     Example:
         compliance audit verify
     """
-    problems = _store(ctx).verify_history()
+    problems = store_of(ctx).verify_history()
     for problem in problems:
         click.secho(problem, fg="red", err=True)
     if problems:

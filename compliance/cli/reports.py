@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from compliance.cli import _store, cli, formats_callback
+from compliance.cli.common import formats_callback, store_of
 from compliance.cli.escalation import escalation_options
 from compliance.errors import ExitCode
 
@@ -49,7 +49,7 @@ def _finish(rendered: Any, out_dir: Path, formats: list[str]) -> None:
         sys.exit(ExitCode.ENGINE_FAULT)
 
 
-@cli.group()
+@click.group()
 def report() -> None:
     """Reports for people: the renewal dossier of a contract and the portfolio report."""
 
@@ -74,7 +74,7 @@ def report_dossier(ctx: click.Context, contract_id: str, out_dir: Path, fmt: lis
     """
     from compliance import api
 
-    rendered = api.dossier(_store(ctx), api.load_library([rules_dir]), groups_file, contract_id,
+    rendered = api.dossier(store_of(ctx), api.load_library([rules_dir]), groups_file, contract_id,
                            as_of or dt.date.today(), templates)
     _finish(rendered, out_dir, fmt)
 
@@ -96,6 +96,6 @@ def report_portfolio(ctx: click.Context, out_dir: Path, fmt: list[str], template
     """
     from compliance import api
 
-    rendered = api.portfolio(_store(ctx), api.load_library([rules_dir]), groups_file, as_of or dt.date.today(),
+    rendered = api.portfolio(store_of(ctx), api.load_library([rules_dir]), groups_file, as_of or dt.date.today(),
                              templates)
     _finish(rendered, out_dir, fmt)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import cli, json_option, rules_option
+from compliance.cli.common import json_option, rules_option
 from compliance.domain.models import FPRW as FPRW_CATEGORIES
 from compliance.errors import ExitCode
 
@@ -16,7 +16,7 @@ from compliance.errors import ExitCode
 # rules
 
 
-@cli.group()
+@click.group()
 def rules() -> None:
     """Work with the rule library (contract conditions as YAML)."""
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import click
 
-from compliance.cli import _store, cli
+from compliance.cli.common import store_of
 
 # ---------------------------------------------------------------------------------------------------------------------
 # db
 
 
-@cli.group()
+@click.group()
 def db() -> None:
     """Create and migrate the database schema."""
 
@@ -29,7 +29,7 @@ def db_init(ctx: click.Context) -> None:
     """
     from compliance import api
 
-    store = _store(ctx)
+    store = store_of(ctx)
     before, after = store.upgrade()
     if before == after:
         click.echo(f"{api.store_name(store)} is up to date (schema revision {after}).")
@@ -60,7 +60,7 @@ def db_status(ctx: click.Context) -> None:
     """
     from compliance import api
 
-    store = _store(ctx)
+    store = store_of(ctx)
     current, head = store.revisions()
     click.echo(f"database: {api.store_name(store)}")
     click.echo(f"schema revision: {current or 'none (run compliance db init)'} (current: {head})")
@@ -73,7 +73,7 @@ def db_status(ctx: click.Context) -> None:
 # import
 
 
-@cli.group("import")
+@click.group("import")
 def import_() -> None:
     """Import contracts and facilities (each file whole, or not at all) and evidence (row by row)."""
 
@@ -82,7 +82,7 @@ def _import(ctx: click.Context, importer: str, *args: Any) -> None:
     """Run one of api.import_* on an up-to-date store and print a line per file."""
     from compliance import api
 
-    store = _store(ctx)
+    store = store_of(ctx)
     store.require_current()
     for summary in getattr(api, importer)(store, *args):
         click.echo(str(summary))
@@ -148,7 +148,7 @@ def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: 
     from compliance import api
     from compliance.errors import ExitCode
 
-    store = _store(ctx)
+    store = store_of(ctx)
     store.require_current()
     options = api.ImportOptions(evidence_type=evidence_type, day_first=day_first, sensitivity=sensitivity,
                              encoding=encoding)
@@ -187,7 +187,7 @@ def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: 
 # the quarantine
 
 
-@cli.group()
+@click.group()
 def quarantine() -> None:
     """Evidence rows refused at import: list them, export them for correction, dismiss them.
 
@@ -208,7 +208,7 @@ def quarantine_list(ctx: click.Context, batch_id: int | None, source_file: str |
     Example:
         compliance quarantine list --batch 12
     """
-    store = _store(ctx)
+    store = store_of(ctx)
     store.require_current()
     rows = store.quarantine(None if status == "all" else status, batch_id, source_file)
     for row in rows:
@@ -234,7 +234,7 @@ def quarantine_show(ctx: click.Context, entry_id: int) -> None:
     Example:
         compliance quarantine show 3
     """
-    store = _store(ctx)
+    store = store_of(ctx)
     store.require_current()
     row = store.quarantine_entry(entry_id)
     click.echo(f"entry {row.id}: {row.source_file}, {row.unit} {row.source_row} (batch {row.batch_id}), {row.status}"
@@ -263,7 +263,7 @@ def quarantine_export(ctx: click.Context, output: Path, batch_id: int | None) ->
     """
     from compliance import api
 
-    count = api.write_quarantine(_store(ctx), output, batch_id)
+    count = api.write_quarantine(store_of(ctx), output, batch_id)
     click.echo(f"{count} quarantined row{'s' if count != 1 else ''} written to {output}.")
 
 
@@ -278,7 +278,7 @@ def quarantine_dismiss(ctx: click.Context, entry_id: int, reason: str) -> None:
     Example:
         compliance quarantine dismiss 3 --reason "test row from the partner's export"
     """
-    store = _store(ctx)
+    store = store_of(ctx)
     store.require_current()
     row = store.dismiss_quarantined(entry_id, reason)
     click.echo(f"entry {row.id} dismissed.")
@@ -288,7 +288,7 @@ def quarantine_dismiss(ctx: click.Context, entry_id: int, reason: str) -> None:
 # contracts
 
 
-@cli.group()
+@click.group()
 def contracts() -> None:
     """List the contracts in the store."""
 
@@ -302,7 +302,7 @@ def contracts_list(ctx: click.Context) -> None:
     Example:
         compliance contracts list
     """
-    store = _store(ctx)
+    store = store_of(ctx)
     store.require_current()
     for c in store.contracts():
         click.echo(f"{c.id:<28} {c.status:<10} {c.supplier.name:<32} {', '.join(c.brands):<24} "
