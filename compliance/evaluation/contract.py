@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
 
 from compliance.domain import models
 from compliance.domain.facts import ContractFacts, Match
@@ -250,7 +249,7 @@ class Evaluator:
         return record, members
 
     _environment = spec.message_environment()
-    _templates: dict[str, jinja2.Template] = {}
+    _templates: dict[str, Any] = {}  # message text -> its compiled template
 
     def _message(self, rule: spec.Rule, context: dict[str, Any]) -> str:
         template = self._templates.get(rule.then.message)
