@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from compliance.domain import models
 from compliance.domain.facts import ContractFacts, Match
 from compliance.errors import Problem
