@@ -243,8 +243,8 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
     the as-of date) equal those of the last run that covered it keeps that run's findings without being
     evaluated, unless `full`. With `workers` > 1 the contracts are evaluated in groups by several processes: on
     SQLite processes forked here; on PostgreSQL partitions that this process, `workers - 1` helper processes it
-    starts and any `join` (`compliance run --join`, also on other hosts) claim one by one. This process stores the merged result in one
-    transaction.
+    starts and any `join` (`compliance run --join`, also on other hosts) claim one by one. This process stores
+    the merged result in one transaction.
 
     The run reads the store as known at `known_at` (default: the moment it starts, so records imported while it
     runs wait for the next run) and records that moment: the same as-of date and known-at moment give the same
@@ -274,7 +274,7 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
         if workers > 1 and store.engine.dialect.name == "postgresql":
             partials = _shared(store, library, as_of, known, work, scope, workers, log)
         elif workers > 1 and len(work) > 1:
-            partials = pipeline.evaluate_groups(store, library, scope, work, workers, log)
+            partials = pipeline.evaluate_groups(store, Store, library, scope, work, workers, log)
         else:
             partials = {}
             evaluator = pipeline.GroupEvaluator(library)

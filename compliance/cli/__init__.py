@@ -16,7 +16,8 @@ from compliance import __version__
 from compliance.cli import checking, escalation, evidence, letters, lifecycle, reports, rules, storage
 from compliance.errors import EXIT_CODES, ComplianceError, EngineError, ExitCode
 
-EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code.value:<3} {short}" for code, (short, _) in EXIT_CODES.items())
+EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code.value:<3} {short}"
+                                                 for code, (short, _full) in EXIT_CODES.items())
 
 
 class ComplianceGroup(click.Group):

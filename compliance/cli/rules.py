@@ -34,8 +34,8 @@ def rules_validate(paths: tuple[Path, ...]) -> None:
 
     library = api.load_library(paths or (Path("rules"),))
     engine_rules = api.engine_rule_count(library)
-    click.echo(f"{len(library.rules)} rules, {len(library.clause_sets)} clause sets and {len(library.cases)} test cases "
-               f"in {len(library.files)} files are valid ({engine_rules} engine rules).")
+    click.echo(f"{len(library.rules)} rules, {len(library.clause_sets)} clause sets and {len(library.cases)} test "
+               f"cases in {len(library.files)} files are valid ({engine_rules} engine rules).")
 
 
 @rules.command("list")

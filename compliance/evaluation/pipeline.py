@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from compliance import __version__
 from compliance.domain import facts, models
@@ -37,7 +37,28 @@ from compliance.domain.facts import Match
 from compliance.evaluation.contract import ContractResult, Evaluator, rule_parameters
 from compliance.rules import relevance
 from compliance.sources.loader import RuleLibrary
-from compliance.store.database import Store, partition_digest
+from compliance.store.database import partition_digest
+
+
+class EvidenceReader(Protocol):
+    """What the pipeline reads from the store, and nothing more: evidence partitions and what the last run kept.
+    ``compliance.store.Store`` is one; a test or another back end can be another."""
+
+    url: str
+
+    def evidence_partitions(self, as_of: dt.date, known_at: dt.datetime | None = None) -> Iterable[Any]: ...
+
+    def evidence_payloads(self, facility_ids: Iterable[str], contract_ids: Iterable[str], as_of: dt.date,
+                          known_at: dt.datetime | None = None, **options: Any) -> Iterable[Any]: ...
+
+    def last_inputs(self, contract_ids: Iterable[str]) -> dict[str, Any]: ...
+
+    def firing_counts(self, contract_ids: Iterable[str]) -> dict[str, int]: ...
+
+    def current_findings(self, contract_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]: ...
+
+    def close(self) -> None: ...
+
 
 #: Where a fact read by the reducer carries its stored payload (no rule can name this field).
 PAYLOAD = "\x00payload"
@@ -116,7 +137,7 @@ class GroupEvaluator:
         self.contract_types = sorted(relevance.types_read(
             [r for r in library.rules if r.id not in self.local]) | {"corrective_action"})
 
-    def evaluate(self, store: Store, scope: RunScope, contract_ids: list[str], findings: bool = True
+    def evaluate(self, store: EvidenceReader, scope: RunScope, contract_ids: list[str], findings: bool = True
                  ) -> dict[str, ContractResult]:
         """Read the group's evidence once, a few facilities at a time, and evaluate each contract. Facilities whose
         facility-local findings are kept (``RunScope.units``) are read for the types the other rules read only."""
@@ -244,31 +265,34 @@ def result_json(result: ContractResult) -> dict[str, Any]:
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(url: str, library: RuleLibrary, scope: RunScope, cross_check: bool) -> None:
-    _WORKER.update(url=url, scope=scope, evaluator=GroupEvaluator(library, cross_check))
+def _start_worker(open_reader: Callable[[str], EvidenceReader], url: str, library: RuleLibrary, scope: RunScope,
+                  cross_check: bool) -> None:
+    _WORKER.update(open_reader=open_reader, url=url, scope=scope, evaluator=GroupEvaluator(library, cross_check))
 
 
 def _work(contract_ids: list[str]) -> dict[str, dict[str, Any]]:
     store = _WORKER.get("store")
     if store is None:
-        store = _WORKER["store"] = Store(_WORKER["url"])
+        store = _WORKER["store"] = _WORKER["open_reader"](_WORKER["url"])
     results = _WORKER["evaluator"].evaluate(store, _WORKER["scope"], contract_ids)
     return {c: result_json(r) for c, r in results.items()}
 
 
-def evaluate_groups(store: Store, library: RuleLibrary, scope: RunScope, work: list[list[str]], workers: int,
+def evaluate_groups(store: EvidenceReader, open_reader: Callable[[str], EvidenceReader], library: RuleLibrary,
+                    scope: RunScope, work: list[list[str]], workers: int,
                     log: Callable[..., None]) -> dict[str, dict[str, Any]]:
-    """Evaluate groups of contracts with `workers` processes (forked from this one; a new store connection each),
-    results as JSON by contract id. The calling process only waits."""
+    """Evaluate groups of contracts with `workers` processes (forked from this one; each opens its own connection
+    with `open_reader(store.url)`), results as JSON by contract id. The calling process only waits."""
     results: dict[str, dict[str, Any]] = {}
     if not work:
         return results
     # Forked children must not share this process's database connections: close them first.
-    store.engine.dispose()
+    store.close()
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1 \
         else "spawn"
     with ProcessPoolExecutor(max_workers=min(workers, len(work)), mp_context=multiprocessing.get_context(method),
-                             initializer=_start_worker, initargs=(store.url, library, scope, True)) as pool:
+                             initializer=_start_worker,
+                             initargs=(open_reader, store.url, library, scope, True)) as pool:
         pending = {pool.submit(_work, group) for group in work}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -304,13 +328,14 @@ def _sha(document: Any) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def inputs(store: Store, library: RuleLibrary, scope: RunScope) -> Inputs:
+def inputs(store: EvidenceReader, library: RuleLibrary, scope: RunScope) -> Inputs:
     """Digest the evidence partitions the contracts read (ids and content hashes only, streamed from an index) and
     hash each contract's inputs."""
     out = Inputs()
     sites = set().union(*scope.linked.values()) if scope.linked else set()
     for facility_id, contract_id, rows in store.evidence_partitions(scope.as_of, scope.known_at):
-        if contract_id is None and facility_id not in sites or contract_id is not None and contract_id not in scope.contracts:
+        unread = facility_id not in sites if contract_id is None else contract_id not in scope.contracts
+        if unread:
             continue
         out.partitions[(facility_id, contract_id)] = (partition_digest(rows), len(rows))
     own: dict[str, list[str | None]] = {}
@@ -332,7 +357,8 @@ def inputs(store: Store, library: RuleLibrary, scope: RunScope) -> Inputs:
         out.bases[contract_id], out.units[contract_id] = base, units
         out.hashes[contract_id] = _sha({
             "base": base, "units": units,
-            "facilities": [scope.facilities[f].model_dump(mode="json") for f in sorted(linked) if f in scope.facilities],
+            "facilities": [scope.facilities[f].model_dump(mode="json") for f in sorted(linked)
+                           if f in scope.facilities],
             "links": sorted((facts.link_id(k), k.model_dump(mode="json")) for k in facts.linked(contract, scope.links)),
         })
     return out
@@ -349,7 +375,7 @@ class Reuse:
     partial: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def reuse(store: Store, library: RuleLibrary, scope: RunScope, found: Inputs) -> Reuse:
+def reuse(store: EvidenceReader, library: RuleLibrary, scope: RunScope, found: Inputs) -> Reuse:
     """Compare each contract's inputs with those of the last run that covered it (whose findings are the stored
     findings still found, when their number is the number that run recorded). Sets ``scope.units``."""
     out = Reuse()
