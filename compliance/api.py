@@ -610,7 +610,8 @@ def dossier(store: Store, library: RuleLibrary, groups_path: Path, contract_id: 
     store.require_current()
     store.contract(contract_id)  # an unknown contract is named before anything is evaluated
     report = report or escalations(store, library, groups_path, as_of)
-    rendered = reports.dossier(store, report, report_policy(groups_path), contract_id, as_of, templates)
+    rendered = reports.dossier(store, report, report_policy(groups_path), contract_id, as_of, templates,
+                               rules=library.rules)
     rendered.faults = list(report.faults)
     return rendered
 
@@ -624,7 +625,7 @@ def portfolio(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt.d
 
     store.require_current()
     report = report or escalations(store, library, groups_path, as_of)
-    rendered = reports.portfolio(store, report, report_policy(groups_path), as_of, templates)
+    rendered = reports.portfolio(store, report, report_policy(groups_path), as_of, templates, rules=library.rules)
     rendered.faults = list(report.faults)
     return rendered
 

@@ -28,6 +28,7 @@ from compliance.cli import cli
 from compliance.documents import charts, outbound, reports
 from compliance.documents.reports import Status, recommend
 from compliance.domain.models import FPRW, Severity
+from compliance.errors import InputError
 from compliance.escalation.routing import Policy
 from compliance.store.database import Store, normalise_url
 
@@ -190,6 +191,68 @@ def test_every_outcome_on_the_example_data(prepared: Prepared):
     assert prepared.contexts[EXPIRED]["notes"][0].startswith("The contract is expired")
     portfolio = {c["id"]: c["outcome"] for c in prepared.portfolio["contracts"]}
     assert portfolio[DEFERRED] == reports.OUTCOMES["defer"] and portfolio[EXPIRED] is None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Rule tags: what a finding is, for the dossier, comes from its rule in the library
+
+
+#: The tags of the shipped rules (rules/*.yaml), as the dossier's sections read them.
+SHIPPED_TAGS = {"PM-02": {"overdue_plan"}, "PM-03": {"overdue_plan"}, "FL-02": {"harm"}, "FL-02-P": {"harm"},
+                "GR-04": {"harm"}, "MO-03": {"contradiction"}, "WH-03-HRS": {"contradiction"},
+                "PM-01": {"non_response"}}
+
+
+def test_the_shipped_rules_carry_the_tags_the_dossier_reads():
+    library = api.load_library([Path(RULES)])
+    assert {r.id: set(r.tags) for r in library.rules if r.tags} == SHIPPED_TAGS
+
+
+def retagged_rules(tmp_path: Path, harm: str) -> Path:
+    """A copy of the shipped rules in which rule `harm`, and no other, is tagged harm."""
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy)
+    for path in copy.glob("*.yaml"):
+        lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line != "    tags: [harm]"]
+        if f"  - id: {harm}" in lines:
+            start = lines.index(f"  - id: {harm}")
+            at = next(i for i in range(start, len(lines)) if lines[i].startswith("    severity: "))
+            lines.insert(at + 1, "    tags: [harm]")
+        path.write_text("\n".join(lines), encoding="utf-8")
+    return copy
+
+
+def test_the_dossier_sections_come_from_the_rules_tags(prepared: Prepared, tmp_path: Path):
+    shipped = prepared.contexts[DEFERRED]
+    harm_rules = {f["rule_id"] for f in shipped["findings"] for row in shipped["unremedied_harm"]
+                  if row["number"] == f["number"]}
+    assert harm_rules and harm_rules <= {"FL-02", "FL-02-P", "GR-04"}
+    other = next(f for f in shipped["findings"] if f["rule_id"] not in harm_rules and f["state"] != "waived")
+    library = api.load_library([retagged_rules(tmp_path, other["rule_id"])])
+    assert {r.id for r in library.rules if "harm" in r.tags} == {other["rule_id"]}
+    store = Store(prepared.url)
+    try:
+        report = api.escalations(store, library, Path(GROUPS), AS_OF)
+        context = api.dossier(store, library, Path(GROUPS), DEFERRED, AS_OF, report=report).context
+    finally:
+        store.close()
+    numbers = {f["number"] for f in context["findings"] if f["rule_id"] == other["rule_id"] and f["state"] != "waived"}
+    assert {row["number"] for row in context["unremedied_harm"]} == numbers
+    # ...and its renewal condition is the remedy paid in full.
+    assert any(c["text"].startswith(f"Remedy for finding {min(numbers)} ")
+               for c in context["recommendation"]["conditions"])
+
+
+def test_an_unknown_tag_is_refused_with_its_file_line_and_a_suggestion(tmp_path: Path):
+    path = tmp_path / "rules.yaml"
+    text = (ROOT / "rules" / "grievance-and-remedy.yaml").read_text(encoding="utf-8")
+    path.write_text(text.replace("    tags: [harm]", "    tags: [harm, overdue_plans]"), encoding="utf-8")
+    line = path.read_text(encoding="utf-8").split("\n").index("    tags: [harm, overdue_plans]") + 1
+    with pytest.raises(InputError) as caught:
+        api.load_library([path])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:{line}: rule GR-04: tags[1]: unknown tag 'overdue_plans'; did you mean \"overdue_plan\"? (tags: "
+        "harm, overdue_plan, contradiction, non_response)"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

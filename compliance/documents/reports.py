@@ -30,6 +30,7 @@ from compliance.domain import facts, models
 from compliance.domain.models import FPRW, Severity
 from compliance.errors import NotFound
 from compliance.escalation import routing as escalation
+from compliance.rules import spec
 
 DOSSIER_TEMPLATE = "reports/dossier.html.j2"
 PORTFOLIO_TEMPLATE = "reports/portfolio.html.j2"
@@ -45,11 +46,9 @@ OUTCOMES = {
 #: finding's own response period (7 days for Priority, 14 for Major and Minor); the rest this many days.
 CONDITION_DAYS = 30
 
-#: Rules whose findings are overdue corrective action, unremedied harm, audit contradictions and non-responses.
-OVERDUE_PLAN_RULES = frozenset({"PM-02", "PM-03"})
-HARM_RULES = frozenset({"FL-02", "FL-02-P", "GR-04"})
-CONTRADICTION_RULES = frozenset({"MO-03", "WH-03-HRS"})
-NO_RESPONSE_RULES = frozenset({"PM-01"})
+#: The rule tags (`tags:` in the rule language, `spec.RULE_TAGS`) that put a rule's findings under overdue corrective
+#: action, unremedied harm, audit contradictions and non-responses. A finding's tags are its rule's in the library.
+OVERDUE_PLAN, HARM, CONTRADICTION, NO_RESPONSE = "overdue_plan", "harm", "contradiction", "non_response"
 #: Verdicts that are data gaps: the condition is the missing evidence.
 DATA_GAPS = frozenset({"insufficient_evidence", "evidence_expired", "not_yet_due"})
 
@@ -248,6 +247,8 @@ class Item:
     rejected: bool
     records: list[models.EvidenceBase]
     number: int = 0
+    #: Its rule's tags in the rule library (none when the rule is no longer in it).
+    tags: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -274,8 +275,9 @@ class Item:
 class Data:
     """What both reports read from the store, once: runs, decisions, evidence, facilities, the escalation report."""
 
-    def __init__(self, store: Any, report: Any, as_of: dt.date, rows: list[Any]):
+    def __init__(self, store: Any, report: Any, as_of: dt.date, rows: list[Any], rules: Iterable[spec.Rule]):
         self.store, self.report, self.as_of = store, report, as_of
+        tags = {rule.id: frozenset(rule.tags) for rule in rules}
         self.runs = {run.id: run for run in store.runs()}
         if not self.runs:
             raise NotFound("no run is stored yet, so there are no findings to report: run `compliance run --as-of "
@@ -303,7 +305,8 @@ class Data:
             self.items.append(Item(
                 row, finding, first, max((as_of - first).days, 0) if first else 0, recommendations.get(row.key),
                 decided, decision is not None and decision.decision == "reject",
-                [self.evidence[i] for i in finding.evidence_ids if i in self.evidence]))
+                [self.evidence[i] for i in finding.evidence_ids if i in self.evidence],
+                tags=tags.get(finding.rule_id, frozenset())))
         self.items.sort(key=lambda i: ({"open": 0, "waived": 1}.get(i.status, 2), i.finding.severity.rank,
                                        -i.age_days, i.finding.rule_id, i.key))
         for number, item in enumerate(self.items, 1):
@@ -337,14 +340,14 @@ class Data:
     def recommendation_input(self, item: Item) -> Status:
         """What the recommendation reads of an open finding."""
         harm = None
-        if item.finding.rule_id in HARM_RULES:
+        if HARM in item.tags:
             harm = outbound_harm(item.records)["outstanding"] or ""
         return Status(
             number=item.number, title=item.finding.title, severity=item.finding.severity,
             verdict=item.finding.verdict, age_days=item.age_days,
             recommended=item.recommendation.level if item.recommendation else None, decided=item.decided,
             rejected=item.rejected, groups=tuple(self.groups_of(item)),
-            overdue_plan=item.finding.rule_id in OVERDUE_PLAN_RULES, harm=harm)
+            overdue_plan=OVERDUE_PLAN in item.tags, harm=harm)
 
     def run_info(self) -> dict[str, Any]:
         run = self.latest_run
@@ -508,12 +511,12 @@ def dossier_context(data: Data, contract: models.Contract, policy: escalation.Po
     overdue = []
     harm = []
     for item in open_items:
-        if item.finding.rule_id in OVERDUE_PLAN_RULES:
+        if OVERDUE_PLAN in item.tags:
             due = deadline(item.records)
             overdue.append({"number": item.number, "title": item.finding.title,
                             "facility": _facility_name(data, item.finding.facility_id), "due": due,
                             "days_overdue": (as_of - due).days if due and due < as_of else None})
-        if item.finding.rule_id in HARM_RULES:
+        if HARM in item.tags:
             owed = outbound_harm(item.records)
             harm.append({"number": item.number, "title": item.finding.title,
                          "facility": _facility_name(data, item.finding.facility_id),
@@ -522,9 +525,9 @@ def dossier_context(data: Data, contract: models.Contract, policy: escalation.Po
 
     signals = []
     for test, text in ((lambda i: i.repeat, "Repeat findings (the same problem again after it was closed)"),
-                       (lambda i: i.finding.rule_id in CONTRADICTION_RULES,
+                       (lambda i: CONTRADICTION in i.tags,
                         "Audits contradicted by worker-driven monitoring or workers' evidence"),
-                       (lambda i: i.finding.rule_id in NO_RESPONSE_RULES,
+                       (lambda i: NO_RESPONSE in i.tags,
                         "No substantive response to a request or notice")):
         numbers = [str(i.number) for i in open_items if test(i)]
         if numbers:
@@ -688,11 +691,11 @@ def _facilities(data: Data, links: list[models.ProductionLink], evidence: list[m
 
 
 def dossier(store: Any, report: Any, policy: escalation.Policy, contract_id: str, as_of: dt.date,
-            templates: Path | None = None, language: str = "en") -> Rendered:
+            templates: Path | None = None, language: str = "en", *, rules: Iterable[spec.Rule]) -> Rendered:
     """The renewal dossier of one contract, rendered and checked by the redaction guard (RedactionError if it could
-    reveal a worker; nothing is written either way)."""
+    reveal a worker; nothing is written either way). `rules` (the rule library) gives each finding its rule's tags."""
     contract = store.contract(contract_id)
-    data = Data(store, report, as_of, store.stored_findings(contract_id=contract_id))
+    data = Data(store, report, as_of, store.stored_findings(contract_id=contract_id), rules)
     context = dossier_context(data, contract, policy)
     env = documents.environment(templates, language)
     html = documents.render(env, DOSSIER_TEMPLATE, context)
@@ -876,10 +879,10 @@ def portfolio_sheets(data: Data, context: dict[str, Any]) -> dict[str, list[list
 
 
 def portfolio(store: Any, report: Any, policy: escalation.Policy, as_of: dt.date, templates: Path | None = None,
-              language: str = "en") -> Rendered:
+              language: str = "en", *, rules: Iterable[spec.Rule]) -> Rendered:
     """The portfolio report across every contract, rendered (HTML, and the XLSX sheets) and checked by the
-    redaction guard before anything is written."""
-    data = Data(store, report, as_of, store.stored_findings())
+    redaction guard before anything is written. `rules` (the rule library) gives each finding its rule's tags."""
+    data = Data(store, report, as_of, store.stored_findings(), rules)
     context = portfolio_context(data, policy)
     sheets = portfolio_sheets(data, context)
     env = documents.environment(templates, language)

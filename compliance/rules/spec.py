@@ -34,6 +34,7 @@ import jinja2
 import jinja2.meta
 import jinja2.sandbox
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -363,6 +364,24 @@ class AppliesTo(_Spec):
 
 ParamValue = Union[bool, int, float, str]
 
+#: What a rule's findings are, for the documents that group them (the renewal dossier, the recommendation).
+RULE_TAGS: dict[str, str] = {
+    "harm": "harm to workers confirmed and not yet remedied (the dossier's unremedied harm)",
+    "overdue_plan": "corrective action overdue (the dossier's overdue corrective action)",
+    "contradiction": "an audit contradicted by worker-driven monitoring or workers' evidence",
+    "non_response": "no substantive response to a request or notice",
+}
+
+
+def _known_tag(value: str) -> str:
+    if value not in RULE_TAGS:
+        raise ValueError(f"unknown tag {value!r}{did_you_mean(value, set(RULE_TAGS))} (tags: "
+                         f"{', '.join(RULE_TAGS)})")
+    return value
+
+
+RuleTag = Annotated[str, AfterValidator(_known_tag)]
+
 
 class Rule(_Spec):
     id: str = Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$", description="e.g. GR-03")
@@ -373,6 +392,9 @@ class Rule(_Spec):
     fprw: list[FPRW] = Field(default_factory=list)
     hrdd_objectives: list[Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=list)
     severity: Severity
+    tags: list[RuleTag] = Field(
+        default_factory=list, description="What its findings are, for the documents that group them: "
+        + ", ".join(RULE_TAGS))
     params: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ParamValue] = Field(default_factory=dict)
     proposed_defaults: list[str] = Field(
         default_factory=list, description="Parameters whose default is only proposed (no standard fixes it): confirm "
