@@ -80,3 +80,41 @@ def test_the_readme_documents_every_evidence_type_and_field():
         fields = set(models.field_annotations(cls)) - common
         assert documented == fields, f"{name}: README lacks {sorted(fields - documented)}, " \
                                      f"names fields that do not exist {sorted(documented - fields)}"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What each evidence type declares about itself
+
+#: Declared by every type in its own class body: nothing privacy-relevant is inherited by accident.
+DECLARED = ("label", "worker_event", "template_code")
+
+
+@pytest.mark.parametrize("type_name", sorted(models.EVIDENCE_TYPES))
+def test_every_evidence_type_carries_complete_metadata(type_name: str):
+    cls = models.EVIDENCE_TYPES[type_name]
+    assert [name for name in DECLARED if name not in vars(cls)] == [], f"{cls.__name__} does not declare them"
+    assert isinstance(cls.label, str) and cls.label.strip()
+    assert isinstance(cls.worker_event, bool)
+    assert isinstance(cls.template_code, str) and cls.template_code.isupper()
+    assert cls.validity_days is None or (isinstance(cls.validity_days, int) and cls.validity_days > 0)
+    assert cls.person_field is None or cls.person_field in cls.model_fields
+    assert (cls.__doc__ or "").strip(), f"{cls.__name__} has no docstring: the template's description is its first line"
+    # Hints name fields of the type; worker counts are whole-number fields of it.
+    assert isinstance(cls.template_hints, dict) and set(cls.template_hints) <= set(cls.model_fields)
+    for name in cls.worker_count_fields:
+        assert name in cls.model_fields and int in (cls.model_fields[name].annotation, *getattr(
+            cls.model_fields[name].annotation, "__args__", ())), name
+    # A type whose records name one worker records what happened to workers: its dates are private.
+    if cls.person_field:
+        assert cls.worker_event
+
+
+def test_worker_event_types_are_those_about_workers():
+    assert {name for name, cls in models.EVIDENCE_TYPES.items() if cls.worker_event} == {
+        "grievance", "protected_activity", "adverse_action", "monitoring_finding", "practice_observation",
+        "foa_event", "osh_incident", "document_retention", "recruitment_fee", "age_verification"}
+
+
+def test_template_codes_are_distinct():
+    codes = [cls.template_code for cls in models.EVIDENCE_TYPES.values()]
+    assert len(codes) == len(set(codes))

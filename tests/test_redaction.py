@@ -231,7 +231,7 @@ def _assert_nothing_leaks(records: list[models.EvidenceBase], words: list[str], 
         for record in records:
             if record.sensitivity in outbound.CLOSED_SENSITIVITIES:
                 assert record.id not in flat, f"the id of a {record.sensitivity.value} record in the {fmt} output"
-            if record.type in outbound.WORKER_EVENT_TYPES:
+            if type(record).worker_event:
                 day = record.date
                 for form in (day.isoformat(), f"{day.day} {outbound.MONTHS[day.month - 1]} {day.year}",
                              f"{day.day:02d}/{day.month:02d}/{day.year}"):

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 from compliance import api
 from compliance.cli import cli
-from compliance.documents import charts, outbound, reports
+from compliance.documents import charts, reports
 from compliance.documents.reports import Status, recommend
 from compliance.domain.models import FPRW, Severity
 from compliance.errors import InputError
@@ -630,7 +630,7 @@ def test_worker_event_dates_never_enter_a_context(prepared: Prepared):
     store = Store(prepared.url)
     try:
         worker_dates = {r.date for r in store.evidence_for(store.contract(LEGAL), store.facilities(), AS_OF)
-                        if r.type in outbound.WORKER_EVENT_TYPES}
+                        if type(r).worker_event}
     finally:
         store.close()
 

@@ -20,7 +20,8 @@ from compliance.domain import models
 MIN_CELL = 5
 A_NUMBER = "a number of workers"
 
-#: How the kind of evidence is described to a supplier: by source when the record says, else by type.
+#: How the kind of evidence is described to a supplier: by source when the record says, else by its type's
+#: `label` (a class attribute of the evidence models, with what else each type declares about itself).
 SOURCE_LABELS = {
     "worker_driven_monitoring": "independent worker-driven monitoring",
     "monitoring_organisation": "independent monitoring",
@@ -34,28 +35,8 @@ SOURCE_LABELS = {
     "ngo": "reports by civil-society organisations",
     "brand_statement": "statements by the brand",
 }
-TYPE_LABELS = {
-    "audit_finding": "social audit evidence",
-    "monitoring_finding": "independent worker-driven monitoring",
-    "grievance": "worker grievances",
-    "protected_activity": "information received",
-    "adverse_action": "information received",
-    "correspondence": "correspondence with the contractor",
-    "factory_disclosure": "the contractor's disclosures",
-    "remediation": "remediation reports",
-    "corrective_action": "corrective action plan reports",
-    "external_signal": "published reports",
-    "monitor_access_request": "monitoring access requests",
-}
+#: The vague label, for a record that says nothing of where it came from.
 DEFAULT_LABEL = "information received"
-
-#: Evidence about things that happened to or were said by workers: their dates go out as months only.
-WORKER_EVENT_TYPES = frozenset({
-    "grievance", "protected_activity", "adverse_action", "monitoring_finding", "practice_observation", "foa_event",
-    "osh_incident", "document_retention", "recruitment_fee", "age_verification",
-})
-#: Fields that count affected workers, by evidence type (the largest is reported: records overlap).
-WORKER_COUNT_FIELDS = ("n_affected", "n_workers", "workers_due", "under_minimum_age")
 #: Records whose content never goes out (only their kind and month).
 CLOSED_SENSITIVITIES = frozenset({models.Sensitivity.RESTRICTED, models.Sensitivity.WORKER_SAFETY})
 
@@ -110,7 +91,7 @@ def and_list(items: Iterable[str]) -> str:
 def basis_label(record: models.EvidenceBase, named_monitors: frozenset[str] = frozenset()) -> str:
     """The kind of evidence a record is, as a supplier may read it; its monitoring partner only when cleared."""
     source = (record.source or "").strip().lower()
-    label = SOURCE_LABELS.get(source) or TYPE_LABELS.get(record.type, DEFAULT_LABEL)
+    label = SOURCE_LABELS.get(source) or type(record).label
     monitor = getattr(record, "monitor", None)
     return f"{label} by {monitor}" if monitor and monitor in named_monitors else label
 
@@ -151,7 +132,8 @@ def describe(number: int, finding: models.Finding, records: list[models.Evidence
     labels = basis_labels(records, named_monitors)
     dates = [r.date for r in records]
     open_records = [r for r in records if r.sensitivity not in CLOSED_SENSITIVITIES]
-    counts = [getattr(r, name) for r in open_records for name in WORKER_COUNT_FIELDS
+    # Each type names its fields that count affected workers; the largest is reported (records overlap).
+    counts = [getattr(r, name) for r in open_records for name in type(r).worker_count_fields
               if isinstance(getattr(r, name, None), int)]
     workers = workers_text(max(counts)) if counts else None
     latest: dict[tuple[str | None, str], models.Remediation] = {}  # each liability's latest report counts

@@ -92,7 +92,7 @@ class Guard:
             where = f"evidence {record.id}"
             if closed:
                 self.deny(record.id, finding, f"{where}.id", f"the id of a {record.sensitivity.value} record")
-            if record.type in outbound.WORKER_EVENT_TYPES:
+            if type(record).worker_event:
                 self.worker_dates.setdefault(record.date, (finding, f"{where}.date"))
             person = type(record).person_field
             if person and getattr(record, person, None):

@@ -308,6 +308,9 @@ class ProductionLink(_Model):
 # ---------------------------------------------------------------------------------------------------------------------
 # Evidence: a tagged union on `type`
 
+#: The contract id the evidence templates' example rows name.
+TEMPLATE_CONTRACT_ID = "CALLOFF-2025-001"
+
 
 class EvidenceBase(_Model):
     """Fields every evidence record has.
@@ -331,6 +334,20 @@ class EvidenceBase(_Model):
     #: identity columns of a file (worker_name, employee_number, phone...) into it. None: no person field.
     person_field: ClassVar[str | None] = None
 
+    # What each type declares about itself (a test checks every type declares the ones without a default):
+    #: How the kind of evidence is described to a supplier when the record's `source` does not say
+    #: (`outbound.basis_label`); "information received" says nothing about where it came from.
+    label: ClassVar[str]
+    #: Whether it records something that happened to or was said by workers (privacy): its date goes out as a
+    #: month only, and the redaction check refuses the exact date in any outbound document.
+    worker_event: ClassVar[bool]
+    #: The fields that count affected workers; documents give the largest, from five up (else "a number of workers").
+    worker_count_fields: ClassVar[tuple[str, ...]] = ()
+    #: The evidence template (`evidence_template`): the short code of its example id (EXAMPLE-AF), and realistic
+    #: example values where a value derived from the field's type would be silly (lists as lists).
+    template_code: ClassVar[str]
+    template_hints: ClassVar[dict[str, Any]] = {}
+
     @field_validator("facility_id")
     @classmethod
     def _facility_id(cls, value: str | None) -> str | None:
@@ -341,6 +358,13 @@ class AuditFinding(EvidenceBase):
     """One finding of a social audit (e.g. RBA VAP); an audit is valid for two years."""
 
     validity_days: ClassVar[int | None] = 730
+    label: ClassVar[str] = "social audit evidence"
+    worker_event: ClassVar[bool] = False
+    template_code: ClassVar[str] = "AF"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "audit_id": "VAP-2025-0113", "scheme": "RBA VAP", "code_area": "working_hours", "classification": "major",
+        "ilo_indicator": "excessive_overtime", "source": "social_audit",
+        "summary": "Timecards for 12 sampled weeks show 14 workers over 60 hours a week"}
     type: Literal["audit_finding"] = "audit_finding"
     audit_id: str | None = None
     scheme: str | None = Field(default=None, description="e.g. RBA VAP")
@@ -354,6 +378,12 @@ class Grievance(EvidenceBase):
     """A worker's or worker group's complaint, through any channel (grievance app, hotline, monitors)."""
 
     person_field: ClassVar[str | None] = "complainant"
+    label: ClassVar[str] = "worker grievances"
+    worker_event: ClassVar[bool] = True
+    template_code: ClassVar[str] = "G"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "channel": "worker_hotline", "issue_categories": ["wages", "threats"], "status": "in_progress",
+        "acknowledged_on": "2025-04-03", "responded_on": "2025-04-25"}
     type: Literal["grievance"] = "grievance"
     channel: str | None = None
     issue_categories: list[str] = Field(min_length=1)
@@ -368,6 +398,13 @@ class MonitoringFinding(EvidenceBase):
     """A finding of worker-driven monitoring (e.g. an Electronics Watch monitoring partner)."""
 
     validity_days: ClassVar[int | None] = 730
+    label: ClassVar[str] = "independent worker-driven monitoring"
+    worker_event: ClassVar[bool] = True
+    template_code: ClassVar[str] = "MF"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "report_id": "EW-MR-TH-2025-01", "code_area": "recruitment_fees", "ilo_indicator": "debt_bondage",
+        "n_reporting": "12", "confidence": "medium",
+        "summary": "Workers repay loans taken to cover recruitment fees of about 20,000 THB from their wages"}
     type: Literal["monitoring_finding"] = "monitoring_finding"
     report_id: str | None = None
     code_area: str
@@ -385,6 +422,12 @@ class MonitoringFinding(EvidenceBase):
 class FactoryDisclosure(EvidenceBase):
     """The contractor disclosed the facility making a product model (the disclosure date is `date`)."""
 
+    label: ClassVar[str] = "the contractor's disclosures"
+    worker_event: ClassVar[bool] = False
+    template_code: ClassVar[str] = "FD"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "contract_id": TEMPLATE_CONTRACT_ID, "brand": "Northwind", "model": "NB-450 G9", "tier": "final_assembly",
+        "source": "supplier"}
     type: Literal["factory_disclosure"] = "factory_disclosure"
     brand: str | None = None
     model: str
@@ -394,6 +437,13 @@ class FactoryDisclosure(EvidenceBase):
 class Correspondence(EvidenceBase):
     """A letter or formal request, e.g. the contractor's formal request to its supplier (due diligence)."""
 
+    label: ClassVar[str] = "correspondence with the contractor"
+    worker_event: ClassVar[bool] = False
+    template_code: ClassVar[str] = "COR"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "contract_id": TEMPLATE_CONTRACT_ID, "kind": "information_request", "sender": "University of Exampleshire",
+        "recipient": "Example IT Reseller Ltd", "subject_matter": "factory_disclosure", "model": "NB-450 G9",
+        "due_on": "2025-04-30", "response_on": "2025-04-22", "substantive": "true", "source": "buyer"}
     type: Literal["correspondence"] = "correspondence"
     kind: Literal[
         "formal_request_to_supplier", "information_request", "finding_notice", "reminder", "supplier_response", "other"
@@ -410,6 +460,14 @@ class Correspondence(EvidenceBase):
 class Remediation(EvidenceBase):
     """Harm confirmed and quantified, and what has been paid to workers so far (as of `date`)."""
 
+    label: ClassVar[str] = "remediation reports"
+    worker_event: ClassVar[bool] = False
+    worker_count_fields: ClassVar[tuple[str, ...]] = ("workers_due",)
+    template_code: ClassVar[str] = "REM"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "finding_ref": "MF-TH-01", "kind": "fee_reimbursement", "confirmed_on": "2024-10-15",
+        "due_date": "2025-01-13", "amount_due": "62000000", "amount_paid": "41000000", "workers_due": "3100",
+        "workers_paid": "2060", "verified_by": "monitoring_partner", "source": "supplier"}
     type: Literal["remediation"] = "remediation"
     finding_ref: str | None = None
     kind: Literal["fee_reimbursement", "back_pay", "unlawful_deductions", "injury_compensation", "other"]
@@ -427,6 +485,10 @@ class ProtectedActivity(EvidenceBase):
     """A worker or worker group complained, spoke to monitors, petitioned or organised."""
 
     person_field: ClassVar[str | None] = "subject"
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = True
+    template_code: ClassVar[str] = "PA"
+    template_hints: ClassVar[dict[str, Any]] = {"activity": "complaint"}
     type: Literal["protected_activity"] = "protected_activity"
     subject: str = Field(description="Worker pseudonym (wp_...) or worker-group label (wg_...)")
     activity: Literal["complaint", "spoke_to_monitors", "petition", "union_activity", "testimony"]
@@ -437,6 +499,12 @@ class AdverseAction(EvidenceBase):
     """An action against a worker or worker group (dismissal, transfer, threat...)."""
 
     person_field: ClassVar[str | None] = "subject"
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = True
+    worker_count_fields: ClassVar[tuple[str, ...]] = ("n_affected",)
+    template_code: ClassVar[str] = "AA"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "action": "dismissal", "n_affected": "1", "documented_prior_reason": "false"}
     type: Literal["adverse_action"] = "adverse_action"
     subject: str = Field(description="Worker pseudonym (wp_...) or worker-group label (wg_...)")
     action: Literal[
@@ -449,6 +517,15 @@ class AdverseAction(EvidenceBase):
 
 
 class RecruitmentFee(EvidenceBase):
+    """Recruitment fees a worker group paid, against the zero-fee standard or the legal limit."""
+
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = True
+    worker_count_fields: ClassVar[tuple[str, ...]] = ("n_workers",)
+    template_code: ClassVar[str] = "RF"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "n_workers": "3100", "median_fee": "20000", "legal_limit": "3200", "standard_applied": "zero_fee",
+        "via_wage_deduction": "false", "monthly_basic_wage": "9900", "loans_reported": "true"}
     type: Literal["recruitment_fee"] = "recruitment_fee"
     worker_group: str
     n_workers: int | None = Field(default=None, ge=0)
@@ -469,6 +546,15 @@ class RecruitmentFee(EvidenceBase):
 
 
 class DocumentRetention(EvidenceBase):
+    """Identity documents (passport, work permit...) held by someone other than the worker."""
+
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = True
+    worker_count_fields: ClassVar[tuple[str, ...]] = ("n_affected",)
+    template_code: ClassVar[str] = "DR"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "documents": ["passport", "work_permit"], "holder": "labour_agency", "access_on_request": "false",
+        "n_affected": "30"}
     type: Literal["document_retention"] = "document_retention"
     worker_group: str
     documents: list[str] = Field(min_length=1, description="passport, work_permit, id_card...")
@@ -481,6 +567,12 @@ class WorkingHours(EvidenceBase):
     """Aggregated hours for a sample of workers over a period ending on `date`."""
 
     validity_days: ClassVar[int | None] = 365
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = False
+    template_code: ClassVar[str] = "WH"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "sample_workers": "80", "pct_weeks_over_60": "0.23", "max_week_hours": "78", "max_consecutive_days": "13",
+        "records_discrepancy": "true"}
     type: Literal["working_hours"] = "working_hours"
     sample_workers: int | None = Field(default=None, ge=0)
     pct_weeks_over_60: float | None = Field(default=None, ge=0, le=1)
@@ -492,6 +584,14 @@ class WorkingHours(EvidenceBase):
 class CorrectiveAction(EvidenceBase):
     """A status report on one action of a corrective action plan (CAP); the latest report counts."""
 
+    label: ClassVar[str] = "corrective action plan reports"
+    worker_event: ClassVar[bool] = False
+    template_code: ClassVar[str] = "CA"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "date": "2025-05-14", "cap_id": "CAP-TH-2025-02", "action_ref": "a1", "finding_ref": "MF-TH-03",
+        "description": "Single timecard system for agency and direct workers", "due_date": "2025-04-30",
+        "status": "completed", "completed_on": "2025-05-12", "extended_to": "2025-05-15", "rule_id": "WH-03",
+        "code_area": "working_hours", "verified_by": "monitoring_partner", "source": "supplier"}
     type: Literal["corrective_action"] = "corrective_action"
     cap_id: str
     action_ref: str = Field(description="The action's id within the CAP; reports on one action share it")
@@ -509,6 +609,15 @@ class CorrectiveAction(EvidenceBase):
 
 
 class ExternalSignal(EvidenceBase):
+    """A media, NGO, brand or authority report about a facility."""
+
+    label: ClassVar[str] = "published reports"
+    worker_event: ClassVar[bool] = False
+    template_code: ClassVar[str] = "ES"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "source_type": "media", "issue": "chemical_exposure", "reliability": "medium", "source": "media_report",
+        "url": "https://news.example.org/2025/03/battery-plant-workers-hospitalised",
+        "summary": "Local press reports battery workers taken to hospital after solvent fumes in a coating hall"}
     type: Literal["external_signal"] = "external_signal"
     source_type: Literal["media", "ngo", "brand_statement", "authority", "other"]
     issue: str
@@ -522,6 +631,13 @@ class WorkforceComposition(EvidenceBase):
     """Who works at a facility on `date`: totals, student interns and dispatch (agency) workers."""
 
     validity_days: ClassVar[int | None] = 365
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = False
+    template_code: ClassVar[str] = "WC"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "total_workers": "3200", "student_interns": "290", "dispatch_workers": "310",
+        "max_intern_share_in_position": "0.18", "interns_on_night_shift": "0", "intern_weekly_hours_max": "40",
+        "internship_related_to_study": "true", "intern_coercion": "false", "source": "social_audit"}
     type: Literal["workforce_composition"] = "workforce_composition"
     total_workers: int = Field(gt=0)
     student_interns: int = Field(default=0, ge=0)
@@ -549,6 +665,14 @@ class AgeVerification(EvidenceBase):
     """Ages checked at a facility (audit, monitoring or authority): children and young workers found."""
 
     validity_days: ClassVar[int | None] = 365
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = True
+    worker_count_fields: ClassVar[tuple[str, ...]] = ("under_minimum_age",)
+    template_code: ClassVar[str] = "AV"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "workers_checked": "150", "legal_minimum_age": "15", "under_minimum_age": "0", "youngest_age": "16",
+        "under_18_night_shift": "2", "under_18_overtime": "0", "under_18_hazardous_work": "0",
+        "forged_documents": "false", "agency": "Example Labour Dispatch Company", "source": "social_audit"}
     type: Literal["age_verification"] = "age_verification"
     workers_checked: int | None = Field(default=None, ge=0)
     legal_minimum_age: int = Field(default=15, ge=14, le=18, description="15 under ILO C138, or the higher national age")
@@ -564,6 +688,13 @@ class AgeVerification(EvidenceBase):
 class OSHIncident(EvidenceBase):
     """A health-and-safety incident in the workplace or in employer-provided housing or food."""
 
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = True
+    template_code: ClassVar[str] = "OSH"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "incident_type": "chemical_exposure", "location": "workplace", "deaths": "0", "hospitalised": "7",
+        "chemical": "N-methyl-2-pyrrolidone (NMP)", "authority_notified": "false", "source": "supplier",
+        "summary": "Seven coating-hall workers taken to hospital with dizziness after a ventilation fan failed"}
     type: Literal["osh_incident"] = "osh_incident"
     incident_type: Literal[
         "fire", "explosion", "poisoning", "food_poisoning", "chemical_exposure", "structural_collapse",
@@ -580,6 +711,13 @@ class OSHIncident(EvidenceBase):
 class FoAEvent(EvidenceBase):
     """An event touching freedom of association: action against union officers, or interference."""
 
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = True
+    template_code: ClassVar[str] = "FOA"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "event": "dismissal", "subject_role": "union_officer", "related_activity": "organising",
+        "status": "unresolved",
+        "summary": "Branch secretary dismissed for absence after attending a union federation meeting"}
     type: Literal["foa_event"] = "foa_event"
     event: Literal[
         "dismissal", "suspension", "discipline", "non_renewal", "barred_from_union_office",
@@ -598,6 +736,13 @@ class WageRecord(EvidenceBase):
     """Wages for one pay period (aggregated): when paid, shortfalls, deductions and payslips."""
 
     validity_days: ClassVar[int | None] = 365
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = False
+    worker_count_fields: ClassVar[tuple[str, ...]] = ("n_workers",)
+    template_code: ClassVar[str] = "WR"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "date": "2025-03-14", "period_end": "2025-02-28", "paid_on": "2025-03-12", "n_workers": "85",
+        "underpayment_amount": "0", "unlawful_deductions": "false", "payslips_transparent": "true"}
     type: Literal["wage_record"] = "wage_record"
     period_end: dt.date
     paid_on: dt.date | None = None
@@ -617,6 +762,12 @@ class GrievanceMechanism(EvidenceBase):
     """An assessment of a facility's operational grievance mechanism (UNGP 31 criteria)."""
 
     validity_days: ClassVar[int | None] = 730
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = False
+    template_code: ClassVar[str] = "GM"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "exists": "true", "anonymous_channel": "true", "languages_cover_workforce": "false",
+        "covers_all_worker_categories": "true", "awareness_rate": "0.66", "non_retaliation_policy": "true"}
     type: Literal["grievance_mechanism"] = "grievance_mechanism"
     exists: bool
     anonymous_channel: bool | None = None
@@ -630,6 +781,13 @@ class GrievanceMechanism(EvidenceBase):
 class MonitorAccessRequest(EvidenceBase):
     """A monitor's request for factory access and a meeting with management; `date` is the request."""
 
+    label: ClassVar[str] = "monitoring access requests"
+    worker_event: ClassVar[bool] = False
+    template_code: ClassVar[str] = "MAR"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "contract_id": TEMPLATE_CONTRACT_ID, "requested_by": "Electronics Watch",
+        "contractor_request_on": "2025-04-04", "status": "granted", "granted_on": "2025-04-20",
+        "meeting_with_management": "true", "source": "monitoring_organisation"}
     type: Literal["monitor_access_request"] = "monitor_access_request"
     requested_by: str | None = Field(default=None, description="e.g. Electronics Watch")
     contractor_request_on: dt.date | None = Field(
@@ -642,6 +800,14 @@ class MonitorAccessRequest(EvidenceBase):
 class PracticeObservation(EvidenceBase):
     """A labour practice observed (audit, worker-driven monitoring, grievance or testimony), coded."""
 
+    label: ClassVar[str] = "information received"
+    worker_event: ClassVar[bool] = True
+    worker_count_fields: ClassVar[tuple[str, ...]] = ("n_affected",)
+    template_code: ClassVar[str] = "PO"
+    template_hints: ClassVar[dict[str, Any]] = {
+        "practice": "records_falsified", "worker_group": "wg_agency_line3", "n_affected": "18", "coercion": "false",
+        "systematic": "true",
+        "summary": "Hours over 48 a week are recorded on a second timecard that payroll does not see"}
     type: Literal["practice_observation"] = "practice_observation"
     practice: Literal[
         # freely chosen employment

@@ -42,25 +42,6 @@ _TRAILING = ("source", "sensitivity")
 #: Rows 2..MAX_ROW of an XLSX template get dropdowns and cell formats.
 MAX_ROW = 1000
 
-#: Short codes for example ids (EXAMPLE-AF), as the shipped data names its records; others use initials.
-TYPE_CODES: dict[str, str] = {
-    "audit_finding": "AF", "grievance": "G", "monitoring_finding": "MF", "factory_disclosure": "FD",
-    "correspondence": "COR", "remediation": "REM", "protected_activity": "PA", "adverse_action": "AA",
-    "recruitment_fee": "RF", "document_retention": "DR", "working_hours": "WH", "corrective_action": "CA",
-    "external_signal": "ES", "workforce_composition": "WC", "age_verification": "AV", "osh_incident": "OSH",
-    "foa_event": "FOA", "wage_record": "WR", "grievance_mechanism": "GM", "monitor_access_request": "MAR",
-    "practice_observation": "PO",
-}
-
-#: One line for the types whose model has no docstring.
-_TYPE_DESCRIPTIONS: dict[str, str] = {
-    "grievance": "A worker's grievance: its channel, issues, status and when it was acknowledged and answered.",
-    "adverse_action": "An action against a worker or worker group (dismissal, transfer, threat...).",
-    "recruitment_fee": "Recruitment fees a worker group paid, against the zero-fee standard or the legal limit.",
-    "document_retention": "Identity documents (passport, work permit...) held by someone other than the worker.",
-    "external_signal": "A media, NGO, brand or authority report about a facility.",
-}
-
 #: Descriptions for fields whose model gives none.
 _FIELD_DESCRIPTIONS: dict[str, str] = {
     "type": "The evidence type; keep it as it is",
@@ -80,86 +61,12 @@ EXAMPLE_DATE = "2025-03-31"
 #: A valid OS ID, clearly an example (its serial part spells EXAMP); the check character is computed.
 EXAMPLE_FACILITY_ID = "TH2025090EXAMP" + models.os_id_check_character("TH2025090EXAMP")
 
-EXAMPLE_CONTRACT_ID = "CALLOFF-2025-001"
-
-#: Realistic values where a generic one would be silly; lists are written joined by ";". Everything not here
-#: is derived from the field's type (a value from the allowed set, a number within its bounds, the example date).
-_HINTS: dict[str, dict[str, Any]] = {
-    "*": {"source": "worker_driven_monitoring", "worker_group": "wg_migrant_MM_2024", "currency": "THB",
-          "subject": "wp_3c9e", "complainant": "wp_3c9e", "contract_id": ""},
-    "audit_finding": {
-        "audit_id": "VAP-2025-0113", "scheme": "RBA VAP", "code_area": "working_hours", "classification": "major",
-        "ilo_indicator": "excessive_overtime", "source": "social_audit",
-        "summary": "Timecards for 12 sampled weeks show 14 workers over 60 hours a week"},
-    "grievance": {
-        "channel": "worker_hotline", "issue_categories": ["wages", "threats"], "status": "in_progress",
-        "acknowledged_on": "2025-04-03", "responded_on": "2025-04-25"},
-    "monitoring_finding": {
-        "report_id": "EW-MR-TH-2025-01", "code_area": "recruitment_fees", "ilo_indicator": "debt_bondage",
-        "n_reporting": "12", "confidence": "medium",
-        "summary": "Workers repay loans taken to cover recruitment fees of about 20,000 THB from their wages"},
-    "factory_disclosure": {
-        "contract_id": EXAMPLE_CONTRACT_ID, "brand": "Northwind", "model": "NB-450 G9", "tier": "final_assembly",
-        "source": "supplier"},
-    "correspondence": {
-        "contract_id": EXAMPLE_CONTRACT_ID, "kind": "information_request", "sender": "University of Exampleshire",
-        "recipient": "Example IT Reseller Ltd", "subject_matter": "factory_disclosure", "model": "NB-450 G9",
-        "due_on": "2025-04-30", "response_on": "2025-04-22", "substantive": "true", "source": "buyer"},
-    "remediation": {
-        "finding_ref": "MF-TH-01", "kind": "fee_reimbursement", "confirmed_on": "2024-10-15",
-        "due_date": "2025-01-13", "amount_due": "62000000", "amount_paid": "41000000", "workers_due": "3100",
-        "workers_paid": "2060", "verified_by": "monitoring_partner", "source": "supplier"},
-    "protected_activity": {"activity": "complaint"},
-    "adverse_action": {"action": "dismissal", "n_affected": "1", "documented_prior_reason": "false"},
-    "recruitment_fee": {
-        "n_workers": "3100", "median_fee": "20000", "legal_limit": "3200", "standard_applied": "zero_fee",
-        "via_wage_deduction": "false", "monthly_basic_wage": "9900", "loans_reported": "true"},
-    "document_retention": {
-        "documents": ["passport", "work_permit"], "holder": "labour_agency", "access_on_request": "false",
-        "n_affected": "30"},
-    "working_hours": {
-        "sample_workers": "80", "pct_weeks_over_60": "0.23", "max_week_hours": "78", "max_consecutive_days": "13",
-        "records_discrepancy": "true"},
-    "corrective_action": {
-        "date": "2025-05-14", "cap_id": "CAP-TH-2025-02", "action_ref": "a1", "finding_ref": "MF-TH-03",
-        "description": "Single timecard system for agency and direct workers", "due_date": "2025-04-30",
-        "status": "completed", "completed_on": "2025-05-12", "extended_to": "2025-05-15", "rule_id": "WH-03",
-        "code_area": "working_hours", "verified_by": "monitoring_partner", "source": "supplier"},
-    "external_signal": {
-        "source_type": "media", "issue": "chemical_exposure", "reliability": "medium", "source": "media_report",
-        "url": "https://news.example.org/2025/03/battery-plant-workers-hospitalised",
-        "summary": "Local press reports battery workers taken to hospital after solvent fumes in a coating hall"},
-    "workforce_composition": {
-        "total_workers": "3200", "student_interns": "290", "dispatch_workers": "310",
-        "max_intern_share_in_position": "0.18", "interns_on_night_shift": "0", "intern_weekly_hours_max": "40",
-        "internship_related_to_study": "true", "intern_coercion": "false", "source": "social_audit"},
-    "age_verification": {
-        "workers_checked": "150", "legal_minimum_age": "15", "under_minimum_age": "0", "youngest_age": "16",
-        "under_18_night_shift": "2", "under_18_overtime": "0", "under_18_hazardous_work": "0",
-        "forged_documents": "false", "agency": "Example Labour Dispatch Company", "source": "social_audit"},
-    "osh_incident": {
-        "incident_type": "chemical_exposure", "location": "workplace", "deaths": "0", "hospitalised": "7",
-        "chemical": "N-methyl-2-pyrrolidone (NMP)", "authority_notified": "false", "source": "supplier",
-        "summary": "Seven coating-hall workers taken to hospital with dizziness after a ventilation fan failed"},
-    "foa_event": {
-        "event": "dismissal", "subject_role": "union_officer", "related_activity": "organising",
-        "status": "unresolved",
-        "summary": "Branch secretary dismissed for absence after attending a union federation meeting"},
-    "wage_record": {
-        "date": "2025-03-14", "period_end": "2025-02-28", "paid_on": "2025-03-12", "n_workers": "85",
-        "underpayment_amount": "0", "unlawful_deductions": "false", "payslips_transparent": "true"},
-    "grievance_mechanism": {
-        "exists": "true", "anonymous_channel": "true", "languages_cover_workforce": "false",
-        "covers_all_worker_categories": "true", "awareness_rate": "0.66", "non_retaliation_policy": "true"},
-    "monitor_access_request": {
-        "contract_id": EXAMPLE_CONTRACT_ID, "requested_by": "Electronics Watch",
-        "contractor_request_on": "2025-04-04", "status": "granted", "granted_on": "2025-04-20",
-        "meeting_with_management": "true", "source": "monitoring_organisation"},
-    "practice_observation": {
-        "practice": "records_falsified", "worker_group": "wg_agency_line3", "n_affected": "18", "coercion": "false",
-        "systematic": "true",
-        "summary": "Hours over 48 a week are recorded on a second timecard that payroll does not see"},
-}
+#: Realistic values for fields many types share; each type's own are its model's `template_hints`. Lists are
+#: written joined by ";". Everything else is derived from the field's type (a value from the allowed set, a number
+#: within its bounds, the example date).
+_GENERIC_HINTS: dict[str, Any] = {
+    "source": "worker_driven_monitoring", "worker_group": "wg_migrant_MM_2024", "currency": "THB",
+    "subject": "wp_3c9e", "complainant": "wp_3c9e", "contract_id": ""}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -178,11 +85,12 @@ def evidence_class(type_name: str) -> type[models.EvidenceBase]:
 def type_description(type_name: str) -> str:
     """One line on what a record of the type holds: the first line of its model's docstring."""
     doc = (evidence_class(type_name).__doc__ or "").strip()
-    return doc.splitlines()[0] if doc else _TYPE_DESCRIPTIONS.get(type_name, type_name.replace("_", " "))
+    return doc.splitlines()[0] if doc else type_name.replace("_", " ")
 
 
 def type_code(type_name: str) -> str:
-    return TYPE_CODES.get(type_name) or "".join(word[0] for word in type_name.split("_")).upper()
+    """The short code of the type's example id (EXAMPLE-AF): its model's `template_code`."""
+    return evidence_class(type_name).template_code
 
 
 def template_columns(type_name: str) -> list[str]:
@@ -317,7 +225,7 @@ def _generic_value(type_name: str, name: str, info: FieldInfo) -> str:
 def example_row(type_name: str) -> dict[str, str]:
     """One realistic example row, as spreadsheet text (lists joined by ";"), valid for the type's model."""
     cls = evidence_class(type_name)
-    hints = {**_HINTS["*"], **_HINTS.get(type_name, {})}
+    hints = {**_GENERIC_HINTS, **cls.template_hints}
     fixed = {"type": type_name, "id": EXAMPLE_PREFIX + type_code(type_name), "date": EXAMPLE_DATE,
              "facility_id": EXAMPLE_FACILITY_ID}
     row: dict[str, str] = {}
