@@ -188,3 +188,28 @@ def test_leverage_per_facility_supplier_and_brand_counts_live_contracts_only(dem
 def test_a_digest_for_an_unknown_group_says_which_exist(demo_url: str):
     result = CliRunner().invoke(cli, ["--db", demo_url, "groups", "digest", "foa", "--since", "2025-01-01", *COMMON])
     assert (result.exit_code, result.output) == (3, 'Error: no working group "foa"; did you mean "foa_cb"?\n')
+
+
+def test_a_digest_renders_through_the_institutions_templates_and_the_sandbox(demo_url: str, tmp_path: Path):
+    folder = tmp_path / "ours"
+    folder.mkdir()
+    (folder / "digest.md.j2").write_text("Digest for {{ group.secretariat }}: {{ findings }} findings\n")
+    out = run(demo_url, "groups", "digest", "foa_cb", "--since", "2025-01-01", "--templates", str(folder))
+    assert out == "Digest for Electronics Watch: 7 findings\n"
+    # The shipped HTML template is used where the folder has none.
+    html = run(demo_url, "groups", "digest", "foa_cb", "--since", "2025-01-01", "--format", "html",
+               "--templates", str(folder))
+    assert html.startswith("<!doctype html>")
+    (folder / "digest.md.j2").write_text("{{ group.__class__.__mro__ }}\n")
+    result = CliRunner().invoke(cli, ["--db", demo_url, "groups", "digest", "foa_cb", "--since", "2025-01-01",
+                                      "--templates", str(folder), *COMMON])
+    assert result.exit_code == 3 and "not allowed in a template" in result.output
+
+
+def test_a_digest_that_could_reveal_a_worker_is_refused(demo_url: str, tmp_path: Path):
+    (tmp_path / "digest.md.j2").write_text("{{ group.name }}: three workers complained (wp_3c9e41a0).\n")
+    result = CliRunner().invoke(cli, ["--db", demo_url, "groups", "digest", "foa_cb", "--since", "2025-01-01",
+                                      "--templates", str(tmp_path), *COMMON])
+    assert result.exit_code == 9, result.output
+    assert "a worker pseudonym" in result.output and "a count below 5" in result.output
+    assert "complained" not in result.output  # the digest itself is not printed

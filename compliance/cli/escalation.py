@@ -240,10 +240,13 @@ def groups_proposals(ctx: click.Context, rules_dir: Path, groups_file: Path, as_
 @click.argument("group_id")
 @click.option("--since", callback=parse_date, metavar="DATE", required=True, help="Findings visible since this date")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True)
+@click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              envvar="COMPLIANCE_TEMPLATES", help="Your institution's template folder (overrides the shipped "
+              "templates) [env COMPLIANCE_TEMPLATES]")
 @escalation_options
 @click.pass_context
-def groups_digest(ctx: click.Context, group_id: str, since: dt.date, fmt: str, rules_dir: Path, groups_file: Path,
-                  as_of: dt.date | None) -> None:
+def groups_digest(ctx: click.Context, group_id: str, since: dt.date, fmt: str, templates: Path | None,
+                  rules_dir: Path, groups_file: Path, as_of: dt.date | None) -> None:
     """Write a digest of the findings routed to a group, aggregated for the secretariat (no worker identities).
 
     \b
@@ -251,11 +254,7 @@ def groups_digest(ctx: click.Context, group_id: str, since: dt.date, fmt: str, r
         compliance groups digest foa_cb --since 2025-01-01 --format html > foa_cb.html
     """
     from compliance import api
-    from compliance.documents import digest as render
+    from compliance.documents import digest
 
     report = _report(ctx, rules_dir, groups_file, as_of)
-    context = api.digest(report, group_id, since)
-    if fmt == "json":
-        click.echo(json.dumps(context, indent=2))
-    else:
-        click.echo(render.render(f"digest.{fmt}.j2", context), nl=False)
+    click.echo(digest.render(api.digest(report, group_id, since), fmt, templates), nl=False)
