@@ -413,11 +413,11 @@ def demo(store: Store, data_dir: Path, rules_dir: Path, as_of: dt.date = DEMO_AS
 class EscalationReport:
     as_of: dt.date
     groups: list[models.WorkingGroup]
-    recommendations: list[escalation.Recommendation]
+    recommendations: list[escalation.EscalationRecommendation]
     proposals: list[escalation.Proposal]
     faults: list[str] = field(default_factory=list)
 
-    def recommendation(self, finding_key: str) -> escalation.Recommendation:
+    def recommendation(self, finding_key: str) -> escalation.EscalationRecommendation:
         for r in self.recommendations:
             if r.finding.key == finding_key:
                 return r
@@ -465,7 +465,7 @@ def digest(report: EscalationReport, group_id: str, since: dt.date) -> dict[str,
     routed = [r for r in report.recommendations
               if group_id in r.routes and (r.finding.observed_on or report.as_of) >= since]
     by_severity: dict[str, int] = {}  # most serious first, as the recommendations are ordered
-    by_rule: dict[str, list[escalation.Recommendation]] = {}
+    by_rule: dict[str, list[escalation.EscalationRecommendation]] = {}
     for r in routed:
         by_severity[r.finding.severity.label] = by_severity.get(r.finding.severity.label, 0) + 1
         by_rule.setdefault(r.finding.rule_id, []).append(r)

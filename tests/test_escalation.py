@@ -18,7 +18,7 @@ import pytest
 from compliance.domain import models
 from compliance.domain.models import FPRW, Severity
 from compliance.escalation import routing as escalation
-from compliance.escalation.routing import ContractNetwork, Policy, Proposal, Recommendation
+from compliance.escalation.routing import ContractNetwork, EscalationRecommendation, Policy, Proposal
 from compliance.sources import loader
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def finding(rule_id: str, contract_id: str, facility_id: str | None, severity: S
 
 def recommend(findings: list[models.Finding], contracts: list[models.Contract], links: list[models.ProductionLink],
               groups: list[models.WorkingGroup] = GROUPS, **kwargs: Any
-              ) -> tuple[dict[str, Recommendation], list[Proposal]]:
+              ) -> tuple[dict[str, EscalationRecommendation], list[Proposal]]:
     """recommend() as of AS_OF, with the recommendations by finding key."""
     recs, proposals = escalation.recommend(findings, ContractNetwork(contracts, links, AS_OF), groups, **kwargs)
     assert len(recs) == len(findings)
@@ -608,7 +608,7 @@ def test_the_remedy_delay_is_policy():
 @pytest.mark.parametrize("level", list(escalation.LEVELS))
 def test_legal_review_is_required_exactly_for_e4_and_e5(level: str):
     f = finding("FL-04", "A1", "FAC-AP", Severity.PRIORITY)
-    r = Recommendation(f, level, ("apple",), ("Apple",), escalation.Leverage(), "reason")
+    r = EscalationRecommendation(f, level, ("apple",), ("Apple",), escalation.Leverage(), "reason")
     assert r.legal_review is (level in ("E4", "E5"))
 
 

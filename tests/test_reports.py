@@ -26,9 +26,10 @@ from click.testing import CliRunner
 from compliance import api
 from compliance.cli import cli
 from compliance.documents import charts, reports
-from compliance.documents.reports import Status, recommend
 from compliance.domain.models import FPRW, Severity
 from compliance.errors import InputError
+from compliance.escalation import renewal
+from compliance.escalation.renewal import Status, recommend
 from compliance.escalation.routing import Policy
 from compliance.store.database import Store, normalise_url
 
@@ -139,7 +140,7 @@ POLICY = Policy(priority_remedy_days=90)
 def test_the_recommendation_takes_the_most_cautious_outcome_that_holds(findings: list[Status], outcome: str):
     result = recommend(findings, AS_OF, POLICY)
     assert result.outcome == outcome, result.reasons
-    assert result.label == reports.OUTCOMES[outcome]
+    assert result.label == renewal.OUTCOMES[outcome]
     assert result.reasons and all(r[0].isupper() and r.endswith(".") for r in result.reasons)
 
 
@@ -190,7 +191,7 @@ def test_every_outcome_on_the_example_data(prepared: Prepared):
                for r in legal["recommendation"]["reasons"])
     assert prepared.contexts[EXPIRED]["notes"][0].startswith("The contract is expired")
     portfolio = {c["id"]: c["outcome"] for c in prepared.portfolio["contracts"]}
-    assert portfolio[DEFERRED] == reports.OUTCOMES["defer"] and portfolio[EXPIRED] is None
+    assert portfolio[DEFERRED] == renewal.OUTCOMES["defer"] and portfolio[EXPIRED] is None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -467,7 +468,7 @@ def worker_voice() -> tuple[list[str], list[str]]:
     dates = []
     for row in rows:
         day = dt.date.fromisoformat(row["date"])
-        dates += [row["date"], reports.day_text(day), day.strftime("%d/%m/%Y")]
+        dates += [row["date"], renewal.day_text(day), day.strftime("%d/%m/%Y")]
     return identities, dates
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.domain import models
+from compliance.escalation.renewal import MONTHS  # the month names dates are written with, defined once
 
 #: Counts below this are never written; "a number of workers" is written instead.
 MIN_CELL = 5
@@ -49,8 +50,6 @@ FPRW_LABELS = {
 }
 NO_FPRW = "Due diligence and contract management"
 
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
 
 
 def workers_text(count: int | None) -> str | None:

@@ -7,8 +7,8 @@ no evidence ids, no free text, no day-precise date of a worker-related event, sm
 workers"), never by their `message`. The dates printed are the buyer's own: when the engine first detected a
 finding, contract dates, deadlines.
 
-The recommendation (`recommend`) is explainable by construction: each outcome comes with its reasons, one sentence
-each, and the conditions that renewal would carry. The engine recommends; the officer decides.
+The renewal recommendation both print is `escalation.renewal.recommend`, from what the reports read of each open
+finding (`ReportData.recommendation_input`). The engine recommends; the officer decides.
 """
 
 from __future__ import annotations
@@ -29,28 +29,16 @@ from compliance.documents import environment as documents
 from compliance.domain import facts, models
 from compliance.domain.models import FPRW, Severity
 from compliance.errors import NotFound
+from compliance.escalation import renewal
 from compliance.escalation import routing as escalation
 from compliance.rules import spec
 
 DOSSIER_TEMPLATE = "reports/dossier.html.j2"
 PORTFOLIO_TEMPLATE = "reports/portfolio.html.j2"
 
-#: The outcomes of the recommendation, from the most to the least cautious.
-OUTCOMES = {
-    "legal_review": "Legal review for contractual remedy",
-    "defer": "Defer pending working-group engagement",
-    "renew_with_conditions": "Renew with conditions",
-    "renew": "Renew",
-}
-#: Days the conditions of renewal give, counted from the dossier's date: a corrective action plan gets the
-#: finding's own response period (7 days for Priority, 14 for Major and Minor); the rest this many days.
-CONDITION_DAYS = 30
-
 #: The rule tags (`tags:` in the rule language, `spec.RULE_TAGS`) that put a rule's findings under overdue corrective
 #: action, unremedied harm, audit contradictions and non-responses. A finding's tags are its rule's in the library.
 OVERDUE_PLAN, HARM, CONTRADICTION, NO_RESPONSE = "overdue_plan", "harm", "contradiction", "non_response"
-#: Verdicts that are data gaps: the condition is the missing evidence.
-DATA_GAPS = frozenset({"insufficient_evidence", "evidence_expired", "not_yet_due"})
 
 #: Age buckets (days since the engine first detected a finding): (first day, last day or None, label).
 AGE_BUCKETS = ((0, 29, "under 30 days"), (30, 89, "30-89 days"), (90, 179, "90-179 days"),
@@ -84,152 +72,6 @@ def age_bucket(days: int) -> str:
     return AGE_BUCKETS[0][2]
 
 
-def day_text(day: dt.date) -> str:
-    """A buyer-side date in words (30 June 2025), as the templates' `date` filter writes it in English."""
-    return f"{day.day} {outbound.MONTHS[day.month - 1]} {day.year}"
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The recommendation
-
-
-@dataclass(frozen=True)
-class Status:
-    """What the recommendation reads of one open finding."""
-
-    number: int
-    title: str
-    severity: Severity
-    verdict: str = "breach"
-    #: Days since the engine first detected it (a buyer-side date).
-    age_days: int = 0
-    #: The escalation level the engine recommends now (E0-E5), if any.
-    recommended: str | None = None
-    #: The level an officer decided in the latest decision on it, if any.
-    decided: str | None = None
-    #: The latest decision rejected the recommendation.
-    rejected: bool = False
-    #: The working groups it is routed to, by name.
-    groups: tuple[str, ...] = ()
-    overdue_plan: bool = False
-    #: Harm confirmed and not remedied: what is outstanding ("6,600,000 THB"), or "" when the amount is not known.
-    harm: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"finding {self.number} ({self.title})"
-
-    def levels(self) -> list[tuple[str, str]]:
-        """The escalation levels that count, with who set them."""
-        out = []
-        if self.recommended and not self.rejected:
-            out.append((self.recommended, "as the engine recommends"))
-        if self.decided:
-            out.append((self.decided, "as an officer decided"))
-        return out
-
-
-@dataclass
-class Recommendation:
-    outcome: str
-    reasons: list[str]
-    conditions: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return OUTCOMES[self.outcome]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "label": self.label, "reasons": self.reasons, "conditions": self.conditions}
-
-
-def recommend(findings: Iterable[Status], as_of: dt.date, policy: escalation.Policy = escalation.Policy()
-              ) -> Recommendation:
-    """Renew, renew with conditions, defer pending working-group engagement, or legal review, with the reasons.
-
-    The most cautious outcome whose test holds wins: legal review when a finding is at E4/E5 (recommended, unless
-    an officer rejected it, or decided) or a Priority finding has been open longer than the policy's
-    `priority_remedy_days`; defer while a Priority finding or a working-group referral (E3) is open; renew with
-    conditions while Major or Minor findings are open, corrective actions are overdue or harm is unremedied;
-    renew otherwise. Observations never stand in the way. `findings` are the contract's open findings."""
-    findings = list(findings)
-    legal: list[str] = []
-    defer: list[str] = []
-    conditional: list[str] = []
-    for f in findings:
-        name = f.name
-        levels = f.levels()
-        remedy = next(((level, who) for level, who in levels if level in ("E4", "E5")), None)
-        if remedy:
-            legal.append(f"{_cap(name)} is at {remedy[0]} ({escalation.LEVELS[remedy[0]]}) {remedy[1]}: a contractual "
-                         "remedy needs legal review before anything is done.")
-        priority = f.severity is Severity.PRIORITY
-        if priority and f.age_days > policy.priority_remedy_days:
-            legal.append(f"Priority {name} has been open for {f.age_days} days since it was first detected, longer "
-                         f"than the {policy.priority_remedy_days} days the policy allows for its remedy.")
-        referred = any(level == "E3" for level, _ in levels)
-        where = _and(f.groups) or "a working group"
-        if priority:
-            defer.append(f"Priority {name} is open" + (f" and referred to {where}." if referred else "."))
-        elif referred:
-            defer.append(f"{_cap(name)} is referred to {where} (E3, working-group referral) and still open.")
-        if f.severity in (Severity.MAJOR, Severity.MINOR):
-            conditional.append(f"{f.severity.label} {name} is open.")
-        if f.overdue_plan:
-            conditional.append(f"Corrective action for {name} is overdue.")
-        if f.harm is not None:
-            conditional.append(f"Harm found in {name} is not remedied" + (f": {f.harm} outstanding." if f.harm
-                                                                          else "."))
-    conditions = [c for f in findings if (c := _condition(f, as_of))]
-    if legal:
-        return Recommendation("legal_review", legal, conditions)
-    if defer:
-        return Recommendation("defer", defer, conditions)
-    if conditional:
-        return Recommendation("renew_with_conditions", conditional, conditions)
-    observations = sum(1 for f in findings if f.severity is Severity.OBSERVATION)
-    reasons = ["No Priority, Major or Minor finding is open, no corrective action is overdue and no harm is "
-               "unremedied."]
-    if observations:
-        reasons.append(f"Open observations ({observations}) are monitored, not conditions of renewal.")
-    return Recommendation("renew", reasons, conditions)
-
-
-def _condition(f: Status, as_of: dt.date) -> dict[str, Any] | None:
-    """The SMART condition renewal would carry for one open finding, with its date; None for an observation."""
-    later = as_of + dt.timedelta(days=CONDITION_DAYS)
-    name = f.name
-    if f.harm is not None:
-        owed = f" ({f.harm} outstanding)" if f.harm else ""
-        text, by = f"Remedy for {name} paid in full to all affected workers{owed} and verified", later
-    elif f.overdue_plan:
-        text, by = (f"The overdue corrective actions of {name} completed and verified by the workers' side or a "
-                    "closure audit", later)
-    elif f.severity is Severity.OBSERVATION:
-        return None
-    elif f.verdict == "due_diligence_shown":
-        text, by = (f"Continued due diligence on {name}: the contractor's renewed formal request to the brand, and "
-                    "the brand's answer, provided", later)
-    elif f.verdict in DATA_GAPS:
-        text, by = f"The evidence missing for {name} provided", later
-    elif f.severity is Severity.PRIORITY:
-        text, by = (f"Containment of {name} confirmed and its corrective action plan approved",
-                    as_of + dt.timedelta(days=f.severity.response_days))
-    else:
-        text, by = (f"A corrective action plan for {name} approved",
-                    as_of + dt.timedelta(days=f.severity.response_days))
-    return {"finding": f.number, "text": f"{text} by {day_text(by)}.", "by": by}
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _and(items: Sequence[str]) -> str:
-    items = list(dict.fromkeys(items))
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Stored findings as reports see them
 
@@ -242,7 +84,7 @@ class Item:
     finding: models.Finding
     first_detected: dt.date | None
     age_days: int
-    recommendation: escalation.Recommendation | None
+    recommendation: escalation.EscalationRecommendation | None
     decided: str | None
     rejected: bool
     records: list[models.EvidenceBase]
@@ -272,7 +114,7 @@ class Item:
         return any(m.startswith("repeat") for m in self.finding.modifiers)
 
 
-class Data:
+class ReportData:
     """What both reports read from the store, once: runs, decisions, evidence, facilities, the escalation report."""
 
     def __init__(self, store: Any, report: Any, as_of: dt.date, rows: list[Any], rules: Iterable[spec.Rule]):
@@ -337,12 +179,12 @@ class Data:
             brands = sorted(self.contracts[item.finding.contract_id].brands)
         return brands or ["(unknown brand)"]
 
-    def recommendation_input(self, item: Item) -> Status:
+    def recommendation_input(self, item: Item) -> renewal.Status:
         """What the recommendation reads of an open finding."""
         harm = None
         if HARM in item.tags:
             harm = outbound_harm(item.records)["outstanding"] or ""
-        return Status(
+        return renewal.Status(
             number=item.number, title=item.finding.title, severity=item.finding.severity,
             verdict=item.finding.verdict, age_days=item.age_days,
             recommended=item.recommendation.level if item.recommendation else None, decided=item.decided,
@@ -478,7 +320,7 @@ class Rendered:
     faults: list[str] = field(default_factory=list)
 
 
-def dossier_context(data: Data, contract: models.Contract, policy: escalation.Policy) -> dict[str, Any]:
+def dossier_context(data: ReportData, contract: models.Contract, policy: escalation.Policy) -> dict[str, Any]:
     """The dossier's template variables (README: "Renewal dossier and portfolio report")."""
     as_of = data.as_of
     links = facts.linked(contract, data.links)
@@ -531,7 +373,7 @@ def dossier_context(data: Data, contract: models.Contract, policy: escalation.Po
                         "No substantive response to a request or notice")):
         numbers = [str(i.number) for i in open_items if test(i)]
         if numbers:
-            signals.append(f"{text}: finding{'s' if len(numbers) != 1 else ''} {_and(numbers)}.")
+            signals.append(f"{text}: finding{'s' if len(numbers) != 1 else ''} {renewal.join_and(numbers)}.")
 
     groups: dict[str, dict[str, Any]] = {}
     for item in open_items:
@@ -552,7 +394,7 @@ def dossier_context(data: Data, contract: models.Contract, policy: escalation.Po
                   "findings": [i.number for i in open_items if i.key in p.findings]}
                  for p in data.report.proposals if keys & set(p.findings)]
 
-    recommendation = recommend([data.recommendation_input(i) for i in open_items], as_of, policy)
+    recommendation = renewal.recommend([data.recommendation_input(i) for i in open_items], as_of, policy)
     over_time = data.over_time(data.items)
     severity_counts = Counter(i.finding.severity.label for i in open_items)
     statuses = Counter(i.status for i in data.items)
@@ -561,8 +403,8 @@ def dossier_context(data: Data, contract: models.Contract, policy: escalation.Po
         notes.append(f"The contract is {contract.status}: runs evaluate active contracts only, so its stored "
                      "findings may be out of date.")
     if (as_of - data.latest_run.as_of).days > STALE_RUN_DAYS:
-        notes.append(f"The latest stored run is as of {day_text(data.latest_run.as_of)}: findings that appeared "
-                     "since are not in this dossier until the next run.")
+        notes.append(f"The latest stored run is as of {renewal.day_text(data.latest_run.as_of)}: findings that "
+                     "appeared since are not in this dossier until the next run.")
     if not data.items:
         notes.append("No run has stored a finding for this contract.")
     return {
@@ -598,7 +440,7 @@ def dossier_context(data: Data, contract: models.Contract, policy: escalation.Po
     }
 
 
-def _facility_name(data: Data, facility_id: str | None) -> str | None:
+def _facility_name(data: ReportData, facility_id: str | None) -> str | None:
     if not facility_id:
         return None
     facility = data.facilities.get(facility_id)
@@ -653,7 +495,7 @@ def _transparency(contract: models.Contract, evidence: list[models.EvidenceBase]
             "last_disclosure": max((d.date for d in disclosures), default=None), "findings": notes}
 
 
-def _facilities(data: Data, links: list[models.ProductionLink], evidence: list[models.EvidenceBase],
+def _facilities(data: ReportData, links: list[models.ProductionLink], evidence: list[models.EvidenceBase],
                 open_items: list[Item]) -> list[dict[str, Any]]:
     out = []
     for facility_id in sorted({link.facility_id for link in links}):
@@ -695,7 +537,7 @@ def dossier(store: Any, report: Any, policy: escalation.Policy, contract_id: str
     """The renewal dossier of one contract, rendered and checked by the redaction guard (RedactionError if it could
     reveal a worker; nothing is written either way). `rules` (the rule library) gives each finding its rule's tags."""
     contract = store.contract(contract_id)
-    data = Data(store, report, as_of, store.stored_findings(contract_id=contract_id), rules)
+    data = ReportData(store, report, as_of, store.stored_findings(contract_id=contract_id), rules)
     context = dossier_context(data, contract, policy)
     env = documents.environment(templates, language)
     html = documents.render(env, DOSSIER_TEMPLATE, context)
@@ -708,7 +550,7 @@ def dossier(store: Any, report: Any, policy: escalation.Policy, contract_id: str
                     checked)
 
 
-def _guard(data: Data, contracts: Iterable[models.Contract], dates: Iterable[dt.date]) -> redaction.Guard:
+def _guard(data: ReportData, contracts: Iterable[models.Contract], dates: Iterable[dt.date]) -> redaction.Guard:
     """A redaction guard that allows what the report is meant to show (contracts, parties, facilities, its own
     dates) and denies what the evidence behind its findings could reveal."""
     guard = redaction.Guard(allowed_dates=set(dates))
@@ -750,7 +592,7 @@ def _file_name(text: str) -> str:
 # The portfolio report
 
 
-def portfolio_context(data: Data, policy: escalation.Policy) -> dict[str, Any]:
+def portfolio_context(data: ReportData, policy: escalation.Policy) -> dict[str, Any]:
     """The portfolio report's template variables (README: "Renewal dossier and portfolio report")."""
     open_items = data.open()
     severity_counts = Counter(i.finding.severity.label for i in open_items)
@@ -777,7 +619,8 @@ def portfolio_context(data: Data, policy: escalation.Policy) -> dict[str, Any]:
         mine = [i for i in open_items if i.finding.contract_id == contract.id]
         counts = Counter(i.finding.severity.label for i in mine)
         stored = any(i.finding.contract_id == contract.id for i in data.items)
-        outcome = recommend([data.recommendation_input(i) for i in mine], data.as_of, policy) if stored else None
+        outcome = (renewal.recommend([data.recommendation_input(i) for i in mine], data.as_of, policy) if stored
+                   else None)
         contracts.append({"id": contract.id, "supplier": contract.supplier.name, "brands": list(contract.brands),
                           "status": contract.status, "renewal_decision_on": contract.renewal_decision_on,
                           "counts": [counts.get(s, 0) for s in SEVERITIES], "total": len(mine),
@@ -798,10 +641,10 @@ def portfolio_context(data: Data, policy: escalation.Policy) -> dict[str, Any]:
     over_time = data.over_time(data.items)
     notes = []
     if (data.as_of - data.latest_run.as_of).days > STALE_RUN_DAYS:
-        notes.append(f"The latest stored run is as of {day_text(data.latest_run.as_of)}: findings that appeared "
-                     "since are not in this report until the next run.")
+        notes.append(f"The latest stored run is as of {renewal.day_text(data.latest_run.as_of)}: findings that "
+                     "appeared since are not in this report until the next run.")
     return {
-        "title": f"Portfolio report as of {day_text(data.as_of)}",
+        "title": f"Portfolio report as of {renewal.day_text(data.as_of)}",
         "as_of": data.as_of,
         "software": f"compliance {__version__}",
         "latest_run": data.run_info(),
@@ -838,7 +681,7 @@ def portfolio_context(data: Data, policy: escalation.Policy) -> dict[str, Any]:
     }
 
 
-def portfolio_sheets(data: Data, context: dict[str, Any]) -> dict[str, list[list[Any]]]:
+def portfolio_sheets(data: ReportData, context: dict[str, Any]) -> dict[str, list[list[Any]]]:
     """The portfolio as spreadsheet sheets (first row: the headings); no finding messages, no evidence ids."""
     severities = context["severities"]
     sheets: dict[str, list[list[Any]]] = {
@@ -882,7 +725,7 @@ def portfolio(store: Any, report: Any, policy: escalation.Policy, as_of: dt.date
               language: str = "en", *, rules: Iterable[spec.Rule]) -> Rendered:
     """The portfolio report across every contract, rendered (HTML, and the XLSX sheets) and checked by the
     redaction guard before anything is written. `rules` (the rule library) gives each finding its rule's tags."""
-    data = Data(store, report, as_of, store.stored_findings(), rules)
+    data = ReportData(store, report, as_of, store.stored_findings(), rules)
     context = portfolio_context(data, policy)
     sheets = portfolio_sheets(data, context)
     env = documents.environment(templates, language)

@@ -64,7 +64,7 @@ class Leverage:
 
 
 @dataclass(frozen=True)
-class Recommendation:
+class EscalationRecommendation:
     finding: models.Finding
     level: str
     routes: tuple[str, ...]  # working-group ids, primary first; "proposed:..." ids; empty: institution level
@@ -143,7 +143,8 @@ def _age(finding: models.Finding, as_of: dt.date) -> int:
 
 def recommend(findings: list[models.Finding], portfolio: ContractNetwork, groups: list[models.WorkingGroup],
               hints: dict[str, str] | None = None, policy: Policy = Policy(),
-              referrals: dict[str, dt.date] | None = None) -> tuple[list[Recommendation], list[Proposal]]:
+              referrals: dict[str, dt.date] | None = None
+              ) -> tuple[list[EscalationRecommendation], list[Proposal]]:
     """Route every finding and recommend its ladder level; propose new groups where the thresholds are met.
 
     `hints` maps rule ids to the escalation level their rule suggests (e.g. E1 for an information request);
@@ -198,7 +199,7 @@ def recommend(findings: list[models.Finding], portfolio: ContractNetwork, groups
                   f". Linked buyers: {leverage}.")
         if level in ("E4", "E5"):
             reason += " Legal review required before acting."
-        out.append(Recommendation(finding, level, tuple(routes), brands, leverage, reason))
+        out.append(EscalationRecommendation(finding, level, tuple(routes), brands, leverage, reason))
 
     proposals = [_brand_proposal(brand, items, portfolio) for brand, items in sorted(brand_proposals.items())]
     proposals += _issue_proposals(findings, brands_of, issue_groups, portfolio, policy)
