@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 from compliance import api
 from compliance.cli import cli
-from compliance.documents import charts, reports
+from compliance.documents import charts, renewal_dossier, report_data, reports
 from compliance.domain.models import FPRW, Severity
 from compliance.errors import InputError
 from compliance.escalation import renewal
@@ -420,7 +420,7 @@ def test_the_dossier_charts_equal_counts_from_the_store(prepared: Prepared):
     assert context["over_time"] == expected
     # Severity by category, from the stored rows.
     for row in context["severity_by_category"]:
-        category = next(c for c in [*FPRW, None] if reports.category_label(c) == row["label"])
+        category = next(c for c in [*FPRW, None] if report_data.category_label(c) == row["label"])
         counts = [sum(1 for r in open_rows if r.severity == s.value and (
             category in r.payload["fprw"] if category else not r.payload["fprw"])) for s in Severity]
         assert row["counts"] == counts, row["label"]
@@ -432,7 +432,7 @@ def test_the_dossier_charts_equal_counts_from_the_store(prepared: Prepared):
                f"last run {point['found']}" in svg
     svg = html.unescape(str(context["charts"]["severity_by_category"]))
     for row in context["severity_by_category"]:
-        assert f"{row['label']}: " + ", ".join(f"{s} {n}" for s, n in zip(reports.SEVERITIES, row["counts"])) in svg
+        assert f"{row['label']}: " + ", ".join(f"{s} {n}" for s, n in zip(report_data.SEVERITIES, row["counts"])) in svg
 
 
 def test_the_portfolio_over_time_equals_the_run_summaries(prepared: Prepared):
@@ -644,5 +644,5 @@ def test_worker_event_dates_never_enter_a_context(prepared: Prepared):
             return {d for v in value for d in dates(v)}
         return set()
 
-    assert worker_dates and not (dates(prepared.contexts[LEGAL]) - reports._dossier_dates(prepared.contexts[LEGAL]))
+    assert worker_dates and not (dates(prepared.contexts[LEGAL]) - renewal_dossier.dossier_dates(prepared.contexts[LEGAL]))
     assert dates(prepared.contexts[LEGAL]).isdisjoint(worker_dates - {AS_OF})
