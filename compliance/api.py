@@ -45,6 +45,7 @@ __all__ = [
     "DemoResult",
     "describe_rule",
     "digest",
+    "digest_text",
     "dossier",
     "draft_letter",
     "engine_rule_count",
@@ -481,6 +482,15 @@ def digest(report: EscalationReport, group_id: str, since: dt.date) -> dict[str,
         "as_of": report.as_of.isoformat(), "since": since.isoformat(), "findings": len(routed),
         "by_severity": by_severity, "issues": issues, "institutions_linked": len(institutions),
     }
+
+
+def digest_text(report: EscalationReport, group_id: str, since: dt.date, fmt: str = "md",
+                templates: Path | None = None) -> str:
+    """The digest of a working group (`digest`) as Markdown, HTML or JSON, rendered with the shipped templates or
+    an institution's (`templates`) and checked for anything that could identify a worker (RedactionError)."""
+    from compliance.documents import digest as digests
+
+    return digests.render(digest(report, group_id, since), fmt, templates)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

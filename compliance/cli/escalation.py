@@ -254,7 +254,6 @@ def groups_digest(ctx: click.Context, group_id: str, since: dt.date, fmt: str, t
         compliance groups digest foa_cb --since 2025-01-01 --format html > foa_cb.html
     """
     from compliance import api
-    from compliance.documents import digest
 
     report = _report(ctx, rules_dir, groups_file, as_of)
-    click.echo(digest.render(api.digest(report, group_id, since), fmt, templates), nl=False)
+    click.echo(api.digest_text(report, group_id, since, fmt, templates), nl=False)
