@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from compliance.domain.models import Severity
+from compliance.sources.spreadsheets import safe_cell
 
 #: (column, what it holds) in export order.
 COLUMNS: list[tuple[str, str]] = [
@@ -41,16 +42,6 @@ COLUMNS: list[tuple[str, str]] = [
     ("waived_until", "waiver expiry, if waived"),
     ("waiver_approver", "who approved the waiver"),
 ]
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> Any:
-    """A cell value a spreadsheet shows as text and never runs: `=cmd|...` becomes `'=cmd|...`."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
 
 def rows(findings: Iterable[Any]) -> list[dict[str, Any]]:
     """One flat row per stored finding (db.FindingRow), in COLUMNS order."""

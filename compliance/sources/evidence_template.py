@@ -22,12 +22,12 @@ from typing import Any, Literal
 
 from pydantic.fields import FieldInfo
 
-from compliance.documents.export import safe_cell
 from compliance.domain import models
 from compliance.errors import InputError, Problem
 from compliance.rules import spec
 from compliance.sources.intake import EXAMPLE_PREFIX
 from compliance.sources.intake import LIST_SEPARATOR as CSV_LIST_SEPARATOR
+from compliance.sources.spreadsheets import safe_cell
 
 #: Said wherever the template is explained (the XLSX field guide, the CLI).
 EXAMPLE_NOTE = (f"The example row (id {EXAMPLE_PREFIX}...) only shows what to fill in: the import skips rows whose "
