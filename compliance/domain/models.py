@@ -3,6 +3,10 @@
 Pure data (pydantic), no I/O. Field names follow OCDS for contracts and Open Supply Hub for facilities
 where those standards have a name for the thing. Evidence records are flat on purpose: every field is a
 fact property the rules can test, and durable_rules handles flat facts best (see ``engine``).
+
+Kept as one module on purpose, although it is long: most of it is the evidence types, one tagged union whose
+classes each declare, in one place, their fields and what is known about the type (how long a record stays
+valid, whether it records a worker-related event, how it is described to a supplier, its template example).
 """
 
 from __future__ import annotations
