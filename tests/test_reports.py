@@ -31,6 +31,7 @@ from compliance.errors import InputError
 from compliance.escalation import renewal
 from compliance.escalation.renewal import Status, recommend
 from compliance.escalation.routing import Policy
+from compliance.rules import spec
 from compliance.store.database import Store, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,6 +208,9 @@ SHIPPED_TAGS = {"PM-02": {"overdue_plan"}, "PM-03": {"overdue_plan"}, "FL-02": {
 def test_the_shipped_rules_carry_the_tags_the_dossier_reads():
     library = api.load_library([Path(RULES)])
     assert {r.id: set(r.tags) for r in library.rules if r.tags} == SHIPPED_TAGS
+    # Every tag of the language is one the reports read.
+    assert {report_data.HARM, report_data.OVERDUE_PLAN, report_data.CONTRADICTION, report_data.NO_RESPONSE} == set(
+        spec.RULE_TAGS)
 
 
 def retagged_rules(tmp_path: Path, harm: str) -> Path:
