@@ -18,7 +18,7 @@ from pathlib import Path
 from compliance.domain import facts, models
 from compliance.evaluation.contract import Evaluator, rule_parameters
 from compliance.rules import reference
-from compliance.sources import loader
+from compliance.rules.library import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 START = dt.date(2023, 1, 1)
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=500, help="evidence records per contract")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    library = loader.load_rules([ROOT / "rules"])
+    library = load_rules([ROOT / "rules"])
     t0 = time.perf_counter()
     bundles = portfolio(args.contracts, args.records, args.seed)
     total = sum(len(b.facts) for b in bundles)

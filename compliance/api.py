@@ -29,9 +29,9 @@ from compliance.errors import ConfigurationError, EngineError, InputError, NotFo
 from compliance.escalation import routing as escalation
 from compliance.evaluation import pipeline
 from compliance.evaluation.contract import ContractResult, contract_parameter_problems, rule_parameters
+from compliance.rules.library import RuleLibrary, load_rules
 from compliance.rules.spec import did_you_mean
-from compliance.sources import intake, loader
-from compliance.sources.loader import RuleLibrary
+from compliance.sources import intake, records
 from compliance.sources.pseudonyms import Pseudonymiser
 from compliance.store.database import ImportSummary, RunSummary, Store, display_url, evidence_hash
 
@@ -97,7 +97,7 @@ DEMO_AS_OF = dt.date(2025, 6, 30)
 
 def load_library(paths: Iterable[Path]) -> RuleLibrary:
     """Read and check the rule library; raises InputError listing every problem in every file."""
-    return loader.load_rules(list(paths))
+    return load_rules(list(paths))
 
 
 def _gather(paths: Iterable[Path], read) -> list[tuple[Path, object]]:  # noqa: ANN001
@@ -114,12 +114,12 @@ def _gather(paths: Iterable[Path], read) -> list[tuple[Path, object]]:  # noqa: 
 
 
 def import_contracts(store: Store, paths: Iterable[Path]) -> list[ImportSummary]:
-    parsed = _gather(paths, loader.load_contracts)
+    parsed = _gather(paths, records.load_contracts)
     return [store.add_contracts(contracts, str(path)) for path, contracts in parsed]  # type: ignore[arg-type]
 
 
 def import_facilities(store: Store, paths: Iterable[Path]) -> list[ImportSummary]:
-    parsed = _gather(paths, loader.load_facilities)
+    parsed = _gather(paths, records.load_facilities)
     return [store.add_facilities(*pair, str(path)) for path, pair in parsed]  # type: ignore[misc]
 
 
@@ -427,7 +427,7 @@ class EscalationReport:
 
 def escalations(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt.date) -> EscalationReport:
     """Check every active contract, then route each finding and recommend its escalation."""
-    groups, thresholds = loader.load_working_groups(groups_path)
+    groups, thresholds = records.load_working_groups(groups_path)
     policy = escalation.Policy(**thresholds)
     results = check(store, library, None, as_of)
     findings = [f for r in results for f in r.findings]
@@ -605,7 +605,7 @@ def explain(store: Store, library: RuleLibrary, contract_id: str, rule_id: str, 
 
 def report_policy(groups_path: Path) -> escalation.Policy:
     """The routing and remedy thresholds of the working-groups file (its `policy:`), defaults for the rest."""
-    _groups, thresholds = loader.load_working_groups(groups_path)
+    _groups, thresholds = records.load_working_groups(groups_path)
     return escalation.Policy(**thresholds)
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from compliance.domain import facts, models
 from compliance.evaluation.contract import ContractResult, Evaluator
-from compliance.sources import loader
-from compliance.sources.loader import RuleLibrary
+from compliance.rules.library import RuleLibrary, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "rules"
@@ -39,7 +38,7 @@ def library() -> RuleLibrary:
     """The shipped rules and clause sets, loaded once."""
     global _library
     if _library is None:
-        _library = loader.load_rules([RULES_DIR])
+        _library = load_rules([RULES_DIR])
     return _library
 
 

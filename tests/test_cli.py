@@ -14,7 +14,7 @@ from helpers import CONTRACTS, FACILITIES
 
 from compliance.cli import cli
 from compliance.domain.models import FPRW, Severity
-from compliance.sources import loader
+from compliance.rules.library import load_rules
 from compliance.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,7 +130,7 @@ def test_a_broken_rule_file_is_reported_with_file_line_and_field(runner: CliRunn
 def test_the_shipped_rules_validate(runner: CliRunner):
     result = runner.invoke(cli, ["rules", "validate", RULES])
     assert result.exit_code == 0, result.output
-    library = loader.load_rules([Path(RULES)])
+    library = load_rules([Path(RULES)])
     assert result.output.startswith(f"{len(library.rules)} rules, 2 clause sets and {len(library.cases)} test cases")
     assert " test cases in " in result.output and " files are valid (" in result.output
 
@@ -179,7 +179,7 @@ def test_demo_runs_on_the_shipped_data_as_a_user_runs_it(tmp_path: Path):
     assert (tmp_path / "compliance-demo.db").exists()
     results = json.loads(result.stdout)
     fired = {f["rule_id"] for r in results for f in r["findings"]}
-    assert fired == {rule.id for rule in loader.load_rules([Path(RULES)]).rules}  # the example shows every rule
+    assert fired == {rule.id for rule in load_rules([Path(RULES)]).rules}  # the example shows every rule
     assert all(r["engine_faults"] == [] for r in results)
     assert all(r["as_of"] == "2025-06-30" for r in results)
     table = subprocess.run([sys.executable, "-m", "compliance", "demo", "--data", str(ROOT / "contracts"),
@@ -253,7 +253,7 @@ def test_db_status_on_a_new_database_says_to_initialise(runner: CliRunner, tmp_p
 def test_rules_list_filters_by_area_category_and_severity(runner: CliRunner):
     result = runner.invoke(cli, ["rules", "list", RULES, "--fprw", "forced_labour", "--severity", "priority"])
     assert result.exit_code == 0
-    library = loader.load_rules([Path(RULES)])
+    library = load_rules([Path(RULES)])
     expected = [r.id for r in library.rules if FPRW.FORCED_LABOUR in r.fprw and r.severity == Severity.PRIORITY]
     assert "FL-04" in expected and "FL-01" not in expected  # FL-01 is Major
     assert [line.split()[0] for line in result.output.splitlines()[:-1]] == expected

@@ -12,10 +12,10 @@ from compliance.domain import facts, models
 from compliance.errors import EngineUnavailable
 from compliance.evaluation.contract import Evaluator
 from compliance.rules import compiler, engine, spec
-from compliance.sources import loader
+from compliance.rules.library import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARY = loader.load_rules([ROOT / "rules"])
+LIBRARY = load_rules([ROOT / "rules"])
 AS_OF = dt.date(2025, 6, 30)
 
 

@@ -19,7 +19,7 @@ from compliance.domain import models
 from compliance.domain.models import FPRW, Severity
 from compliance.escalation import routing as escalation
 from compliance.escalation.routing import ContractNetwork, EscalationRecommendation, Policy, Proposal
-from compliance.sources import loader
+from compliance.sources import records
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2025, 6, 30)
@@ -679,9 +679,9 @@ def test_the_same_inputs_give_the_same_recommendations_in_the_same_order():
 
 
 def test_the_example_portfolio_links_northwind_to_two_consortia_and_resolves_shared_sites():
-    contracts = loader.load_contracts(ROOT / "contracts" / "contracts.yaml")
-    _, links = loader.load_facilities(ROOT / "contracts" / "facilities.yaml")
-    groups, _ = loader.load_working_groups(ROOT / "contracts" / "working-groups.yaml")
+    contracts = records.load_contracts(ROOT / "contracts" / "contracts.yaml")
+    _, links = records.load_facilities(ROOT / "contracts" / "facilities.yaml")
+    groups, _ = records.load_working_groups(ROOT / "contracts" / "working-groups.yaml")
     portfolio = ContractNetwork(contracts, links, AS_OF)
     assert {g.id for g in groups} == {"apple", "cisco", "foa_cb"}
     northwind = portfolio.brand_leverage("Northwind")

@@ -88,7 +88,7 @@ def test_mentions_needs_a_text_field():
 def test_a_modifier_raises_the_severity_and_says_why():
     from compliance.domain import facts as facts_module
     from compliance.evaluation.contract import Evaluator
-    from compliance.sources.loader import RuleLibrary
+    from compliance.rules.library import RuleLibrary
 
     modified = spec.Rule.model_validate({
         "id": "XX-02", "version": "1", "title": "t", "clause": "c", "severity": "minor", "params": {"many": 10},

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from compliance.errors import InputError
-from compliance.sources import loader
+from compliance.rules.library import load_rules
+from compliance.sources import records
 
 
 def problems(call, *args) -> list[str]:
@@ -24,13 +25,13 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_yaml_syntax_errors_name_the_line(tmp_path: Path):
     path = write(tmp_path, "r.yaml", "rules:\n  - id: X-01\n    title: [unclosed\n")
-    [message] = problems(loader.load_rules, [path])
+    [message] = problems(load_rules, [path])
     assert message.startswith(f"{path}:4: is not valid YAML")
 
 
 def test_duplicate_keys_are_errors_not_silently_overwritten(tmp_path: Path):
     path = write(tmp_path, "c.yaml", "contracts:\n  - id: K1\n    id: K2\n")
-    assert problems(loader.load_contracts, path) == [f"{path}:3: duplicate key 'id' (first on line 2)"]
+    assert problems(records.load_contracts, path) == [f"{path}:3: duplicate key 'id' (first on line 2)"]
 
 
 RULE = """rules:
@@ -58,7 +59,7 @@ RULE = """rules:
 
 def test_every_meaning_error_in_a_rule_is_reported_with_its_line(tmp_path: Path):
     path = write(tmp_path, "r.yaml", RULE)
-    assert problems(loader.load_rules, [path]) == [
+    assert problems(load_rules, [path]) == [
         f'{path}:11: rule GR-90: when.match[0].fact: unknown fact type "protected_activty"; did you mean '
         '"protected_activity"?',
         f'{path}:15: rule GR-90: when.match[1].where[0]: "adverse_action" has no field "dat"; did you mean "date"?',
@@ -74,15 +75,15 @@ def test_duplicate_rule_ids_across_files(tmp_path: Path):
                   .replace("dat >", "date >").replace("windw", "window").replace("other.", "protected.")
                   .replace("status == 3", "action == \"dismissal\""))
     second = write(tmp_path, "b.yaml", first.read_text())
-    assert problems(loader.load_rules, [tmp_path]) == [
+    assert problems(load_rules, [tmp_path]) == [
         f"{second}:2: rule GR-90: duplicate rule id; first defined at {first}:2"
     ]
-    assert [r.id for r in loader.load_rules([first]).rules] == ["GR-90"]
+    assert [r.id for r in load_rules([first]).rules] == ["GR-90"]
 
 
 def test_contracts_are_not_read_from_csv(tmp_path: Path):
     path = write(tmp_path, "c.csv", "id\nK1\n")
-    assert problems(loader.load_contracts, path) == [f"{path}: contracts are read from .yaml, .yml, .json files, not .csv"]
+    assert problems(records.load_contracts, path) == [f"{path}: contracts are read from .yaml, .yml, .json files, not .csv"]
 
 
 BROKEN_RULES = """rules:
@@ -138,7 +139,7 @@ def test_every_kind_of_rule_error_is_reported_at_once_with_file_line_and_rule(tm
     """A parameter without a default, an unknown operator, an unknown condition, an undeclared parameter and a
     wrong type, in three rules of one file: one run reports them all, each with its line."""
     path = write(tmp_path, "bad.yaml", BROKEN_RULES)
-    assert problems(loader.load_rules, [path]) == [
+    assert problems(load_rules, [path]) == [
         f'{path}:7: rule FL-90: params: parameter "large_scale_workers" has no default value; give one (a number, '
         '"text", true or false) - clause sets and contracts may override it',
         f"{path}:15: rule FL-90: when.match[0].where[0]: cannot read '=> min_fee' in test 'median_fee => min_fee'; "

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from compliance.cli import cli
 from compliance.errors import InputError
-from compliance.sources import loader, ocds, oshub
+from compliance.sources import ocds, oshub, records
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "contracts"
@@ -49,7 +49,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_a_release_package_gives_contracts_in_our_shape():
-    [contract] = loader.load_contracts(RELEASE_PACKAGE)
+    [contract] = records.load_contracts(RELEASE_PACKAGE)
     assert (contract.ocid, contract.id, contract.award_id) == (
         "ocds-h6vhtk-0c9d21", "SPC-CALLOFF-2025-011", "AW-SPC-2025-011")
     assert contract.status == "active"
@@ -73,10 +73,10 @@ def test_a_release_package_gives_contracts_in_our_shape():
 
 
 def test_the_examples_do_not_clash_with_the_demo_contracts():
-    ours = {c.id for c in loader.load_contracts(EXAMPLES / "contracts.yaml")}
-    brands = {b for c in loader.load_contracts(EXAMPLES / "contracts.yaml") for b in c.brands}
+    ours = {c.id for c in records.load_contracts(EXAMPLES / "contracts.yaml")}
+    brands = {b for c in records.load_contracts(EXAMPLES / "contracts.yaml") for b in c.brands}
     for path in (RELEASE_PACKAGE, RECORD_PACKAGE):
-        for contract in loader.load_contracts(path):
+        for contract in records.load_contracts(path):
             assert contract.id not in ours
             assert set(contract.brands) <= brands
     # `compliance demo` reads contracts.*, facilities.* and evidence/: none of these examples
@@ -102,14 +102,14 @@ def test_is_ocds_package():
 
 def test_releases_of_one_process_in_a_release_package_are_merged(tmp_path: Path):
     releases = package(RECORD_PACKAGE)["records"][0]["releases"]
-    [contract] = loader.load_contracts(write_json(tmp_path, {"releases": list(reversed(releases))}))
+    [contract] = records.load_contracts(write_json(tmp_path, {"releases": list(reversed(releases))}))
     assert contract.period.start == dt.date(2025, 3, 15)
     assert contract.status == "active"
 
 
 def test_a_contract_file_in_our_own_shape_still_loads_from_json(tmp_path: Path):
     [raw] = ocds.contracts_from_ocds(package(), "p.json")
-    [contract] = loader.load_contracts(write_json(tmp_path, {"contracts": [raw]}, "ours.json"))
+    [contract] = records.load_contracts(write_json(tmp_path, {"contracts": [raw]}, "ours.json"))
     assert contract.id == "SPC-CALLOFF-2025-011"
 
 
@@ -118,7 +118,7 @@ def test_a_contract_file_in_our_own_shape_still_loads_from_json(tmp_path: Path):
 
 
 def test_a_record_package_merges_its_releases_and_takes_the_later_period():
-    [contract] = loader.load_contracts(RECORD_PACKAGE)
+    [contract] = records.load_contracts(RECORD_PACKAGE)
     assert (contract.ocid, contract.id, contract.award_id) == (
         "ocds-h6vhtk-0e4f63", "HGU-ICT-2025-002", "AW-HGU-2025-002")
     # from the contract release
@@ -136,7 +136,7 @@ def test_a_record_package_merges_its_releases_and_takes_the_later_period():
 def test_record_releases_are_merged_in_date_order_not_file_order(tmp_path: Path):
     value = package(RECORD_PACKAGE)
     value["records"][0]["releases"].reverse()
-    [contract] = loader.load_contracts(write_json(tmp_path, value))
+    [contract] = records.load_contracts(write_json(tmp_path, value))
     assert contract.period.end == dt.date(2027, 3, 14) and contract.status == "active"
 
 
@@ -146,7 +146,7 @@ def test_a_records_compiled_release_is_preferred(tmp_path: Path):
     compiled["contracts"][0]["period"]["endDate"] = "2028-02-29"
     compiled["contracts"][0]["dateSigned"] = "2025-01-31"
     value["records"][0]["compiledRelease"] = compiled
-    [contract] = loader.load_contracts(write_json(tmp_path, value))
+    [contract] = records.load_contracts(write_json(tmp_path, value))
     assert contract.period.end == dt.date(2028, 2, 29) and contract.status == "pending"
 
 
@@ -156,7 +156,7 @@ def test_a_record_with_one_release_needs_no_merge(tmp_path: Path):
     del release["date"]
     release["contracts"][0]["dateSigned"] = "2025-01-31"
     value["records"][0]["releases"] = [release]
-    [contract] = loader.load_contracts(write_json(tmp_path, value))
+    [contract] = records.load_contracts(write_json(tmp_path, value))
     assert contract.status == "pending" and contract.period.start == dt.date(2025, 3, 1)
 
 
@@ -164,7 +164,7 @@ def test_a_release_without_a_date_cannot_be_merged(tmp_path: Path):
     value = package(RECORD_PACKAGE)
     del value["records"][0]["releases"][1]["date"]
     path = write_json(tmp_path, value)
-    [message] = problems(loader.load_contracts, path)
+    [message] = problems(records.load_contracts, path)
     assert message.startswith(f"{path}:")
     assert "records[0].releases[1].date: missing; releases are merged in date order" in message
 
@@ -177,7 +177,7 @@ def test_a_missing_clause_set_names_the_file_and_the_ocds_path(tmp_path: Path):
     value = package()
     del value["releases"][0]["contracts"][0]["clauseSet"]
     path = write_json(tmp_path, value)
-    [message] = problems(loader.load_contracts, path)
+    [message] = problems(records.load_contracts, path)
     line = path.read_text().splitlines().index('      "contracts": [') + 2  # the contract object's line
     assert message == (
         f"{path}:{line}: releases[0].contracts[0].clauseSet: missing; OCDS has no field for the adopted "
@@ -188,7 +188,7 @@ def test_an_item_without_a_brand_names_the_item(tmp_path: Path):
     value = package()
     value["releases"][0]["contracts"][0]["items"][1]["attributes"] = [{"name": "model", "value": "FX-16 Pro"}]
     path = write_json(tmp_path, value)
-    [message] = problems(loader.load_contracts, path)
+    [message] = problems(records.load_contracts, path)
     assert message.startswith(f"{path}:")
     assert 'releases[0].contracts[0].items[1].brand: missing; OCDS items have no brand, add the extension field ' \
         '"brand" or an attributes entry {"name": "brand", "value": ...}' in message
@@ -198,7 +198,7 @@ def test_a_status_outside_the_ocds_codelist_is_a_problem(tmp_path: Path):
     value = package()
     value["releases"][0]["contracts"][0]["status"] = "completed"
     path = write_json(tmp_path, value)
-    [message] = problems(loader.load_contracts, path)
+    [message] = problems(records.load_contracts, path)
     assert message.startswith(f"{path}:")
     assert message.endswith("releases[0].contracts[0].status: 'completed' is not an OCDS contract status; "
                             "expected one of pending, active, cancelled, terminated")
@@ -213,7 +213,7 @@ def test_validation_problems_are_named_by_their_ocds_path_and_every_problem_is_r
     value["releases"][0]["awards"][0]["suppliers"][0]["id"] = "GB-COH-00000000"  # not in parties: no name
     del value["releases"][0]["awards"][0]["suppliers"][0]["name"]
     path = write_json(tmp_path, value)
-    found = problems(loader.load_contracts, path)
+    found = problems(records.load_contracts, path)
     assert [m.split(": ", 1)[1] for m in found] == [
         "releases[0].awards[0].suppliers[0].name: is required but missing",
         "releases[0].contracts[0].clauseSet: missing; OCDS has no field for the adopted human-rights clause set, "
@@ -227,7 +227,7 @@ def test_a_problem_in_a_merged_record_names_the_release_it_came_from(tmp_path: P
     value = package(RECORD_PACKAGE)
     value["records"][0]["releases"][0]["awards"][0]["items"][0]["quantity"] = -5
     path = write_json(tmp_path, value)
-    [message] = problems(loader.load_contracts, path)
+    [message] = problems(records.load_contracts, path)
     assert "records[0].releases[0].awards[0].items[0].quantity: input should be greater than or equal to 0" \
         in message
 
@@ -239,7 +239,7 @@ def test_an_award_id_with_no_award_and_no_buyer(tmp_path: Path):
     del release["buyer"]
     for party in release["parties"]:
         party["roles"] = ["supplier"]
-    found = problems(loader.load_contracts, write_json(tmp_path, value))
+    found = problems(records.load_contracts, write_json(tmp_path, value))
     assert [m.split(": ", 1)[1] for m in found] == [
         'releases[0].buyer: missing; give the release a buyer, or a party with the role "buyer"',
         "releases[0].contracts[0].awardID: no award in awards[] has the id 'AW-NONE'; the supplier is read from "
@@ -253,7 +253,7 @@ def test_contract_ids_repeated_across_releases_are_reported(tmp_path: Path):
     other["ocid"] = "ocds-h6vhtk-0c9d22"
     value["releases"].append(other)
     path = write_json(tmp_path, value)
-    assert problems(loader.load_contracts, path) == [
+    assert problems(records.load_contracts, path) == [
         f"{path}: contract id 'SPC-CALLOFF-2025-011' appears more than once"]
 
 
@@ -266,7 +266,7 @@ OSHUB_HEADER = ("os_id,contribution_date,name,address,country_code,country_name,
 
 
 def test_an_oshub_csv_gives_facilities_with_worker_ranges():
-    facilities, links = loader.load_facilities(OSHUB_CSV)
+    facilities, links = records.load_facilities(OSHUB_CSV)
     assert links == []
     assert [(f.id, f.country, f.workers_min, f.workers_max) for f in facilities] == [
         ("TH2023045R7KX2X", "TH", 1001, 5000),     # 1001-5000
@@ -276,7 +276,7 @@ def test_an_oshub_csv_gives_facilities_with_worker_ranges():
     ]
     assert facilities[0].parent_company == "Example Display Group" and facilities[1].parent_company is None
     assert facilities[0].address == "55 Moo 7, Example Eastern Industrial Estate, Chonburi 20160"
-    demo = {f.id for f in loader.load_facilities(EXAMPLES / "facilities.yaml")[0]}
+    demo = {f.id for f in records.load_facilities(EXAMPLES / "facilities.yaml")[0]}
     assert not demo & {f.id for f in facilities}
 
 
@@ -293,7 +293,7 @@ def test_an_oshub_csv_gives_facilities_with_worker_ranges():
 def test_number_of_workers_forms(tmp_path: Path, cell: str, expected: tuple[int | None, int | None]):
     assert oshub.parse_workers(cell) == expected
     path = write(tmp_path, "f.csv", f'OS ID,Name,Country Code,Number of Workers\nTH2023045R7KX2X,Plant,TH,"{cell}"\n')
-    [facility], _ = loader.load_facilities(path)
+    [facility], _ = records.load_facilities(path)
     assert (facility.workers_min, facility.workers_max) == expected
 
 
@@ -301,7 +301,7 @@ def test_a_bad_check_character_and_an_unreadable_worker_count_are_reported_by_ro
     path = write(tmp_path, "f.csv", OSHUB_HEADER
                  + "TH2023045R7KX2X,2024-01-01,Plant A,Addr,TH,Thailand,1,2,Electronics,X,250,,,,,,False\n"
                  + "TH2023045R7KX2Y,2024-01-01,Plant B,Addr,TH,Thailand,1,2,Electronics,X,lots,,,,,,False\n")
-    assert problems(loader.load_facilities, path) == [
+    assert problems(records.load_facilities, path) == [
         f"{path}: row 3: id TH2023045R7KX2Y: number_of_workers: cannot read 'lots' as a number of workers; expected "
         "a number (250, 1,000), a range (1001-5000), 'Less than 1000' or '1000+'",
         f"{path}: row 3: id TH2023045R7KX2Y: os_id: 'TH2023045R7KX2Y' is not an OS ID: the check character is 'Y' "
@@ -312,7 +312,7 @@ def test_a_bad_check_character_and_an_unreadable_worker_count_are_reported_by_ro
 def test_oshub_headers_match_whatever_their_case_and_spacing(tmp_path: Path):
     path = write(tmp_path, "f.csv", "OS ID , NAME,Country Code,Number Of Workers,Parent Company,Is Closed,risk_level\n"
                  "th2023045r7kx2x,Plant A,th,1000+,Example Group,False,high\n")
-    [facility], _ = loader.load_facilities(path)
+    [facility], _ = records.load_facilities(path)
     assert (facility.id, facility.country, facility.workers_min, facility.parent_company, facility.risk_level) == (
         "TH2023045R7KX2X", "TH", 1000, "Example Group", "high")
     assert oshub.is_oshub_header(["OS ID", "Name"]) and not oshub.is_oshub_header(["ID", "os_id", "name"])
@@ -322,7 +322,7 @@ def test_oshub_country_names_unknown_columns_and_model_problems(tmp_path: Path):
     path = write(tmp_path, "f.csv", "os_id,name,country_code,parent_compnay,risk_level\n"
                  "TH2023045R7KX2X,Plant A,Thailand,X,\n"
                  "CN2022198F4QN8G,,CN,,extreme\n")
-    assert problems(loader.load_facilities, path) == [
+    assert problems(records.load_facilities, path) == [
         f'{path}: row 1: column "parent_compnay": not an Open Supply Hub column that is read or ignored; '
         'did you mean "parent_company"?',
         f"{path}: row 2: id TH2023045R7KX2X: country_code: expected an ISO 3166-1 alpha-2 code; found 'Thailand'",
@@ -333,7 +333,7 @@ def test_oshub_country_names_unknown_columns_and_model_problems(tmp_path: Path):
 
 def test_a_csv_with_our_own_columns_is_not_read_as_oshub(tmp_path: Path):
     path = write(tmp_path, "f.csv", "id,name,country,workers_min\nFAC-A,Plant A,TH,10\n")
-    [facility], _ = loader.load_facilities(path)
+    [facility], _ = records.load_facilities(path)
     assert (facility.id, facility.workers_min) == ("FAC-A", 10)
 
 

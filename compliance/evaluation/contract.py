@@ -18,7 +18,7 @@ from compliance.domain import models
 from compliance.domain.facts import ContractFacts, Match
 from compliance.errors import Problem
 from compliance.rules import compiler, reference, spec
-from compliance.sources.loader import RuleLibrary, family_keys, in_family, override_problems
+from compliance.rules.library import RuleLibrary, family_keys, in_family, override_problems
 
 
 @dataclass(frozen=True)

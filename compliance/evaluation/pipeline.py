@@ -36,7 +36,7 @@ from compliance.domain import facts, models
 from compliance.domain.facts import Match
 from compliance.evaluation.contract import ContractResult, Evaluator, rule_parameters
 from compliance.rules import relevance
-from compliance.sources.loader import RuleLibrary
+from compliance.rules.library import RuleLibrary
 from compliance.store.database import partition_digest
 
 

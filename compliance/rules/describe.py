@@ -6,7 +6,7 @@ from typing import Any
 
 from compliance.domain import models
 from compliance.rules import spec
-from compliance.sources.loader import RuleLibrary, family_keys
+from compliance.rules.library import RuleLibrary, family_keys
 
 
 def condition_text(condition: Any) -> str:

@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from compliance.domain import facts, models
 from compliance.domain.models import Severity
+from compliance.errors import Problem
+from compliance.rules.spec import did_you_mean
+from compliance.sources.structured import LocatedData, validation_problems
 
 DEFAULT_CONTRACT: dict[str, Any] = {
     "ocid": "ocds-test00-1", "id": "TEST-CONTRACT",
@@ -167,12 +170,9 @@ def coverage(library: Any) -> dict[str, dict[str, dict[str, list[str]]]]:
     return out
 
 
-def load_cases(path: Path, data: Any, problems: list[Any], known_rules: set[str]) -> list[tuple[Case, str, int | None]]:
+def load_cases(path: Path, data: LocatedData, problems: list[Problem], known_rules: set[str]
+               ) -> list[tuple[Case, str, int | None]]:
     """Cases of one test file (already read with line numbers); problems are appended with their place."""
-    from compliance.errors import Problem
-    from compliance.rules.spec import did_you_mean
-    from compliance.sources.loader import validation_problems
-
     name = str(path)
     try:
         parsed = CaseFile.model_validate(data.value)

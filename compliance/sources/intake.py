@@ -46,6 +46,7 @@ from compliance.domain import models
 from compliance.errors import InputError, Problem
 from compliance.rules import spec
 from compliance.sources.pseudonyms import IDENTITY_COLUMNS, Pseudonymiser
+from compliance.sources.structured import read_structured
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
            ".yaml": "yaml", ".yml": "yaml"}
@@ -347,8 +348,6 @@ def _jsonl_rows(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, Any]
 
 
 def _open_structured(source: Source) -> None:
-    from compliance.sources.loader import read_structured  # the YAML/JSON reader that knows every record's line
-
     data = read_structured(source.path)
     value = data.value
     if isinstance(value, dict) and "evidence" in value:

@@ -1,7 +1,7 @@
 """Contracts from Open Contracting Data Standard (OCDS 1.1) release and record packages.
 
 `compliance import contracts` reads a JSON file that is an OCDS package here; every other contract file keeps
-our own shape (``models.Contract``). This module only turns OCDS into raw contract dicts in our shape; the loader
+our own shape (``models.Contract``). This module only turns OCDS into raw contract dicts in our shape; ``records``
 validates them with ``models.Contract`` so that problems read like every other contract problem, but it names
 the place with the OCDS path (``releases[0].contracts[1].period.startDate``) and its line in the file.
 
@@ -543,7 +543,7 @@ class _Reader:
 def read_package(value: dict[str, Any], name: str, data: Any = None) -> tuple[list[OcdsContract], list[Problem]]:
     """Every contract of an OCDS package, and the problems found reading it (not yet validated).
 
-    `data`, when given, has `line_of(loc)` (the loader's parsed file) and locates problems by line.
+    `data`, when given, has `line_of(loc)` (a ``structured.LocatedData``) and locates problems by line.
     """
     problems: list[Problem] = []
 

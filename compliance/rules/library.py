@@ -1,0 +1,204 @@
+"""The rule library: every rule, clause set and rule test read from a rules directory, checked as a whole.
+
+``load_rules`` reads each file with its lines (``compliance.sources.structured``), validates each rule on its own
+(so that one broken rule does not hide the problems of the others), checks each rule's meaning
+(``spec.check_rule``), clause-set parameter overrides and rule test cases, and raises one InputError listing
+every problem with its file, line and field. The library remembers the file and line of every rule, so later
+stages (the compiler) can name the place of a problem too.
+
+Parameter overrides keyed by a rule id reach the rule and its variants (``in_family``): a clause set or a
+contract sets a clause-level parameter once for every verdict of the clause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from compliance.errors import InputError, Problem
+from compliance.rules import ruletests, spec
+from compliance.sources.structured import LocatedData, Loc, loc_text, read_structured, validation_problems
+
+@dataclass
+class RuleLibrary:
+    """The rules and clause sets read from a rules directory."""
+
+    rules: list[spec.Rule] = field(default_factory=list)
+    clause_sets: list[spec.ClauseSet] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    #: rule id -> the file it is defined in; the file's name is the rule's area (transparency, forced-labour...)
+    sources: dict[str, Path] = field(default_factory=dict)
+    #: rule tests as data: (case, file, line), from files whose top-level key is `cases:`
+    cases: list[Any] = field(default_factory=list)
+
+    def area(self, rule_id: str) -> str:
+        return self.sources[rule_id].stem
+
+    def rule(self, rule_id: str) -> spec.Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+    def clause_set(self, clause_set_id: str, version: str) -> spec.ClauseSet | None:
+        return next((c for c in self.clause_sets if c.id == clause_set_id and c.version == version), None)
+
+    def content_hash(self) -> str:
+        """One hash of every rule and clause-set file, to record which library a run used."""
+        digest = hashlib.sha256()
+        for path in sorted(self.files):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+
+def in_family(rule_id: str, key: str) -> bool:
+    """Whether an override keyed `key` reaches rule `rule_id`: the rule itself and its variants (TR-01 reaches
+    TR-01-DD and TR-01-NYD), so one clause-level parameter is set once for every verdict of the clause."""
+    return rule_id == key or rule_id.startswith(key + "-")
+
+
+def family_keys(rule_id: str, overrides: dict[str, Any]) -> list[str]:
+    """The keys of `overrides` that reach rule `rule_id`, the most general first (TR-01 before TR-01-DD), so
+    that applying them in order lets the most specific one win."""
+    return sorted((key for key in overrides if in_family(rule_id, key)), key=len)
+
+
+def override_problems(rules: dict[str, spec.Rule], key: str, overrides: dict[str, Any],
+                      loc: tuple[str | int, ...]) -> list[spec.SpecProblem]:
+    """Problems with parameter overrides keyed by a rule id (they also reach the rule's variants)."""
+    if key not in rules:
+        return [spec.SpecProblem(loc, f'unknown rule "{key}"{spec.did_you_mean(key, rules)}')]
+    family = [rule for rule_id, rule in sorted(rules.items()) if in_family(rule_id, key)]
+    problems = []
+    for name in overrides:
+        if not any(name in rule.params for rule in family):
+            problems.append(spec.SpecProblem(
+                loc, f'rule {key} has no parameter "{name}"{spec.did_you_mean(name, rules[key].params)}'))
+    for rule in family:
+        mine = {name: value for name, value in overrides.items() if name in rule.params}
+        problems += [p for p in spec.check_rule(rule, loc, mine) if p not in problems]
+    return problems
+
+
+def rule_files(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            out.append(path)
+    return out
+
+
+def load_rules(paths: Iterable[Path]) -> RuleLibrary:
+    """Read and check every rule and clause-set file; raise InputError listing every problem in every file."""
+    library = RuleLibrary()
+    problems: list[Problem] = []
+    seen_rules: dict[str, tuple[str, int | None]] = {}
+    files = rule_files(paths)
+    if not files:
+        raise InputError([Problem(", ".join(str(p) for p in paths) or ".", None, None, "contains no .yaml rule files")])
+    located: list[tuple[spec.Rule, str, LocatedData, int]] = []
+    case_files: list[tuple[Path, LocatedData]] = []
+    named: set[str] = set()
+    clause_set_places: list[tuple[spec.ClauseSet, str, LocatedData, int]] = []
+    vocabulary = _spec_vocabulary()
+    for path in files:
+        name = str(path)
+        try:
+            data = read_structured(path)
+        except InputError as e:
+            problems += e.problems
+            continue
+        library.files.append(path)
+        value = data.value
+        if isinstance(value, dict) and "cases" in value:
+            case_files.append((path, data))
+            continue
+        if isinstance(value, dict) and "clause_sets" in value:
+            try:
+                parsed_sets = spec.ClauseSetFile.model_validate(value)
+            except ValidationError as e:
+                problems += validation_problems(e, name, data, vocabulary=vocabulary)
+                continue
+            for i, clause_set in enumerate(parsed_sets.clause_sets):
+                library.clause_sets.append(clause_set)
+                clause_set_places.append((clause_set, name, data, i))
+            continue
+        if not isinstance(value, dict) or "rules" not in value:
+            problems.append(Problem(name, data.line_of(()), None,
+                                    "expected a mapping with a 'rules:' list (or 'clause_sets:', or test 'cases:')"))
+            continue
+        raw_rules = value["rules"]
+        if not isinstance(raw_rules, list):
+            problems.append(Problem(name, data.line_of(("rules",)), "rules", "must be a list of rules"))
+            continue
+        other = sorted(set(value) - {"rules"})
+        if other:
+            problems.append(Problem(name, data.line_of((other[0],)), None,
+                                    f'unknown top-level key "{other[0]}"; a rule file has only "rules:"'))
+        # Validate rule by rule, so one broken rule does not hide the problems of the others.
+        for i, raw in enumerate(raw_rules):
+            rule_id = raw.get("id") if isinstance(raw, dict) else None
+            if isinstance(rule_id, str):
+                named.add(rule_id)  # a rule with problems is still known to its test cases
+            label = f"rule {rule_id}" if isinstance(rule_id, str) else f"rules[{i}]"
+            try:
+                rule = spec.Rule.model_validate(raw)
+            except ValidationError as e:
+                problems += validation_problems(e, name, data, prefix=("rules", i), label=label,
+                                                vocabulary=vocabulary, tags={"test", "all", "any", "not"})
+                # Still check the meaning of the parts that are valid, so that one run reports everything.
+                for p in _partial_check(raw, ("rules", i)):
+                    problems.append(Problem(name, data.line_of(p.loc), f"{label}: {loc_text(p.loc[2:])}", p.message))
+                continue
+            line = data.line_of(("rules", i))
+            if rule.id in seen_rules:
+                first_file, first_line = seen_rules[rule.id]
+                problems.append(Problem(name, data.line_of(("rules", i, "id")), f"rule {rule.id}",
+                                        f"duplicate rule id; first defined at {first_file}:{first_line}"))
+                continue
+            seen_rules[rule.id] = (name, line)
+            located.append((rule, name, data, i))
+    by_id = {rule.id: rule for rule, *_ in located}
+    for rule, name, data, i in located:
+        for p in spec.check_rule(rule, ("rules", i)):
+            problems.append(Problem(name, data.line_of(p.loc), f"rule {rule.id}: {loc_text(p.loc[2:])}", p.message))
+        library.rules.append(rule)
+        library.sources[rule.id] = Path(name)
+    for clause_set, name, data, i in clause_set_places:
+        for rule_id, overrides in clause_set.parameters.items():
+            loc = ("clause_sets", i, "parameters", rule_id)
+            for p in override_problems(by_id, rule_id, overrides, loc):
+                problems.append(Problem(name, data.line_of(loc), f"clause set {clause_set.id}", p.message))
+    for path, data in case_files:
+        library.cases += ruletests.load_cases(path, data, problems, named)
+    if problems:
+        raise InputError(problems)
+    library.rules.sort(key=lambda r: r.id)
+    return library
+
+
+def _partial_check(raw: Any, loc: Loc) -> list[spec.SpecProblem]:
+    """Meaning problems of a rule that failed validation elsewhere, when its `when` (and params) are valid."""
+    if not isinstance(raw, dict):
+        return []
+    try:
+        rule = spec.Rule.model_validate({
+            "id": "X-0", "version": "1", "title": "-", "clause": "-", "severity": "minor",
+            "params": raw.get("params") or {}, "when": raw.get("when"), "then": {"message": ""},
+        })
+    except (ValidationError, TypeError):
+        return []
+    return spec.check_rule(rule, loc)
+
+
+def _spec_vocabulary() -> set[str]:
+    names: set[str] = set()
+    for cls in (spec.Rule, spec.When, spec.Then, spec.Pattern, spec.Absent, spec.Threshold, spec.AppliesTo,
+                spec.RuleFile, spec.ClauseSet, spec.ClauseSetFile):
+        for name, info in cls.model_fields.items():
+            names.add(info.alias or name)
+    return names
