@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from helpers import library
 
-from compliance.rules import compiler, spec
+from compliance.rules import compiler, grammar, meaning, spec
 from compliance.rules.compiler import RECORD_ID, WindowPlan
-from compliance.rules.spec import Operand
-from compliance.rules.spec import Test as SpecTest
+from compliance.rules.grammar import Operand
+from compliance.rules.grammar import Test as SpecTest
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "compiled_rules.json"
 
@@ -187,7 +187,7 @@ def rule_from(extra: dict[str, Any]) -> spec.Rule:
     data = {"id": "X-01", "version": "1", "title": "t", "clause": "c", "severity": "minor", "then": {"message": "m"}}
     data.update(extra)
     rule = spec.Rule.model_validate(data)
-    assert spec.check_rule(rule, ()) == []
+    assert meaning.check_rule(rule, ()) == []
     return rule
 
 
@@ -252,7 +252,7 @@ def test_dnf_drops_repeated_tests_and_alternatives():
                                          (">=", "<")])
 def test_negation_of_each_comparison(op: str, negated: str):
     [[test]] = compiler.dnf(where({"not": f"amount_paid {op} a.amount_due + 1"}))
-    operand = spec.parse_test("x == a.amount_due + 1").operand
+    operand = grammar.parse_test("x == a.amount_due + 1").operand
     assert (test.field, test.op, test.operand) == ("amount_paid", negated, operand)
     [[back]] = compiler.negate(test)
     assert back.op == op
@@ -286,6 +286,20 @@ def test_negation_of_mentions_reuses_the_keyword_flag():
     preparation = compiler.Preparation()
     assert compiler.compile_test(test, "s", "external_signal", preparation) == [{"mentions_1": False}]
     assert compiler.compile_test(again, "s", "external_signal", preparation) == [{"mentions_1": True}]
+
+
+def test_one_operator_table_gives_every_negation_and_every_engine_test():
+    for name, operator in grammar.OPERATORS.items():
+        if operator.negation is None:  # `in` is expanded into == tests, its negation into != tests
+            assert operator.kind == grammar.ONE_OF and name not in compiler.ENGINE_TESTS
+            continue
+        assert grammar.OPERATORS[operator.negation].negation == name
+        assert grammar.OPERATORS[operator.negation].kind == operator.kind
+        assert name in compiler.ENGINE_TESTS
+    assert set(compiler.ENGINE_TESTS) | {"in"} == set(grammar.OPERATORS)
+    written = {name for name, operator in grammar.OPERATORS.items() if operator.written}
+    for name in written - {"in", "mentions", "contains", "is missing", "is present"}:
+        assert grammar.parse_test(f"amount_due {name} 3").op == name
 
 
 # ---------------------------------------------------------------------------------------------------------------------

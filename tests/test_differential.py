@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from compliance.domain import facts, models
 from compliance.evaluation import contract as evaluation
 from compliance.evaluation import pipeline
-from compliance.rules import compiler, engine, reference, relevance, spec
+from compliance.rules import compiler, engine, meaning, reference, relevance, spec
 from compliance.store.database import evidence_payload
 
 SETTINGS = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -709,7 +709,7 @@ def random_rules(draw: st.DrawFn) -> spec.Rule:
     rule = spec.Rule.model_validate({"id": "X-01", "version": "1", "title": "Random", "clause": "none",
                                      "severity": "minor", "params": params, "when": when,
                                      "then": {"message": "m"}})
-    assert spec.check_rule(rule, ()) == [], (spec.check_rule(rule, ()), when)
+    assert meaning.check_rule(rule, ()) == [], (meaning.check_rule(rule, ()), when)
     try:
         engine_rules = len(compiler.compile_rules([rule]).definition)
     except compiler.CompileError:
@@ -824,7 +824,7 @@ D = dt.date(2024, 5, 1)
 def make_rule(when: dict[str, Any], params: dict[str, Any] | None = None) -> spec.Rule:
     rule = spec.Rule.model_validate({"id": "X-01", "version": "1", "title": "t", "clause": "c", "severity": "minor",
                                      "params": params or {}, "when": when, "then": {"message": "m"}})
-    assert spec.check_rule(rule, ()) == [], spec.check_rule(rule, ())
+    assert meaning.check_rule(rule, ()) == [], meaning.check_rule(rule, ())
     return rule
 
 
@@ -891,14 +891,14 @@ def test_a_parameter_named_like_an_engine_property_is_refused(name: str):
     rule = spec.Rule.model_validate({"id": "X-01", "version": "1", "title": "t", "clause": "c", "severity": "minor",
                                      "params": {name: "open"}, "then": {"message": "m"},
                                      "when": {"match": [{"as": "g", "fact": "grievance"}]}})
-    assert [p.message for p in spec.check_rule(rule, ())] == [
+    assert [p.message for p in meaning.check_rule(rule, ())] == [
         f'"{name}" is a reserved name; call the parameter something else']
 
 
 def refused(when: dict[str, Any], params: dict[str, Any] | None = None) -> list[str]:
     rule = spec.Rule.model_validate({"id": "X-01", "version": "1", "title": "t", "clause": "c", "severity": "minor",
                                      "params": params or {}, "when": when, "then": {"message": "m"}})
-    return [p.message for p in spec.check_rule(rule, ())]
+    return [p.message for p in meaning.check_rule(rule, ())]
 
 
 @pytest.mark.parametrize("group", ["id", "type"])

@@ -11,7 +11,7 @@ import pytest
 from compliance.domain import facts, models
 from compliance.errors import EngineUnavailable
 from compliance.evaluation.contract import Evaluator
-from compliance.rules import compiler, engine, spec
+from compliance.rules import compiler, engine, meaning, spec
 from compliance.rules.library import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +108,7 @@ def test_sessions_are_reused_and_deleted_so_many_contracts_fit_in_one_ruleset():
 def test_message_templates_only_use_names_the_rule_defines():
     rule = LIBRARY.rule("FL-04").model_dump(by_alias=True)
     rule["then"]["message"] = "{{ retention.holder }} {{ retentoin.documents }}"
-    problems = spec.check_rule(spec.Rule.model_validate(rule), ())
+    problems = meaning.check_rule(spec.Rule.model_validate(rule), ())
     assert [p.message for p in problems] == [
         'the message uses "retentoin", which is not an alias, a parameter or as_of; did you mean "retention"?'
     ]

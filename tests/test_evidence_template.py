@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from compliance.cli import cli
 from compliance.domain import models
 from compliance.errors import InputError
-from compliance.rules import spec
+from compliance.rules import meaning
 from compliance.sources import evidence_template as template
 from compliance.sources import intake
 from compliance.sources.pseudonyms import Pseudonymiser
@@ -23,7 +23,7 @@ TYPES = sorted(models.EVIDENCE_TYPES)
 
 def _as_loaded(row: dict[str, str], type_name: str) -> dict[str, object]:
     """The row as the CSV loader passes it on: empty cells dropped, list cells split on ";"."""
-    lists = spec.list_fields(type_name)
+    lists = meaning.list_fields(type_name)
     return {name: [part.strip() for part in value.split(intake.LIST_SEPARATOR) if part.strip()]
             if name in lists else value for name, value in row.items() if value.strip()}
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from compliance.domain import facts
-from compliance.rules import compiler, engine, reference, spec
+from compliance.rules import compiler, engine, grammar, meaning, reference, spec
 
 AS_OF = dt.date(2025, 6, 30)
 
@@ -22,7 +22,7 @@ def rule(where: list, fact: str = "external_signal") -> spec.Rule:
 
 def fired(r: spec.Rule, records: list[dict]) -> list[str]:
     """Ids matched by the engine; asserts the reference evaluation agrees exactly."""
-    assert spec.check_rule(r, ()) == []
+    assert meaning.check_rule(r, ()) == []
     bundle = facts.ContractFacts(contract=None, as_of=AS_OF)  # type: ignore[arg-type]
     for record in records:
         bundle.add(record)
@@ -77,11 +77,11 @@ def test_in_and_not_in():
 ])
 def test_mentions_syntax_errors(test: str, message: str):
     with pytest.raises(ValueError, match=message):
-        spec.parse_test(test)
+        grammar.parse_test(test)
 
 
 def test_mentions_needs_a_text_field():
-    [problem] = spec.check_rule(rule(['max_week_hours mentions ["x"]'], "working_hours"), ())
+    [problem] = meaning.check_rule(rule(['max_week_hours mentions ["x"]'], "working_hours"), ())
     assert problem.message == '"mentions" needs a text field; "max_week_hours" of "working_hours" is not text'
 
 
@@ -97,7 +97,7 @@ def test_a_modifier_raises_the_severity_and_says_why():
             {"reason": "large-scale harm", "alias": "f", "where": ["n_workers >= many"]},
             {"reason": "debt through deductions", "alias": "f", "where": ["via_wage_deduction == true"]}]},
     })
-    assert spec.check_rule(modified, ()) == []
+    assert meaning.check_rule(modified, ()) == []
     from helpers import make_contract
 
     bundle = facts_module.ContractFacts(contract=make_contract(), as_of=AS_OF)
@@ -124,7 +124,7 @@ def test_a_modifier_on_an_unknown_alias_is_refused():
         "when": {"match": [{"as": "f", "fact": "recruitment_fee"}]},
         "then": {"message": "m", "modifiers": [{"reason": "r", "alias": "fe", "where": ["n_workers >= 1"]}]},
     })
-    assert [p.message for p in spec.check_rule(rule, ())] == ['unknown alias "fe"; did you mean "f"?']
+    assert [p.message for p in meaning.check_rule(rule, ())] == ['unknown alias "fe"; did you mean "f"?']
 
 
 def test_a_modifier_cannot_test_a_threshold_window():
@@ -134,5 +134,5 @@ def test_a_modifier_cannot_test_a_threshold_window():
                                "at_least": 2}},
         "then": {"message": "m", "modifiers": [{"reason": "r", "alias": "w", "where": ["count >= 5"]}]},
     })
-    assert [p.message for p in spec.check_rule(rule, ())] == [
+    assert [p.message for p in meaning.check_rule(rule, ())] == [
         '"w" is a threshold window; a modifier tests a matched record']

@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.domain import models
 from compliance.rules import spec
-from compliance.rules.spec import AllOf, Name, NotOf, Operand, Rule, Test
+from compliance.rules.grammar import ONE_OF, OPERATORS, PRESENCE, WORDS, Name, Operand, Test, mentions, resolve
+from compliance.rules.meaning import always_present, field_kind
+from compliance.rules.spec import AllOf, NotOf, Rule
 
 TRIGGER = "__evaluate"
 PARAMS = "__params"
@@ -43,7 +45,24 @@ EV, P = "_ev", "_p"
 RECORD_ID = "record_id"
 #: Above ~500 rules on one alpha node durable_rules hangs at registration; stay well below.
 MAX_ENGINE_RULES = 400
-ENGINE_OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+#: The engine test of each operator of ``grammar.OPERATORS`` but ``in`` (``dnf`` expands it into ``==`` tests), given
+#: the property it reads and the engine value it compares with. A ``mentions`` test reads the keyword flag the feeder
+#: computed (True or False only where the text is present: a missing text stays "unknown" either way); lists in
+#: facts are never empty (the models require an item), where ``not contains`` ($iall) would not match.
+ENGINE_TESTS: dict[str, Callable[[str, Any], dict[str, Any]]] = {
+    "==": lambda name, value: {name: value},
+    "!=": lambda name, value: {"$neq": {name: value}},
+    "<": lambda name, value: {"$lt": {name: value}},
+    "<=": lambda name, value: {"$lte": {name: value}},
+    ">": lambda name, value: {"$gt": {name: value}},
+    ">=": lambda name, value: {"$gte": {name: value}},
+    "mentions": lambda flag, _value: {flag: True},
+    "not mentions": lambda flag, _value: {flag: False},
+    "contains": lambda name, value: {"$iany": {name: {"$i": value}}},
+    "not contains": lambda name, value: {"$iall": {name: {"$neq": {"$i": value}}}},
+    "is missing": lambda name, _value: {"$nex": {name: 1}},
+    "is present": lambda name, _value: {"$ex": {name: 1}},
+}
 
 
 class CompileError(Exception):
@@ -100,20 +119,11 @@ def user_alias(alias: str) -> str:
 
 def negate(test: Test) -> list[list[Test]]:
     """The DNF of `not test`. A missing value stays unknown: `not (x < 3)` is `x >= 3`, false if x is missing."""
-    if test.op in spec.NEGATED:
-        return [[Test(test.field, spec.NEGATED[test.op], test.operand, source=f"not ({test.source})")]]
-    if test.op == "in":
+    operator = OPERATORS[test.op]
+    if operator.kind == ONE_OF:  # not equal to any of the values
         return [[Test(test.field, "!=", Operand(v), source=f"not ({test.source})") for v in test.values]]
-    if test.op == "contains":
-        return [[Test(test.field, "not contains", test.operand, source=f"not ({test.source})")]]
-    if test.op in ("mentions", "not mentions"):
-        op = "not mentions" if test.op == "mentions" else "mentions"
-        return [[Test(test.field, op, values=test.values, source=f"not ({test.source})")]]
-    if test.op == "not contains":
-        return [[Test(test.field, "contains", test.operand, source=test.source)]]
-    if test.op == "is missing":
-        return [[Test(test.field, "is present", source=f"not ({test.source})")]]
-    return [[Test(test.field, "is missing", source=f"not ({test.source})")]]
+    assert operator.negation is not None
+    return [[Test(test.field, operator.negation, test.operand, test.values, source=f"not ({test.source})")]]
 
 
 def dnf(condition: Any, negated: bool = False) -> list[list[Test]]:
@@ -121,7 +131,7 @@ def dnf(condition: Any, negated: bool = False) -> list[list[Test]]:
     if isinstance(condition, Test):
         if negated:
             return negate(condition)
-        if condition.op == "in":
+        if OPERATORS[condition.op].kind == ONE_OF:  # equal to one of the values
             return [[Test(condition.field, "==", Operand(v), source=condition.source)] for v in condition.values]
         return [[condition]]
     if isinstance(condition, NotOf):
@@ -168,7 +178,7 @@ def _distinct(alternatives: list[list[Test]]) -> list[list[Test]]:
 def _value(operand: Operand, own_alias: str) -> Any:
     base = operand.base
     if isinstance(base, Name):
-        kind, alias = spec.resolve(base)
+        kind, alias = resolve(base)
         if kind == "as_of":
             value: Any = {EV: "as_of"}
         elif kind == "param":
@@ -225,33 +235,24 @@ def _ranged(test: Test, fact: str) -> bool:
     if test.op != "==" or test.operand is None:
         return False
     computed = isinstance(test.operand.base, Name) or bool(test.operand.offsets)
-    return computed and spec.field_kind(fact, test.field) in ("number", "date")
+    return computed and field_kind(fact, test.field) in ("number", "date")
 
 
 def compile_test(test: Test, own_alias: str, fact: str = "", preparation: Preparation | None = None
                  ) -> list[dict[str, Any]]:
     """The engine tests for one literal test (usually one; `==` on computed numbers and dates gives two)."""
-    if test.op in ("mentions", "not mentions"):
+    engine_test = ENGINE_TESTS[test.op]
+    if OPERATORS[test.op].kind == WORDS:
         assert preparation is not None
-        # True/False only where the field is present: a missing text stays "unknown" either way.
-        return [{preparation.keyword_flag(fact, test).flag: test.op == "mentions"}]
+        return [engine_test(preparation.keyword_flag(fact, test).flag, None)]
     field_name = RECORD_ID if test.field == "id" else test.field
-    if test.op == "is missing":
-        return [{"$nex": {field_name: 1}}]
-    if test.op == "is present":
-        return [{"$ex": {field_name: 1}}]
+    if OPERATORS[test.op].kind == PRESENCE:
+        return [engine_test(field_name, None)]
     assert test.operand is not None
     value = _value(test.operand, own_alias)
-    if test.op == "contains":
-        return [{"$iany": {field_name: {"$i": value}}}]
-    if test.op == "not contains":
-        # Lists in facts are never empty (the models require an item), where $iall would not match.
-        return [{"$iall": {field_name: {"$neq": {"$i": value}}}}]
     if _ranged(test, fact):
         return [{"$gte": {field_name: value}}, {"$lte": {field_name: value}}]
-    if test.op == "==":
-        return [{field_name: value}]
-    return [{ENGINE_OPS[test.op]: {field_name: value}}]
+    return [engine_test(field_name, value)]
 
 
 def _own_fields(test: Test, own_alias: str) -> list[str]:
@@ -272,7 +273,7 @@ def referenced_fields(tests: list[Test], own_alias: str, facts: dict[str, str]) 
             continue
         for name in [test.operand.base] + [t for _, t in test.operand.offsets]:
             if isinstance(name, Name) and name.alias is not None and name.alias != own_alias:
-                if not spec.always_present(facts[name.alias], name.field or ""):
+                if not always_present(facts[name.alias], name.field or ""):
                     out.add((name.alias, name.field or ""))
     return out
 
@@ -292,7 +293,7 @@ def compile_pattern(fact: str, tests: list[Test], own_alias: str, preparation: P
     ordered = sorted(tests, key=lambda t: not _is_correlated(t, own_alias))
     correlated = [t for t in ordered if _is_correlated(t, own_alias)]
     constant = [t for t in ordered if not _is_correlated(t, own_alias)]
-    guards = sorted({_field(f) for t in constant for f in _own_fields(t, own_alias) if not spec.always_present(fact, f)})
+    guards = sorted({_field(f) for t in constant for f in _own_fields(t, own_alias) if not always_present(fact, f)})
     engine_tests: list[dict[str, Any]] = [{"type": fact}]
     for test in correlated:
         engine_tests += compile_test(test, own_alias, fact, preparation)
@@ -477,7 +478,7 @@ def keyword_flags(facts: list[dict[str, Any]], flags: list[KeywordFlag]) -> None
         name = _field(flag.field)  # the record id, not the engine's re-keyed id
         for fact in facts:
             if fact["type"] == flag.fact and isinstance(fact.get(name), str):
-                fact[flag.flag] = spec.mentions(fact[name], flag.words)
+                fact[flag.flag] = mentions(fact[name], flag.words)
 
 
 def windows(members: list[dict[str, Any]], plan: WindowPlan, window_days: int) -> list[dict[str, Any]]:

@@ -6,11 +6,12 @@ from typing import Any
 
 from compliance.domain import models
 from compliance.rules import spec
+from compliance.rules.grammar import Test
 from compliance.rules.library import RuleLibrary, family_keys
 
 
 def condition_text(condition: Any) -> str:
-    if isinstance(condition, spec.Test):
+    if isinstance(condition, Test):
         return condition.source
     if isinstance(condition, spec.AllOf):
         return "all of (" + "; ".join(condition_text(c) for c in condition.all) + ")"

@@ -15,7 +15,9 @@ from typing import Any
 from compliance.domain.facts import ContractFacts
 from compliance.rules import reference, spec
 from compliance.rules.describe import condition_text
-from compliance.rules.spec import AllOf, AnyOf, NotOf, Rule, Test
+from compliance.rules.grammar import ELEMENT, EQUALITY, OPERATORS, PRESENCE, WORDS, Name, Test
+from compliance.rules.meaning import field_kind
+from compliance.rules.spec import AllOf, AnyOf, NotOf, Rule
 
 _TRUTH = {True: "true", False: "false", None: "unknown (a value is missing)"}
 
@@ -34,7 +36,7 @@ def _trace(condition: Any, fact: dict[str, Any], alias: str, env: reference.Env,
     pad = "    " * depth
     outcome = _TRUTH[reference.holds(condition, fact, alias, env, params, as_of)]
     if isinstance(condition, Test):
-        kind = spec.field_kind(fact["type"], condition.field) if fact["type"] != spec.THRESHOLD_FACT else None
+        kind = field_kind(fact["type"], condition.field) if fact["type"] != spec.THRESHOLD_FACT else None
         left = _shown(fact.get(condition.field), kind == "date")
         right = ""
         if condition.operand is not None:
@@ -57,33 +59,36 @@ def _trace(condition: Any, fact: dict[str, Any], alias: str, env: reference.Env,
     return lines
 
 
-_NEGATED = {"==": "were not", "!=": "were", "<": "were at least", "<=": "were more than", ">": "were at most",
-            ">=": "were less than"}
-_NEGATED_DATE = {"==": "were not", "!=": "were", "<": "were on or after", "<=": "were after", ">": "were on or before",
-                 ">=": "were before"}
+#: How "NAME ..." reads when a test of each operator holds, for comparisons with a value (a date: _DATE_WORDS) and
+#: for the other operators; a test is flipped by reading its negation (``grammar.OPERATORS``).
+_WORDS = {"==": "were", "!=": "were not", "<": "were less than", "<=": "were at most", ">": "were more than",
+          ">=": "were at least"}
+_DATE_WORDS = {"==": "were", "!=": "were not", "<": "were before", "<=": "were on or before", ">": "were after",
+               ">=": "were on or after"}
+_OTHER_WORDS = {"is missing": "were not recorded", "is present": "were recorded", "mentions": "mentioned one of",
+                "not mentions": "mentioned none of", "contains": "included", "not contains": "did not include"}
 
 
 def _flip(test: Test, fact: dict[str, Any], alias: str, env: reference.Env, params: dict[str, Any],
           as_of: int) -> str:
     """The change to one true test that would make it false, with the value it compares against."""
     name = f"{alias or fact['type']}.{test.field}"
-    if test.op == "is missing":
-        return f"{name} were recorded"
-    if test.op == "is present":
-        return f"{name} were not recorded"
-    if test.op == "in":
+    negation = OPERATORS[test.op].negation
+    if negation is None:  # in
         return f"{name} were none of {', '.join(map(repr, test.values))}"
-    if test.op == "mentions":
-        return f"{name} mentioned none of {', '.join(map(repr, test.values))}"
-    kind = spec.field_kind(fact["type"], test.field) if fact["type"] != spec.THRESHOLD_FACT else None
+    negated = OPERATORS[negation]
+    if negated.kind == PRESENCE:
+        return f"{name} {_OTHER_WORDS[negation]}"
+    if negated.kind == WORDS:
+        return f"{name} {_OTHER_WORDS[negation]} {', '.join(map(repr, test.values))}"
+    kind = field_kind(fact["type"], test.field) if fact["type"] != spec.THRESHOLD_FACT else None
     value = reference.operand_value(test.operand, fact, alias, env, params, as_of) if test.operand else None
     shown = _shown(value, kind == "date")
-    if test.op == "contains":
-        return f"{name} did not include {shown}"
-    if isinstance(value, bool) and test.op in ("==", "!="):
-        return f"{name} were {str(value if test.op == '!=' else not value).lower()}"
-    verb = (_NEGATED_DATE if kind == "date" else _NEGATED)[test.op]
-    return f"{name} {verb} {shown}"
+    if negated.kind == ELEMENT:
+        return f"{name} {_OTHER_WORDS[negation]} {shown}"
+    if isinstance(value, bool) and negated.kind == EQUALITY:
+        return f"{name} were {str(value if negation == '==' else not value).lower()}"
+    return f"{name} {(_DATE_WORDS if kind == 'date' else _WORDS)[negation]} {shown}"
 
 
 def pass_conditions(condition: Any, fact: dict[str, Any], alias: str, env: reference.Env, params: dict[str, Any],
@@ -106,11 +111,11 @@ def pass_conditions(condition: Any, fact: dict[str, Any], alias: str, env: refer
 def _resolved(condition: Any, fact_type: str, env: reference.Env, params: dict[str, Any], as_of: int) -> str:
     """A condition of an `absent` pattern as text, with the value its right-hand side has here when that is not
     a constant (another record's field, a parameter, as_of)."""
-    if not isinstance(condition, Test) or condition.operand is None or condition.op in ("in", "mentions") \
-            or (not isinstance(condition.operand.base, spec.Name) and not condition.operand.offsets):
+    if not isinstance(condition, Test) or condition.operand is None \
+            or (not isinstance(condition.operand.base, Name) and not condition.operand.offsets):
         return condition_text(condition)
     value = reference.operand_value(condition.operand, {}, "", env, params, as_of)
-    return f"{condition_text(condition)} (= {_shown(value, spec.field_kind(fact_type, condition.field) == 'date')})"
+    return f"{condition_text(condition)} (= {_shown(value, field_kind(fact_type, condition.field) == 'date')})"
 
 
 def _where_trace(where: list[Any], fact: dict[str, Any], alias: str, env: reference.Env, params: dict[str, Any],

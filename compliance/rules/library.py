@@ -2,7 +2,7 @@
 
 ``load_rules`` reads each file with its lines (``compliance.sources.structured``), validates each rule on its own
 (so that one broken rule does not hide the problems of the others), checks each rule's meaning
-(``spec.check_rule``), clause-set parameter overrides and rule test cases, and raises one InputError listing
+(``meaning.check_rule``), clause-set parameter overrides and rule test cases, and raises one InputError listing
 every problem with its file, line and field. The library remembers the file and line of every rule, so later
 stages (the compiler) can name the place of a problem too.
 
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from compliance.errors import InputError, Problem
 from compliance.rules import ruletests, spec
+from compliance.rules.meaning import SpecProblem, check_rule
 from compliance.sources.structured import LocatedData, Loc, loc_text, read_structured, validation_problems
 
 @dataclass
@@ -66,19 +67,19 @@ def family_keys(rule_id: str, overrides: dict[str, Any]) -> list[str]:
 
 
 def override_problems(rules: dict[str, spec.Rule], key: str, overrides: dict[str, Any],
-                      loc: tuple[str | int, ...]) -> list[spec.SpecProblem]:
+                      loc: tuple[str | int, ...]) -> list[SpecProblem]:
     """Problems with parameter overrides keyed by a rule id (they also reach the rule's variants)."""
     if key not in rules:
-        return [spec.SpecProblem(loc, f'unknown rule "{key}"{spec.did_you_mean(key, rules)}')]
+        return [SpecProblem(loc, f'unknown rule "{key}"{spec.did_you_mean(key, rules)}')]
     family = [rule for rule_id, rule in sorted(rules.items()) if in_family(rule_id, key)]
     problems = []
     for name in overrides:
         if not any(name in rule.params for rule in family):
-            problems.append(spec.SpecProblem(
+            problems.append(SpecProblem(
                 loc, f'rule {key} has no parameter "{name}"{spec.did_you_mean(name, rules[key].params)}'))
     for rule in family:
         mine = {name: value for name, value in overrides.items() if name in rule.params}
-        problems += [p for p in spec.check_rule(rule, loc, mine) if p not in problems]
+        problems += [p for p in check_rule(rule, loc, mine) if p not in problems]
     return problems
 
 
@@ -164,7 +165,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
             located.append((rule, name, data, i))
     by_id = {rule.id: rule for rule, *_ in located}
     for rule, name, data, i in located:
-        for p in spec.check_rule(rule, ("rules", i)):
+        for p in check_rule(rule, ("rules", i)):
             problems.append(Problem(name, data.line_of(p.loc), f"rule {rule.id}: {loc_text(p.loc[2:])}", p.message))
         library.rules.append(rule)
         library.sources[rule.id] = Path(name)
@@ -181,7 +182,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
     return library
 
 
-def _partial_check(raw: Any, loc: Loc) -> list[spec.SpecProblem]:
+def _partial_check(raw: Any, loc: Loc) -> list[SpecProblem]:
     """Meaning problems of a rule that failed validation elsewhere, when its `when` (and params) are valid."""
     if not isinstance(raw, dict):
         return []
@@ -192,7 +193,7 @@ def _partial_check(raw: Any, loc: Loc) -> list[spec.SpecProblem]:
         })
     except (ValidationError, TypeError):
         return []
-    return spec.check_rule(rule, loc)
+    return check_rule(rule, loc)
 
 
 def _spec_vocabulary() -> set[str]:

@@ -3,7 +3,9 @@
 It reads the rule spec directly and shares no code with ``compiler`` or ``engine``: conditions are
 evaluated as written (three-valued logic, no normal forms), joins are nested loops narrowed only by
 a pattern's ``==`` tests, "latest" and windows are recomputed naively: simple enough to trust. Its output
-has the same shape as the engine's (``engine.Match``), so the two can be compared exactly.
+has the same shape as the engine's (``engine.Match``), so the two can be compared exactly. What each test
+operator means is taken from the language's operator table (``grammar.OPERATORS``), shared on purpose: the
+table defines the language, and the compiler maps the same operators to engine tests.
 
 Semantics (the README's "Rule language" states them for rule authors):
 
@@ -22,7 +24,8 @@ from typing import Any
 
 from compliance.domain.facts import ContractFacts, Match
 from compliance.rules import spec
-from compliance.rules.spec import AllOf, AnyOf, Name, NotOf, Rule, Test
+from compliance.rules.grammar import ONE_OF, OPERATORS, PRESENCE, WORDS, Name, Operand, Test
+from compliance.rules.spec import AllOf, AnyOf, NotOf, Rule
 
 UNKNOWN = None  # the third truth value
 
@@ -33,7 +36,7 @@ def _lookup(fact: dict[str, Any], field: str) -> Any:
     return fact.get(field)
 
 
-def operand_value(operand: spec.Operand, own: dict[str, Any], own_alias: str, env: Env, params: dict[str, Any],
+def operand_value(operand: Operand, own: dict[str, Any], own_alias: str, env: Env, params: dict[str, Any],
              as_of: int) -> Any:
     def value_of(term: Any) -> Any:
         if isinstance(term, Name):
@@ -58,27 +61,17 @@ def operand_value(operand: spec.Operand, own: dict[str, Any], own_alias: str, en
 
 def _test(test: Test, fact: dict[str, Any], alias: str, env: Env, params: dict[str, Any], as_of: int) -> bool | None:
     value = _lookup(fact, test.field)
-    if test.op == "is missing":
-        return value is None
-    if test.op == "is present":
-        return value is not None
+    operator = OPERATORS[test.op]
+    if operator.kind == PRESENCE:
+        return operator.holds(value, None)
     if value is None:
         return UNKNOWN
-    if test.op == "in":
-        return any(value == (spec.epoch_day(v) if hasattr(v, "toordinal") else v) for v in test.values)
-    if test.op == "mentions":
-        return spec.mentions(value, test.values)  # the language's definition of a mention, shared on purpose
-    assert test.operand is not None
+    if operator.kind in (ONE_OF, WORDS):  # a list of literal values
+        return operator.holds(value, tuple(spec.epoch_day(v) if hasattr(v, "toordinal") else v for v in test.values))
     other = operand_value(test.operand, fact, alias, env, params, as_of)
     if other is None:
         return UNKNOWN
-    if test.op == "contains":
-        return other in value
-    compare = {
-        "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-    }[test.op]
-    return compare(value, other)
+    return operator.holds(value, other)
 
 
 def holds(conditions: Any, fact: dict[str, Any], alias: str, env: Env, params: dict[str, Any], as_of: int) -> bool | None:

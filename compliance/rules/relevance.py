@@ -34,7 +34,8 @@ from typing import Any
 
 from compliance.domain import models
 from compliance.rules import spec
-from compliance.rules.spec import AllOf, AnyOf, Name, NotOf, Rule, Test
+from compliance.rules.grammar import ONE_OF, OPERATORS, PRESENCE, WORDS, Name, Operand, Test
+from compliance.rules.spec import AllOf, AnyOf, NotOf, Rule
 
 Predicate = Callable[[dict[str, Any]], "bool | None"]
 
@@ -96,30 +97,20 @@ def _not(value: bool | None) -> bool | None:
     return None if value is None else not value
 
 
-def _in(value: Any, values: tuple[Any, ...]) -> bool | None:
-    return None if value is None else any(value == v for v in values)
-
-
-def _mentions(value: Any, words: tuple[Any, ...]) -> bool | None:
-    return None if value is None else spec.mentions(value, words)
-
-
-def _compare(op: str) -> Callable[[Any, Any], bool | None]:
-    operator = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-                "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-                "contains": lambda a, b: b in a}[op]
-
-    def compare(value: Any, other: Any) -> bool | None:
+def _unknown_if_missing(meaning: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool | None]:
+    def holds(value: Any, other: Any) -> bool | None:
         if value is None or other is None:
             return None
-        return operator(value, other)
-    return compare
+        return meaning(value, other)
+    return holds
 
 
-_HELPERS: dict[str, Any] = {"_all": _all, "_any": _any, "_not": _not, "_in": _in, "_mentions": _mentions,
-                            **{f"_op{n}": _compare(op) for n, op in enumerate(
-                                ("==", "!=", "<", "<=", ">", ">=", "contains"))}}
-_OP_NAMES = {op: f"_op{n}" for n, op in enumerate(("==", "!=", "<", "<=", ">", ">=", "contains"))}
+#: Each operator's meaning (``grammar.OPERATORS``) by the name compiled predicates call it; a missing value or
+#: operand makes a test unknown, except for ``is missing`` and ``is present``, which test for it.
+_OP_NAMES = {name: f"_op{n}" for n, name in enumerate(OPERATORS)}
+_HELPERS: dict[str, Any] = {"_all": _all, "_any": _any, "_not": _not, **{
+    _OP_NAMES[name]: op.holds if op.kind == PRESENCE else _unknown_if_missing(op.holds)
+    for name, op in OPERATORS.items()}}
 _MAYBE = object()  # a value that depends on another pattern's record: the test is "maybe"
 
 
@@ -149,7 +140,7 @@ class _Compiler:
             return ("const", self.params.get(term.text))
         return ("const", _constant(term))
 
-    def operand(self, operand: spec.Operand) -> Any:
+    def operand(self, operand: Operand) -> Any:
         total = self.term(operand.base)
         for sign, term in operand.offsets:
             right = self.term(term)
@@ -167,14 +158,11 @@ class _Compiler:
 
     def test(self, test: Test) -> str:
         value = f"f.get({test.field!r})"
-        if test.op == "is missing":
-            return f"({value} is None)"
-        if test.op == "is present":
-            return f"({value} is not None)"
-        if test.op == "in":
-            return f"_in({value}, {self.constant(tuple(_constant(v) for v in test.values))})"
-        if test.op == "mentions":
-            return f"_mentions({value}, {self.constant(test.values)})"
+        operator = OPERATORS[test.op]
+        if operator.kind == PRESENCE:
+            return f"{_OP_NAMES[test.op]}({value}, None)"
+        if operator.kind in (ONE_OF, WORDS):
+            return f"{_OP_NAMES[test.op]}({value}, {self.constant(tuple(_constant(v) for v in test.values))})"
         assert test.operand is not None
         other = self.operand(test.operand)
         if other is _MAYBE:

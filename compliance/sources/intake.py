@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from compliance.domain import models
 from compliance.errors import InputError, Problem
 from compliance.rules import spec
+from compliance.rules.meaning import list_fields
 from compliance.sources.pseudonyms import IDENTITY_COLUMNS, Pseudonymiser
 from compliance.sources.structured import read_structured
 
@@ -410,7 +411,7 @@ def _expected(error: dict[str, Any]) -> str:
 @functools.cache
 def _fields_of(type_name: str) -> tuple[frozenset[str], frozenset[str]]:
     """(date fields, list fields) of an evidence type, worked out once per type rather than once per row."""
-    return frozenset(models.date_fields(type_name)), frozenset(spec.list_fields(type_name))
+    return frozenset(models.date_fields(type_name)), frozenset(list_fields(type_name))
 
 
 def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Pseudonymiser,
