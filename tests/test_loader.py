@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from compliance.cli import cli
 from compliance.errors import InputError
 from compliance.rules.library import load_rules
 from compliance.sources import records
@@ -150,3 +152,50 @@ def test_every_kind_of_rule_error_is_reported_at_once_with_file_line_and_rule(tm
         'rule, "as_of" or alias.field',
         f"{path}:44: rule FL-92: when.match[0].where[0]: \"median_fee\" is a number, but 'ten' is text",
     ]
+
+
+def test_a_rule_that_expands_past_the_engines_safe_size_is_reported_at_its_line_and_exits_3(tmp_path: Path):
+    alternatives = "{any: [" + ", ".join(f'"status == \'s{i}\'"' for i in range(21)) + "]}"
+    path = write(tmp_path, "too-many.yaml", f"""rules:
+  - id: X-01
+    version: "1"
+    title: Every status twice
+    clause: c
+    severity: minor
+    when:
+      match:
+        - as: a
+          fact: grievance
+          where: [{alternatives}]
+        - as: b
+          fact: grievance
+          where: [{alternatives}]
+    then:
+      message: "m"
+""")
+    result = CliRunner().invoke(cli, ["rules", "validate", str(tmp_path)])
+    assert result.exit_code == 3
+    assert result.output == (
+        f"Error: {path}:7: rule X-01: when: the rules expand to 441 engine rules (441 from rule X-01, the most); "
+        "expected at most 400, as many as durable_rules runs safely in one ruleset: simplify 'any' conditions (each "
+        "alternative is an engine rule) or split the library\n1 problem found; nothing was changed.\n")
+
+
+def test_parameters_the_engine_would_confuse_are_reported_at_the_rule_that_names_them(tmp_path: Path):
+    path = write(tmp_path, "hashes.yaml", """rules:
+  - id: X-01
+    version: "1"
+    title: Two names, one hash
+    clause: c
+    severity: minor
+    params: {f6059: 1, f264602: 2}
+    when:
+      match:
+        - as: g
+          fact: grievance
+    then:
+      message: "m"
+""")
+    assert problems(load_rules, [path]) == [
+        f'{path}:7: rule X-01: params.f6059: property names "f264602" and "f6059" have the same 32-bit hash; the '
+        "engine would confuse them: rename one"]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.domain import models
+from compliance.errors import ComplianceError
 from compliance.rules import spec
 from compliance.rules.grammar import ONE_OF, OPERATORS, PRESENCE, WORDS, Name, Operand, Test, mentions, resolve
 from compliance.rules.meaning import always_present, field_kind
@@ -65,8 +66,17 @@ ENGINE_TESTS: dict[str, Callable[[str, Any], dict[str, Any]]] = {
 }
 
 
-class CompileError(Exception):
-    """The rules cannot be compiled within the engine's safe subset."""
+class CompileError(ComplianceError):
+    """The rules cannot be compiled within the engine's safe subset.
+
+    `rule_id` and `loc` (a path inside that rule, e.g. ``("when",)``) name the part of a rule to change, when one
+    rule is to blame; ``library.load_rules`` compiles every library it reads and reports this as an input problem
+    with the rule's file and line.
+    """
+
+    def __init__(self, message: str, rule_id: str | None = None, loc: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.message, self.rule_id, self.loc = message, rule_id, loc
 
 
 @dataclass(frozen=True)
@@ -403,14 +413,19 @@ def compile_rules(rules: list[Rule]) -> CompiledRuleset:
     definition: dict[str, Any] = {}
     preparation = Preparation()
     windows = []
+    sizes: dict[str, int] = {}  # rule id -> its engine rules
     for rule in sorted(rules, key=lambda r: r.id):
         compiled, plan = compile_rule(rule, preparation)
         definition.update(compiled)
+        sizes[rule.id] = len(compiled)
         if plan:
             windows.append(plan)
     if len(definition) > MAX_ENGINE_RULES:
-        raise CompileError(f"the rules expand to {len(definition)} engine rules; durable_rules is only safe up to "
-                           f"{MAX_ENGINE_RULES} per ruleset (split the library or simplify 'any' conditions)")
+        largest = max(sizes, key=lambda rule_id: sizes[rule_id])
+        raise CompileError(f"the rules expand to {len(definition)} engine rules ({sizes[largest]} from rule {largest}, "
+                           f"the most); expected at most {MAX_ENGINE_RULES}, as many as durable_rules runs safely in "
+                           "one ruleset: simplify 'any' conditions (each alternative is an engine rule) or split the "
+                           "library", largest, ("when",))
     definition[BEGIN] = {"all": [{"m": {"type": BEGIN}}], "run": "noop"}
     latest = sorted(preparation.latest.values(), key=lambda f: f.flag)
     keywords = sorted(preparation.keywords.values(), key=lambda f: f.flag)
@@ -448,8 +463,14 @@ def check_property_hashes(rules: list[Rule], extra: Iterable[str] = ()) -> None:
     for name in sorted(property_names(rules, extra)):
         other = by_hash.setdefault(fnv1a_32(name), name)
         if other != name:
-            raise CompileError(f'property names "{other}" and "{name}" have the same 32-bit hash; the engine would '
-                               f"confuse them: rename one")
+            message = (f'property names "{other}" and "{name}" have the same 32-bit hash; the engine would confuse '
+                       "them: rename one")
+            # A parameter is the rule author's to rename; the other names are the models' and the compiler's.
+            for rule in sorted(rules, key=lambda r: r.id):
+                for param in (name, other):
+                    if param in rule.params:
+                        raise CompileError(message, rule.id, ("params", param))
+            raise CompileError(message)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 ``load_rules`` reads each file with its lines (``compliance.sources.structured``), validates each rule on its own
 (so that one broken rule does not hide the problems of the others), checks each rule's meaning
-(``meaning.check_rule``), clause-set parameter overrides and rule test cases, and raises one InputError listing
-every problem with its file, line and field. The library remembers the file and line of every rule, so later
-stages (the compiler) can name the place of a problem too.
+(``meaning.check_rule``), clause-set parameter overrides and rule test cases, and that the engine can take the
+library (it compiles it: a rule whose conditions expand past the engine's safe size is an input problem, not an
+engine failure), and raises one InputError listing every problem with its file, line and field.
 
 Parameter overrides keyed by a rule id reach the rule and its variants (``in_family``): a clause set or a
 contract sets a clause-level parameter once for every verdict of the clause.
@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from compliance.errors import InputError, Problem
-from compliance.rules import ruletests, spec
+from compliance.rules import compiler, ruletests, spec
 from compliance.rules.meaning import SpecProblem, check_rule
 from compliance.sources.structured import LocatedData, Loc, loc_text, read_structured, validation_problems
 
@@ -176,10 +176,26 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
                 problems.append(Problem(name, data.line_of(loc), f"clause set {clause_set.id}", p.message))
     for path, data in case_files:
         library.cases += ruletests.load_cases(path, data, problems, named)
+    if not problems:
+        problems += _engine_problems(located, files)
     if problems:
         raise InputError(problems)
     library.rules.sort(key=lambda r: r.id)
     return library
+
+
+def _engine_problems(located: list[tuple[spec.Rule, str, LocatedData, int]], files: list[Path]) -> list[Problem]:
+    """What keeps the engine from taking the library safely (``compiler.CompileError``: too many engine rules,
+    names the engine would confuse), at the rule to change."""
+    try:
+        compiler.compile_rules([rule for rule, *_ in located])
+    except compiler.CompileError as error:
+        for rule, name, data, i in located:
+            if rule.id == error.rule_id:
+                return [Problem(name, data.line_of(("rules", i, *error.loc)), f"rule {rule.id}: {loc_text(error.loc)}",
+                                error.message)]
+        return [Problem(", ".join(str(f) for f in files), None, None, error.message)]
+    return []
 
 
 def _partial_check(raw: Any, loc: Loc) -> list[SpecProblem]:
