@@ -805,9 +805,9 @@ def test_random_rules_find_the_same_on_the_records_they_can_read(rule: spec.Rule
             predicate = relevance.compile_where(where, alias, rule.params, bundle.as_of_day)
             for fact in bundle.facts:
                 assert predicate(fact) == reference.holds(where, fact, alias, {}, rule.params, bundle.as_of_day)
-        plan = relevance.Plan([rule], as_of, [params])
-        kept = {(f["type"], f["id"]) for f in relevance.kept_facts(
-            plan, [dict(f) for f in bundle.facts if f["type"] in models.EVIDENCE_TYPES])}
+        reducer = relevance.Plan([rule], as_of, [params]).reducer()
+        reducer.add([dict(f) for f in bundle.facts if f["type"] in models.EVIDENCE_TYPES])
+        kept = {(f["type"], f["id"]) for f in reducer.finish()}
         reduced = contract_facts([r for r in records if r["type"] not in models.EVIDENCE_TYPES
                                   or (r["type"], r["id"]) in kept], as_of)
         assert reference.evaluate([rule], reduced, params) == reference.evaluate([rule], bundle, params), \

@@ -84,14 +84,15 @@ def test_the_examples_do_not_clash_with_the_demo_contracts():
     assert not {RELEASE_PACKAGE, RECORD_PACKAGE} & set(EXAMPLES.glob("contracts.*"))
 
 
-def test_contracts_from_ocds_gives_raw_dicts_for_the_model_to_validate():
-    [raw] = ocds.contracts_from_ocds(package(), "p.json")
-    assert raw["clause_set"] == {"id": "EWCC-v2-UK", "version": "2.0"}
-    assert raw["period"] == {"start": "2025-04-01", "end": "2027-03-31", "max_extent": "2028-03-31"}
+def test_an_ocds_package_gives_raw_dicts_for_the_model_to_validate(tmp_path: Path):
+    [item], problems = ocds.read_package(package(), "p.json")
+    assert problems == []
+    assert item.raw["clause_set"] == {"id": "EWCC-v2-UK", "version": "2.0"}
+    assert item.raw["period"] == {"start": "2025-04-01", "end": "2027-03-31", "max_extent": "2028-03-31"}
     value = package()
     del value["releases"][0]["contracts"][0]["clauseSet"]
     with pytest.raises(InputError) as caught:
-        ocds.contracts_from_ocds(value, "p.json")
+        records.load_contracts(write_json(tmp_path, value))
     assert [p.field for p in caught.value.problems] == ["releases[0].contracts[0].clauseSet"]
 
 
@@ -108,8 +109,8 @@ def test_releases_of_one_process_in_a_release_package_are_merged(tmp_path: Path)
 
 
 def test_a_contract_file_in_our_own_shape_still_loads_from_json(tmp_path: Path):
-    [raw] = ocds.contracts_from_ocds(package(), "p.json")
-    [contract] = records.load_contracts(write_json(tmp_path, {"contracts": [raw]}, "ours.json"))
+    [item], _problems = ocds.read_package(package(), "p.json")
+    [contract] = records.load_contracts(write_json(tmp_path, {"contracts": [item.raw]}, "ours.json"))
     assert contract.id == "SPC-CALLOFF-2025-011"
 
 

@@ -546,10 +546,3 @@ def latest_closures(candidates: Iterable[dict[str, Any]], partitions: set[tuple[
         if group not in latest or _order(fact) > _order(latest[group]):
             latest[group] = fact
     return [f for f in latest.values() if _closure(f)]
-
-
-def kept_facts(plan: Plan, facts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The facts `plan` keeps of `facts` (all of them in memory: for tests and small bundles)."""
-    reducer = plan.reducer()
-    reducer.add(facts)
-    return reducer.finish()

@@ -71,7 +71,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from compliance.errors import InputError, Problem
+from compliance.errors import Problem
 
 Loc = tuple[Any, ...]
 
@@ -554,14 +554,3 @@ def read_package(value: dict[str, Any], name: str, data: Any = None) -> tuple[li
     for release in _releases(value, say):
         out += _Reader(release, name, data, problems).contracts()
     return out, problems
-
-
-def contracts_from_ocds(value: dict[str, Any], name: str, data: Any = None) -> list[dict[str, Any]]:
-    """The contracts of an OCDS package as raw dicts in our model's shape, for ``models.Contract`` to validate.
-
-    Raise InputError listing every problem found reading the package (each named by its OCDS path).
-    """
-    contracts, problems = read_package(value, name, data)
-    if problems:
-        raise InputError(problems)
-    return [c.raw for c in contracts]
