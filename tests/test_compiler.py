@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from helpers import library
 
+from compliance.domain.facts import epoch_day
 from compliance.rules import compiler, grammar, meaning, spec
 from compliance.rules.compiler import RECORD_ID, WindowPlan
 from compliance.rules.grammar import Operand
@@ -153,7 +154,7 @@ def test_operands_compile_to_engine_arithmetic():
         {"$lt": {"due_date": {"$sub": {"$l": {"_ev": "as_of"}, "$r": 3}}}},
         {"$gt": {"amount_due": {"_p": "limit"}}},
         {"$gte": {"amount_paid": {"$m": "amount_due"}}},
-        {"$gte": {"due_date": spec.epoch_day(dt.date(2024, 1, 5))}},  # dates are epoch days
+        {"$gte": {"due_date": epoch_day(dt.date(2024, 1, 5))}},  # dates are epoch days
         {"$gt": {"amount_paid": -1}},
     ]
 

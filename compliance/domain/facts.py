@@ -16,9 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.domain import models
-from compliance.rules.spec import epoch_day
 
 FactKey = tuple[str, str]  # (fact type, record id)
+EPOCH = dt.date(1970, 1, 1)
+
+
+def epoch_day(day: dt.date) -> int:
+    """Dates are integer days since 1970-01-01 inside the engine (it has no date type)."""
+    return (day - EPOCH).days
+
+
+def from_epoch_day(days: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=days)
 
 
 def normalise(record: dict[str, Any]) -> dict[str, Any]:

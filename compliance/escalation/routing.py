@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from compliance.domain import facts, models
 from compliance.domain.models import FPRW, Severity
+from compliance.domain.policy import Policy
 
 LEVELS = {
     "E0": "record and monitor",
@@ -26,23 +27,6 @@ LEVELS = {
     "E4": "contractual remedy",
     "E5": "last resort (termination, performance notice)",
 }
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Thresholds of the routing algorithm (DOMAIN §A.5); all are proposed defaults, configurable.
-
-    The working-groups file may override any of them under `policy:`.
-    """
-
-    min_institutions: int = 3  # a concern is shared when this many institutions...
-    min_consortia: int = 2  # ...or this many consortia have live contracts linked to it
-    ageing_majors: int = 3  # serious: one open Priority finding, or this many Major findings...
-    major_age_days: int = 90  # ...older than this
-    issue_facilities: int = 3  # the same issue at this many facilities...
-    issue_brands: int = 2  # ...or brands...
-    issue_window_days: int = 730  # ...within this window proposes an issue group
-    priority_remedy_days: int = 90  # a Priority finding older than this recommends a contractual remedy (E4)
 
 
 @dataclass(frozen=True)

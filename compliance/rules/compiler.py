@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.domain import models
+from compliance.domain.facts import epoch_day
 from compliance.errors import ComplianceError
 from compliance.rules import spec
 from compliance.rules.grammar import ONE_OF, OPERATORS, PRESENCE, WORDS, Name, Operand, Test, mentions, resolve
@@ -197,7 +198,7 @@ def _value(operand: Operand, own_alias: str) -> Any:
             field_name = RECORD_ID if base.field == "id" else base.field
             value = {"$m": field_name} if alias == own_alias else {user_alias(alias or ""): field_name}
     else:
-        value = spec.epoch_day(base) if hasattr(base, "toordinal") else base
+        value = epoch_day(base) if hasattr(base, "toordinal") else base
     for sign, term in operand.offsets:
         right = {P: term.text} if isinstance(term, Name) else term
         if not isinstance(value, dict) and not isinstance(right, dict):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from compliance.domain.facts import ContractFacts
+from compliance.domain.facts import ContractFacts, from_epoch_day
 from compliance.rules import reference, spec
 from compliance.rules.describe import condition_text
 from compliance.rules.grammar import ELEMENT, EQUALITY, OPERATORS, PRESENCE, WORDS, Name, Test
@@ -26,7 +26,7 @@ def _shown(value: Any, is_date: bool) -> str:
     if value is None:
         return "missing"
     if is_date and isinstance(value, int):
-        return spec.from_epoch_day(value).isoformat()
+        return from_epoch_day(value).isoformat()
     return repr(value) if isinstance(value, str) else str(value)
 
 

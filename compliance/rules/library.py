@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from compliance.errors import InputError, Problem
 from compliance.rules import compiler, ruletests, spec
-from compliance.rules.meaning import SpecProblem, check_rule
+from compliance.rules.meaning import check_rule
+from compliance.rules.spec import SpecProblem
 from compliance.sources.structured import LocatedData, Loc, loc_text, read_structured, validation_problems
 
 @dataclass

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing
-from dataclasses import dataclass
 from typing import Any
-
-import jinja2
-import jinja2.meta
 
 from compliance.domain import models
 from compliance.rules.grammar import ELEMENT, ONE_OF, OPERATORS, ORDERING, PRESENCE, WORDS, Name, Operand, Test, resolve
@@ -26,9 +22,10 @@ from compliance.rules.spec import (
     NotOf,
     ParamValue,
     Rule,
+    SpecProblem,
     Threshold,
     did_you_mean,
-    message_environment,
+    message_problems,
     walk_tests,
 )
 
@@ -76,14 +73,6 @@ def always_present(fact_type: str, field: str) -> bool:
         info = cls.model_fields.get(field)
         return info is not None and (info.is_required() or info.default is not None)
     return field in _ALWAYS_PRESENT_CONTEXT.get(fact_type, set())
-
-
-@dataclass(frozen=True)
-class SpecProblem:
-    """A meaning problem in a rule, located by its path inside the file (as pydantic locs are)."""
-
-    loc: tuple[str | int, ...]
-    message: str
 
 
 def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamValue] | None = None) -> list[SpecProblem]:
@@ -270,7 +259,7 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
         elif fact is not None:
             check_conditions(fact, modifier.where, where + ("where",), when.threshold)
 
-    problems += _check_message(rule, loc)
+    problems += message_problems(rule, loc)
     for name, value in (params or {}).items():
         if name not in rule.params:
             problems.append(SpecProblem(loc, f'rule {rule.id} has no parameter "{name}"{did_you_mean(name, rule.params)}'))
@@ -321,20 +310,3 @@ def _names(test: Test) -> list[Name]:
     names = [test.operand.base] if isinstance(test.operand.base, Name) else []
     names += [t for _, t in test.operand.offsets if isinstance(t, Name)]
     return names
-
-
-
-def _check_message(rule: Rule, loc: tuple[str | int, ...]) -> list[SpecProblem]:
-    env = message_environment()
-    where = loc + ("then", "message")
-    try:
-        parsed = env.parse(rule.then.message)
-    except jinja2.TemplateSyntaxError as e:
-        return [SpecProblem(where, f"the message template does not parse: {e.message}")]
-    known = {*rule.aliases, *rule.params, "as_of", "contract_id", *env.globals}
-    unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - known)
-    return [
-        SpecProblem(where, f'the message uses "{name}", which is not an alias, a parameter or as_of'
-                    f"{did_you_mean(name, known)}")
-        for name in unknown
-    ]

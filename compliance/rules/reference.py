@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.domain.facts import ContractFacts, Match
+from compliance.domain.facts import ContractFacts, Match, epoch_day
 from compliance.rules import spec
 from compliance.rules.grammar import ONE_OF, OPERATORS, PRESENCE, WORDS, Name, Operand, Test
 from compliance.rules.spec import AllOf, AnyOf, NotOf, Rule
@@ -47,7 +47,7 @@ def operand_value(operand: Operand, own: dict[str, Any], own_alias: str, env: En
                 return as_of
             return params.get(term.text)
         if hasattr(term, "toordinal"):
-            return spec.epoch_day(term)
+            return epoch_day(term)
         return term
 
     total = value_of(operand.base)
@@ -67,7 +67,7 @@ def _test(test: Test, fact: dict[str, Any], alias: str, env: Env, params: dict[s
     if value is None:
         return UNKNOWN
     if operator.kind in (ONE_OF, WORDS):  # a list of literal values
-        return operator.holds(value, tuple(spec.epoch_day(v) if hasattr(v, "toordinal") else v for v in test.values))
+        return operator.holds(value, tuple(epoch_day(v) if hasattr(v, "toordinal") else v for v in test.values))
     other = operand_value(test.operand, fact, alias, env, params, as_of)
     if other is None:
         return UNKNOWN

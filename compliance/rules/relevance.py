@@ -33,6 +33,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from compliance.domain import models
+from compliance.domain.facts import epoch_day
 from compliance.rules import spec
 from compliance.rules.grammar import ONE_OF, OPERATORS, PRESENCE, WORDS, Name, Operand, Test
 from compliance.rules.spec import AllOf, AnyOf, NotOf, Rule
@@ -115,7 +116,7 @@ _MAYBE = object()  # a value that depends on another pattern's record: the test 
 
 
 def _constant(value: Any) -> Any:
-    return spec.epoch_day(value) if hasattr(value, "toordinal") else value
+    return epoch_day(value) if hasattr(value, "toordinal") else value
 
 
 class _Compiler:
@@ -337,7 +338,7 @@ class Plan:
     def __init__(self, rules: list[Rule], as_of: dt.date, parameter_sets: Iterable[dict[str, dict[str, Any]]],
                  closures: bool = True):
         self.closures = closures
-        as_of_day = spec.epoch_day(as_of)
+        as_of_day = epoch_day(as_of)
         by_rule: dict[str, list[dict[str, Any]]] = {}
         for params in parameter_sets:  # {rule id: params} of one contract
             for rule_id, values in params.items():

@@ -18,7 +18,7 @@ Comparisons involving a missing value are neither true nor false (as in SQL): ``
 them true. Test for absence of a value with ``FIELD is missing``.
 
 This module holds the pydantic models of rules and clause sets (their syntax) and the jinja2 environment of
-finding messages; ``grammar`` reads the one-line tests and holds the operator table; ``meaning`` checks a rule's
+finding messages, which it checks; ``grammar`` reads the one-line tests and holds the operator table; ``meaning`` checks a rule's
 meaning (``check_rule``); ``compiler`` turns the result into durable_rules rulesets and ``reference`` evaluates it
 directly in Python.
 """
@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 import jinja2
+import jinja2.meta
 import jinja2.sandbox
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
@@ -37,7 +39,6 @@ from compliance.domain import models
 from compliance.domain.models import FPRW, Severity
 from compliance.rules.grammar import Test, TestField
 
-EPOCH = dt.date(1970, 1, 1)
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Conditions, patterns and rules
@@ -300,6 +301,14 @@ def walk_tests(conditions: list[Any]) -> list[Test]:
     return out
 
 
+@dataclass(frozen=True)
+class SpecProblem:
+    """A meaning problem in a rule, located by its path inside the file (as pydantic locs are)."""
+
+    loc: tuple[str | int, ...]
+    message: str
+
+
 def did_you_mean(word: str, choices: list[str] | set[str]) -> str:
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f'; did you mean "{close[0]}"?' if close else ""
@@ -332,14 +341,19 @@ def message_environment() -> jinja2.sandbox.SandboxedEnvironment:
     return env
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Dates inside the engine
-
-
-def epoch_day(day: dt.date) -> int:
-    """Dates are integer days since 1970-01-01 inside the engine (it has no date type)."""
-    return (day - EPOCH).days
-
-
-def from_epoch_day(days: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=days)
+def message_problems(rule: Rule, loc: tuple[str | int, ...]) -> list[SpecProblem]:
+    """Problems of the rule's message template: it does not parse, or names what is not an alias, a parameter or
+    as_of."""
+    env = message_environment()
+    where = loc + ("then", "message")
+    try:
+        parsed = env.parse(rule.then.message)
+    except jinja2.TemplateSyntaxError as e:
+        return [SpecProblem(where, f"the message template does not parse: {e.message}")]
+    known = {*rule.aliases, *rule.params, "as_of", "contract_id", *env.globals}
+    unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - known)
+    return [
+        SpecProblem(where, f'the message uses "{name}", which is not an alias, a parameter or as_of'
+                    f"{did_you_mean(name, known)}")
+        for name in unknown
+    ]

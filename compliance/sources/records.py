@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from compliance.domain import models
+from compliance.domain.policy import Policy
 from compliance.errors import InputError, Problem
-from compliance.escalation.routing import Policy
 from compliance.rules.spec import did_you_mean
 from compliance.sources import ocds, oshub
 from compliance.sources.structured import LocatedData, Loc, field_names, read_structured, validation_problems
