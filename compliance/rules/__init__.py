@@ -1,1 +1,1 @@
-"""The rule language and everything that reads it: spec, library, compiler, engine, reference."""
+"""The rule language and everything that reads it: grammar, spec, meaning, library, compiler, engine, reference."""

@@ -1,1 +1,2 @@
-"""Reading files with their places: rule and record files, evidence intake, OCDS, Open Supply Hub."""
+"""Reading files with their places: YAML/JSON with lines (structured), contract, facility and working-group files
+(records), evidence intake, OCDS, Open Supply Hub, pseudonyms."""
