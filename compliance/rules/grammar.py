@@ -38,19 +38,14 @@ class Operator:
     ``holds(value, other)`` is its meaning on a value that is present: `other` is the operand's value, the tuple
     of literal values (``in``, ``mentions``), or None (``is missing``, ``is present``, which also apply to a
     missing value). ``negation`` is the operator that ``not`` turns it into; None for ``in``, whose negation is
-    no single test (``not (x in [a, b])`` is ``x != a and x != b``). ``written``: whether rule authors write it;
-    ``not contains`` and ``not mentions`` arise only as negations.
+    no single test (``not (x in [a, b])`` is ``x != a and x != b``). Rule authors do not write ``not contains``
+    and ``not mentions``: they arise as negations.
     """
 
     name: str
     kind: str
     negation: str | None
     holds: Callable[[Any, Any], bool]
-    written: bool = True
-
-    @property
-    def comparison(self) -> bool:
-        return self.kind in (EQUALITY, ORDERING)
 
 
 def mentions(text: str, words: tuple[Scalar, ...]) -> bool:
@@ -68,9 +63,9 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
     Operator(">=", ORDERING, "<", operator.ge),
     Operator("in", ONE_OF, None, lambda value, values: any(value == v for v in values)),
     Operator("mentions", WORDS, "not mentions", mentions),
-    Operator("not mentions", WORDS, "mentions", lambda value, words: not mentions(value, words), written=False),
+    Operator("not mentions", WORDS, "mentions", lambda value, words: not mentions(value, words)),
     Operator("contains", ELEMENT, "not contains", lambda value, item: item in value),
-    Operator("not contains", ELEMENT, "contains", lambda value, item: item not in value, written=False),
+    Operator("not contains", ELEMENT, "contains", lambda value, item: item not in value),
     Operator("is missing", PRESENCE, "is present", lambda value, _none: value is None),
     Operator("is present", PRESENCE, "is missing", lambda value, _none: value is not None),
 )}
