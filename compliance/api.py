@@ -577,7 +577,8 @@ def draft_letter(store: Store, library: RuleLibrary, contract_id: str, kind: str
     for finding in findings:
         guard.learn(finding.key, [evidence[i] for i in finding.evidence_ids if i in evidence])
     guard.deny_monitors(store.monitors(), outbound.monitors_cleared(evidence.values()))
-    checked = guard.require_clean(documents.readable_text(document), f"the {kind} letter for contract {contract_id}")
+    checked = guard.require_clean(documents.readable_text(document, env),
+                                  f"the {kind} letter for contract {contract_id}")
     origin, template_hash = documents.template_fingerprint(env, name)
     row = LetterRow(reference=LETTER_REFERENCE, letter_type=kind, contract_id=contract.id,
                     supplier_id=contract.supplier.id, facility_id=facility_id,
@@ -771,11 +772,13 @@ def leverage(store: Store, as_of: dt.date) -> dict[str, dict[str, escalation.Lev
     return escalation.leverage_table(escalation.ContractNetwork(store.contracts(), store.production_links(), as_of))
 
 
-def write_letter(letter: Any, out_dir: Path, formats: Iterable[str]) -> list[Path]:
-    """Write a stored letter's text (exactly as checked) as files of the given formats; returns their paths."""
+def write_letter(letter: Any, out_dir: Path, formats: Iterable[str], templates: Path | None = None) -> list[Path]:
+    """Write a stored letter's text (exactly as checked) as files of the given formats; returns their paths.
+    `templates`: the institution's template folder it was drafted with, whose assets its PDF may use."""
     from compliance.documents import environment as documents
 
-    return documents.write(letter.text, out_dir / letter.reference, formats, f"{letter.reference} {letter.letter_type}")
+    return documents.write(letter.text, out_dir / letter.reference, formats, f"{letter.reference} {letter.letter_type}",
+                           templates)
 
 
 def letter_text(letter: Any) -> str:

@@ -57,6 +57,10 @@ def formats_callback(allowed: tuple[str, ...]) -> Any:
     return parse
 
 
+templates_option = click.option(
+    "--templates", type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="COMPLIANCE_TEMPLATES",
+    help="Your institution's template folder (overrides the shipped templates; its images, fonts and stylesheets "
+         "may appear in documents) [env COMPLIANCE_TEMPLATES]")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text")
 
 

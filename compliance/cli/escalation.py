@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from compliance.cli.common import as_of_option, json_option, parse_date, rules_option, store_of
+from compliance.cli.common import as_of_option, json_option, parse_date, rules_option, store_of, templates_option
 from compliance.errors import ExitCode
 
 
@@ -240,9 +240,7 @@ def groups_proposals(ctx: click.Context, rules_dir: Path, groups_file: Path, as_
 @click.argument("group_id")
 @click.option("--since", callback=parse_date, metavar="DATE", required=True, help="Findings visible since this date")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True)
-@click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              envvar="COMPLIANCE_TEMPLATES", help="Your institution's template folder (overrides the shipped "
-              "templates) [env COMPLIANCE_TEMPLATES]")
+@templates_option
 @escalation_options
 @click.pass_context
 def groups_digest(ctx: click.Context, group_id: str, since: dt.date, fmt: str, templates: Path | None,

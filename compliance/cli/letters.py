@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from compliance.cli.common import formats_callback, json_option, parse_date, rules_option, store_of
+from compliance.cli.common import (
+    formats_callback,
+    json_option,
+    parse_date,
+    rules_option,
+    store_of,
+    templates_option,
+)
 
 format_option = click.option("--format", "formats", default="html,pdf,docx,txt", show_default=True,
                              callback=formats_callback(("html", "pdf", "docx", "txt")),
@@ -37,9 +44,7 @@ def letter() -> None:
               help="Cite this finding (repeatable) [default: the contract's findings this letter type is for]")
 @click.option("--facility", "facility_id", metavar="ID", help="Only findings at this facility")
 @click.option("--date", "dated", callback=parse_date, metavar="DATE", help="The letter's date [default: today]")
-@click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              envvar="COMPLIANCE_TEMPLATES", help="Your institution's template folder (overrides the shipped "
-              "templates) [env COMPLIANCE_TEMPLATES]")
+@templates_option
 @click.option("--language", default="en", show_default=True, help="Language: letters/TYPE.LANG.html.j2 is used "
               "when your folder has it, and dates are written in it")
 @click.option("--contact", default="", envvar="COMPLIANCE_LETTER_CONTACT",
@@ -74,7 +79,7 @@ def letter_draft(ctx: click.Context, contract_id: str, kind: str, finding_keys: 
     row = api.draft_letter(store_of(ctx), library, contract_id, kind, dated or dt.date.today(), finding_keys,
                            facility_id, templates, language, contact, prefix,
                            groups_file if groups_file.exists() else None)
-    paths = api.write_letter(row, out_dir, formats)
+    paths = api.write_letter(row, out_dir, formats, templates)
     click.echo(f"Letter {row.reference} ({kind}, {len(row.finding_keys)} finding"
                f"{'s' if len(row.finding_keys) != 1 else ''}) drafted for {row.contract_id}; redaction check passed.")
     for path in paths:
@@ -143,8 +148,10 @@ def letter_show(ctx: click.Context, reference: str, as_json: bool) -> None:
 @click.argument("reference")
 @out_option
 @format_option
+@templates_option
 @click.pass_context
-def letter_write(ctx: click.Context, reference: str, out_dir: Path, formats: list[str]) -> None:
+def letter_write(ctx: click.Context, reference: str, out_dir: Path, formats: list[str], templates: Path | None
+                 ) -> None:
     """Write a stored letter's files again (the stored text, exactly as checked and approved).
 
     \b
@@ -153,7 +160,7 @@ def letter_write(ctx: click.Context, reference: str, out_dir: Path, formats: lis
     """
     from compliance import api
 
-    for path in api.write_letter(store_of(ctx).letter(reference), out_dir, formats):
+    for path in api.write_letter(store_of(ctx).letter(reference), out_dir, formats, templates):
         click.echo(str(path))
 
 

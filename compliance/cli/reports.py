@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from compliance.cli.common import formats_callback, store_of
+from compliance.cli.common import formats_callback, store_of, templates_option
 from compliance.cli.escalation import escalation_options
 from compliance.errors import ExitCode
 
@@ -21,10 +21,7 @@ def report_options(formats: tuple[str, ...], default: str) -> Any:
     """--out, --format and --templates, with --as-of, --rules and --groups."""
     def decorate(command: Any) -> Any:
         command = escalation_options(command)
-        command = click.option("--templates", "templates", envvar="COMPLIANCE_TEMPLATES",
-                               type=click.Path(exists=True, file_okay=False, path_type=Path),
-                               help="Your institution's template folder (overrides the shipped templates) "
-                                    "[env COMPLIANCE_TEMPLATES]")(command)
+        command = templates_option(command)
         command = click.option("--format", "fmt", default=default, show_default=True, metavar="FORMATS",
                                callback=formats_callback(formats),
                                help=f"Formats to write, separated by commas: {', '.join(formats)}")(command)

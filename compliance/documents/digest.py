@@ -30,7 +30,7 @@ def render(context: dict[str, Any], fmt: str, templates: Path | None = None, lan
     else:
         env = documents.environment(templates, language)
         text = documents.render(env, f"digest.{fmt}.j2", context)
-        readable = documents.readable_text(text) if fmt == "html" else text
+        readable = documents.readable_text(text, env) if fmt == "html" else text
     guard = redaction.Guard(allowed_dates={dt.date.fromisoformat(context["since"]),
                                            dt.date.fromisoformat(context["as_of"])})
     guard.require_clean(readable, f"the digest for working group {context['group']['id']}")

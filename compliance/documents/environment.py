@@ -4,7 +4,8 @@ HTML is the one rendering; the other formats are made from it: PDF by WeasyPrint
 plain text by walking its headings, paragraphs, lists and tables (so officers can edit the letter in a word
 processor). Every template runs in jinja2's sandbox with undefined names as errors: an institution's template
 folder can change the letterhead, wording and language, but cannot reach into Python or print a name that does
-not exist. A document is checked by `compliance.redaction` before any of its files is written.
+not exist, and what it renders may load nothing from outside the template folders (`resources`). A document is
+checked by `compliance.redaction` before any of its files is written.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import jinja2
 import jinja2.meta
 import jinja2.sandbox
 
+from compliance.documents import resources
 from compliance.errors import ConfigurationError, InputError, Problem
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -31,11 +33,11 @@ FORMATS = ("html", "pdf", "docx", "txt")
 
 def environment(user_templates: Path | None = None, language: str = "en") -> jinja2.sandbox.SandboxedEnvironment:
     """The template environment: an institution's folder first (when given), then the shipped templates."""
-    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(TEMPLATES)]
+    loaders: list[jinja2.BaseLoader] = [resources.ConfinedLoader(TEMPLATES)]
     if user_templates is not None:
         if not user_templates.is_dir():
             raise InputError([Problem(str(user_templates), None, "templates", "is not a folder of templates")])
-        loaders.insert(0, jinja2.FileSystemLoader(user_templates))
+        loaders.insert(0, resources.ConfinedLoader(user_templates))
     env = jinja2.sandbox.ImmutableSandboxedEnvironment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(["html", "html.j2"]),
@@ -93,9 +95,12 @@ def template_fingerprint(env: jinja2.Environment, name: str) -> tuple[str, str]:
 
 
 def render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
-    """Render a template, turning template mistakes into input errors that name the template and line."""
+    """Render a template, turning template mistakes into input errors that name the template and line; a document
+    that would load anything from outside its template folders is refused the same way."""
     try:
-        return env.get_template(name).render(context)
+        document = env.get_template(name).render(context)
+        resources.check(document, resources.roots_of(env), name)
+        return document
     except jinja2.TemplateNotFound as error:
         raise InputError([Problem(name, None, "template", f"no template {error.name!r} in the institution's folder "
                                   "or the shipped templates")]) from None
@@ -365,8 +370,10 @@ def _add_runs(paragraph: Any, runs: Iterable[Run], bold: bool = False) -> None:
         added.italic = run.italic or None
 
 
-def write_pdf(document: str, path: Path) -> None:
-    """The HTML printed to PDF by WeasyPrint (A4, the page CSS of the template); fonts come from the system."""
+def write_pdf(document: str, path: Path, templates: Path | None = None) -> None:
+    """The HTML printed to PDF by WeasyPrint (A4, the page CSS of the template); fonts come from the system. It may
+    load only the assets of the shipped templates and of the institution's folder `templates`: anything else
+    stops it (InputError), and no partial file is left."""
     import logging
     import warnings
 
@@ -380,12 +387,27 @@ def write_pdf(document: str, path: Path) -> None:
         except (ImportError, OSError) as error:  # OSError: the Pango library is missing
             raise ConfigurationError(f"PDF output needs WeasyPrint and the Pango library ({error}); see the README, "
                                      "'Letters to contractors'") from None
-        weasyprint.HTML(string=document).write_pdf(str(path))
+        roots = [folder.resolve() for folder in (templates, TEMPLATES) if folder is not None]
+        refused: list[str] = []
+        fetch = resources.fetcher(roots, refused)
+        try:
+            weasyprint.HTML(string=document, base_url=roots[0].as_uri() + "/", url_fetcher=fetch).write_pdf(str(path))
+        except BaseException:  # a refused URL stops WeasyPrint with a BaseException of its own
+            path.unlink(missing_ok=True)
+            if not refused:
+                raise
+        if refused:
+            path.unlink(missing_ok=True)
+            raise InputError([Problem(str(path), None, "resource", f"refused to load {url[:120]!r}: a document may "
+                                      "use only the template folder's images, fonts and stylesheets")
+                              for url in refused])
 
 
-def write(document: str, base: Path, formats: Iterable[str], title: str) -> list[Path]:
+def write(document: str, base: Path, formats: Iterable[str], title: str, templates: Path | None = None
+          ) -> list[Path]:
     """Write `document` (HTML) as each of `formats` beside `base` (base.html, base.pdf...). Call only after the
-    redaction check has passed."""
+    redaction check has passed; `templates` is the institution's template folder the document was made with (its
+    assets may appear in the PDF)."""
     written = []
     base.parent.mkdir(parents=True, exist_ok=True)
     for fmt in formats:
@@ -397,7 +419,7 @@ def write(document: str, base: Path, formats: Iterable[str], title: str) -> list
         elif fmt == "docx":
             write_docx(document, path, title)
         elif fmt == "pdf":
-            write_pdf(document, path)
+            write_pdf(document, path, templates)
         else:
             raise InputError([Problem("format", None, "format", f"unknown format {fmt!r}; expected one of "
                                       f"{', '.join(FORMATS)}")])
@@ -405,15 +427,17 @@ def write(document: str, base: Path, formats: Iterable[str], title: str) -> list
     return written
 
 
-def readable_text(document: str) -> str:
+def readable_text(document: str, env: jinja2.Environment | None = None) -> str:
     """Everything a reader of `document` (or of its PDF, DOCX or text) could see, as the redaction check reads it:
-    the text of every block, and also what is hidden in the HTML file: comments, titles, alt texts, the <title>."""
+    the text of every block, and also what is hidden in the HTML file: comments, the <title>, attribute values,
+    style sheet strings, and the text of the SVG images and stylesheets it embeds or loads from the template
+    folders of `env`."""
     parts = [block.text if block.kind != "table" else "\n".join(_join(c) for row in block.rows for c in row)
              for block in blocks(document)]
     hidden = [m.group(1) or m.group(2) or "" for m in _HIDDEN.finditer(document)]
-    hidden += _ATTRIBUTE_VALUES.findall(document)
-    return "\n".join(parts + [" ".join(html.unescape(value).split()) for value in hidden])
+    roots = resources.roots_of(env) if env is not None else [TEMPLATES.resolve()]
+    return "\n".join(parts + [" ".join(html.unescape(value).split()) for value in hidden]
+                     + resources.hidden_text(document, roots))
 
 
 _HIDDEN = re.compile(r"<!--(.*?)-->|<title[^>]*>(.*?)</title>", re.DOTALL | re.IGNORECASE)
-_ATTRIBUTE_VALUES = re.compile(r'\b(?:title|alt|aria-label|content|placeholder)\s*=\s*"([^"]*)"', re.IGNORECASE)

@@ -189,5 +189,6 @@ def portfolio(store: Any, report: Any, policy: escalation.Policy, as_of: dt.date
              *(i.first_detected for i in data.items)}
     guard = redaction_guard(data, data.contracts.values(), {d for d in dates if d is not None})
     cells = "\n".join(cell_text(value) for rows in sheets.values() for row in rows for value in row)
-    checked = guard.require_clean(documents.readable_text(html) + "\n" + cells, "the portfolio report")
-    return Rendered(file_name(f"portfolio-{as_of.isoformat()}"), context["title"], html, context, checked, sheets)
+    checked = guard.require_clean(documents.readable_text(html, env) + "\n" + cells, "the portfolio report")
+    return Rendered(file_name(f"portfolio-{as_of.isoformat()}"), context["title"], html, context, checked, sheets,
+                    templates=templates)

@@ -283,9 +283,9 @@ def dossier(store: Any, report: Any, policy: escalation.Policy, contract_id: str
     # The records the dossier reads for its facility and transparency sections, besides the findings' evidence.
     linked = sorted({link.facility_id for link in facts.linked(contract, data.links)})
     guard.learn(None, store.evidence_for(contract, linked, as_of))
-    checked = guard.require_clean(documents.readable_text(html), f"the renewal dossier for contract {contract_id}")
+    checked = guard.require_clean(documents.readable_text(html, env), f"the renewal dossier for contract {contract_id}")
     return Rendered(file_name(f"dossier-{contract_id}-{as_of.isoformat()}"), context["title"], html, context,
-                    checked)
+                    checked, templates=templates)
 
 
 def dossier_dates(context: dict[str, Any]) -> set[dt.date]:

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
@@ -306,6 +307,8 @@ class Rendered:
     sheets: dict[str, list[list[Any]]] = field(default_factory=dict)
     #: Engine faults of the escalation check the report used (the CLI prints them and exits 4).
     faults: list[str] = field(default_factory=list)
+    #: The institution's template folder it was made with: its assets may appear in the PDF.
+    templates: Path | None = None
 
 
 def redaction_guard(data: ReportData, contracts: Iterable[models.Contract], dates: Iterable[dt.date]

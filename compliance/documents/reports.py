@@ -31,7 +31,7 @@ def write(rendered: Rendered, out_dir: Path, formats: Iterable[str]) -> list[Pat
             write_xlsx(rendered.sheets, path)
             written.append(path)
         else:
-            written += documents.write(rendered.html, base, [fmt], rendered.title)
+            written += documents.write(rendered.html, base, [fmt], rendered.title, rendered.templates)
     return written
 
 

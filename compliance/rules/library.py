@@ -24,7 +24,8 @@ from compliance.errors import InputError, Problem
 from compliance.rules import compiler, ruletests, spec
 from compliance.rules.meaning import check_rule
 from compliance.rules.spec import SpecProblem
-from compliance.sources.structured import LocatedData, Loc, loc_text, read_structured, validation_problems
+from compliance.sources.structured import Loc, LocatedData, loc_text, read_structured, validation_problems
+
 
 @dataclass
 class RuleLibrary:

@@ -39,7 +39,6 @@ from compliance.domain import models
 from compliance.domain.models import FPRW, Severity
 from compliance.rules.grammar import Test, TestField
 
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Conditions, patterns and rules
 

@@ -22,7 +22,7 @@ from compliance.domain.policy import Policy
 from compliance.errors import InputError, Problem
 from compliance.rules.spec import did_you_mean
 from compliance.sources import ocds, oshub
-from compliance.sources.structured import LocatedData, Loc, field_names, read_structured, validation_problems
+from compliance.sources.structured import Loc, LocatedData, field_names, read_structured, validation_problems
 
 _COLLECTION_KEYS = {
     "working_groups": ("working_groups",),
