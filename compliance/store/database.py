@@ -26,8 +26,16 @@ from sqlalchemy import JSON, Column, event
 from sqlmodel import Field, Session, SQLModel, col, or_, select
 
 from compliance.domain import facts, models
-from compliance.errors import ConfigurationError, InputError, NotFound, Problem, RunInProgress, StoreError
-from compliance.sources import intake
+from compliance.domain.rows import Row, storable
+from compliance.errors import (
+    ConfigurationError,
+    FieldProblem,
+    InputError,
+    NotFound,
+    Problem,
+    RunInProgress,
+    StoreError,
+)
 
 DEFAULT_URL = "sqlite:///compliance.db"
 #: PostgreSQL advisory lock id of `run` ("CRUN" in ASCII).
@@ -656,7 +664,7 @@ class Store:
                     f"the configured pseudonym key (fingerprint {fingerprint}) is not the key this store's worker "
                     f"pseudonyms were made with (fingerprint {stored.value}); use the same key for every import")
 
-    def import_evidence(self, source: str, file_hash: str, rows: Iterable[intake.Row], options: dict[str, Any],
+    def import_evidence(self, source: str, file_hash: str, rows: Iterable[Row], options: dict[str, Any],
                         chunk_size: int = 2000, progress: Any = None) -> ImportSummary:
         """Store the prepared rows of one evidence file, `chunk_size` rows per transaction, in bounded memory.
 
@@ -670,7 +678,7 @@ class Store:
             contracts = set(session.exec(select(ContractRow.id)).all())
             facilities = set(session.exec(select(FacilityRow.id)).all())
         assert batch.id is not None
-        chunk: list[intake.Row] = []
+        chunk: list[Row] = []
         for row in rows:
             if row.skipped:
                 summary.skipped += 1
@@ -694,7 +702,7 @@ class Store:
         summary.batch_id = batch.id
         return summary
 
-    def _import_chunk(self, batch_id: int, source: str, chunk: list[intake.Row], contracts: set[str],
+    def _import_chunk(self, batch_id: int, source: str, chunk: list[Row], contracts: set[str],
                       facilities: set[str], summary: ImportSummary) -> None:
         now = _now()
         with Session(self.engine) as session, session.begin():
@@ -707,29 +715,29 @@ class Store:
                 record = row.record
                 if record is not None and not row.problems:
                     if record.contract_id is not None and record.contract_id not in contracts:
-                        row.problems.append(intake.FieldProblem("contract_id", repr(record.contract_id),
-                                                                "a contract in the store (import the contract first)"))
+                        row.problems.append(FieldProblem("contract_id", repr(record.contract_id),
+                                                         "a contract in the store (import the contract first)"))
                     if record.facility_id is not None and record.facility_id not in facilities:
-                        row.problems.append(intake.FieldProblem("facility_id", repr(record.facility_id),
-                                                                "a facility in the store (import the facility first)"))
+                        row.problems.append(FieldProblem("facility_id", repr(record.facility_id),
+                                                         "a facility in the store (import the facility first)"))
                     if record.contract_id is None and record.facility_id is None:
-                        row.problems.append(intake.FieldProblem(None, None, "a contract_id or a facility_id"))
+                        row.problems.append(FieldProblem(None, None, "a contract_id or a facility_id"))
                     stored = existing.get(record.id)
                     if record.id in seen:
-                        row.problems.append(intake.FieldProblem("id", repr(record.id),
-                                                                f"an id used once in the file (row {seen[record.id]} "
-                                                                "has it too)"))
+                        row.problems.append(FieldProblem("id", repr(record.id),
+                                                         f"an id used once in the file (row {seen[record.id]} "
+                                                         "has it too)"))
                     elif stored is not None and stored.batch_id == batch_id:
-                        row.problems.append(intake.FieldProblem("id", repr(record.id),
-                                                                f"an id used once in the file (row {stored.source_row} "
-                                                                "has it too)"))
+                        row.problems.append(FieldProblem("id", repr(record.id),
+                                                         f"an id used once in the file (row {stored.source_row} "
+                                                         "has it too)"))
                     elif stored is not None and stored.type != record.type:
-                        row.problems.append(intake.FieldProblem("id", repr(record.id),
-                                                                f"a new id: {record.id} is a {stored.type} record"))
+                        row.problems.append(FieldProblem("id", repr(record.id),
+                                                         f"a new id: {record.id} is a {stored.type} record"))
                 if row.problems or record is None:
                     quarantined.append(dict(batch_id=batch_id, source_file=source, source_row=row.number, unit=row.unit,
                                             record_id=row.record_id, evidence_type=row.type_name,
-                                            raw=intake.storable(row.raw),
+                                            raw=storable(row.raw),
                                             problems=[p.as_json() for p in row.problems], status="open"))
                     summary.note_problems(source, row)
                     continue
@@ -781,7 +789,7 @@ class Store:
 
     def add_evidence(self, records: list[models.EvidenceBase], source: str) -> ImportSummary:
         """Store already validated records (for programs and tests; files go through intake and import_evidence)."""
-        rows = [intake.Row(number=i + 1, raw=evidence_payload(r), record=r) for i, r in enumerate(records)]
+        rows = [Row(number=i + 1, raw=evidence_payload(r), record=r) for i, r in enumerate(records)]
         return self.import_evidence(source, _hash({"records": [row.raw for row in rows]}), rows, {})
 
     # -- the quarantine -----------------------------------------------------------------------------------------------
