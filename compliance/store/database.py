@@ -52,7 +52,7 @@ def _now() -> dt.datetime:
 # Tables
 
 
-class ImportBatch(SQLModel, table=True):
+class ImportBatchRow(SQLModel, table=True):
     """One import of one file: who, when, the file's hash, and what it did. An evidence import commits in chunks;
     its batch says "running" until the last chunk is in, so an interrupted import is visible (and importing the
     file again completes it: unchanged records are skipped)."""
@@ -130,7 +130,7 @@ class EvidenceRow(SQLModel, table=True):
     imported_at: dt.datetime = Field(default_factory=_now, index=True)
 
 
-class EvidenceVersion(SQLModel, table=True):
+class EvidenceVersionRow(SQLModel, table=True):
     """An earlier version of an evidence record, kept when a corrected record superseded it: the store knew
     it from `valid_from` until `valid_to` (what a run with --known-at inside that span reads)."""
 
@@ -153,7 +153,7 @@ class EvidenceVersion(SQLModel, table=True):
     superseded_by_batch: int = Field(foreign_key="import_batch.id")
 
 
-class SupersededRecord(SQLModel, table=True):
+class SupersededRecordRow(SQLModel, table=True):
     """An earlier version of a contract, facility or production link, kept when a newer import changed it."""
 
     __tablename__ = "superseded_record"
@@ -187,7 +187,7 @@ class QuarantineRow(SQLModel, table=True):
     resolution: str | None = Field(default=None, max_length=2000)
 
 
-class StoreSetting(SQLModel, table=True):
+class StoreSettingRow(SQLModel, table=True):
     """Facts about the store itself, e.g. the fingerprint of the key its worker pseudonyms were made with."""
 
     __tablename__ = "store_setting"
@@ -195,7 +195,7 @@ class StoreSetting(SQLModel, table=True):
     value: str = Field(max_length=2000)
 
 
-class EscalationDecision(SQLModel, table=True):
+class EscalationDecisionRow(SQLModel, table=True):
     """An officer's decision on an escalation recommendation; append-only, the latest one counts."""
 
     __tablename__ = "escalation_decision"
@@ -256,7 +256,7 @@ class FindingRow(SQLModel, table=True):
     waiver_approver: str | None = Field(default=None, max_length=120)
 
 
-class FindingEvent(SQLModel, table=True):
+class FindingEventRow(SQLModel, table=True):
     """Append-only history of a finding. Each entry's hash covers its content and the previous entry's hash, so
     editing or deleting an entry breaks the chain (`audit verify`)."""
 
@@ -276,7 +276,7 @@ class FindingEvent(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
-class RunPartition(SQLModel, table=True):
+class RunPartitionRow(SQLModel, table=True):
     """One contract of a run in progress that several processes share (PostgreSQL): a worker claims a pending
     partition with a row lock (SKIP LOCKED), evaluates it and stores the result; a worker that dies releases
     its lock and the partition is pending again. The run's own process merges the results in one transaction."""
@@ -303,7 +303,7 @@ class RunEvidenceRow(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
 
 
-class EvidencePart(SQLModel, table=True):
+class EvidencePartRow(SQLModel, table=True):
     """The records of one evidence partition as a run read them (the records about one facility that name no
     contract, or those that name one contract), identified by the digest of their ids and content hashes. Runs
     share parts: a run that reads a partition unchanged refers to the part an earlier run stored."""
@@ -313,14 +313,14 @@ class EvidencePart(SQLModel, table=True):
     records: int
 
 
-class EvidencePartRecord(SQLModel, table=True):
+class EvidencePartRecordRow(SQLModel, table=True):
     __tablename__ = "evidence_part_record"
     digest: str = Field(primary_key=True, max_length=64)
     evidence_id: str = Field(primary_key=True, max_length=120)
     content_hash: str = Field(max_length=64)
 
 
-class RunPart(SQLModel, table=True):
+class RunPartRow(SQLModel, table=True):
     """The evidence snapshot of a run (from revision 0007): the parts it read. Earlier runs list every record in
     run_evidence."""
 
@@ -329,7 +329,7 @@ class RunPart(SQLModel, table=True):
     digest: str = Field(primary_key=True, max_length=64)
 
 
-class RunContract(SQLModel, table=True):
+class RunContractRow(SQLModel, table=True):
     """What a run knew of each contract: the hash of everything its findings depend on (the contract, its
     facilities and links, the evidence partitions it reads, the rule library, the software, the as-of date), and
     whether it evaluated the contract or reused the findings of the last run with the same inputs."""
@@ -400,7 +400,7 @@ class RunSummary:
                 ("new", "still_open", "worsened", "resolved", "reopened", "waiver_expired")}
 
 
-def event_hash(event: FindingEvent) -> str:
+def event_hash(event: FindingEventRow) -> str:
     """The hash of a history entry: its content and the previous entry's hash."""
     return _hash({"prev": event.prev_hash, "key": event.finding_key, "seq": event.seq, "at": event.at,
                   "actor": event.actor, "kind": event.kind, "from": event.from_state, "to": event.to_state,
@@ -584,8 +584,8 @@ class Store:
     # Contracts and facilities: each file in one transaction, all or nothing. Evidence: in chunks, row by row, bad
     # rows quarantined. Either way a changed record supersedes the stored one and the old version is kept.
 
-    def _batch(self, session: Session, kind: str, source: str, content_hash: str, **values: Any) -> ImportBatch:
-        batch = ImportBatch(kind=kind, source_file=source, content_hash=content_hash, imported_by=_user(), **values)
+    def _batch(self, session: Session, kind: str, source: str, content_hash: str, **values: Any) -> ImportBatchRow:
+        batch = ImportBatchRow(kind=kind, source_file=source, content_hash=content_hash, imported_by=_user(), **values)
         session.add(batch)
         session.flush()
         return batch
@@ -606,8 +606,9 @@ class Store:
             session.add(table(**values, imported_at=now))
             summary.added += 1
         elif row.content_hash != values["content_hash"]:
-            session.add(SupersededRecord(kind=kind, record_id=key, payload=row.payload, content_hash=row.content_hash,
-                                         batch_id=row.batch_id, valid_from=row.imported_at, valid_to=now))
+            session.add(SupersededRecordRow(kind=kind, record_id=key, payload=row.payload,
+                                            content_hash=row.content_hash, batch_id=row.batch_id,
+                                            valid_from=row.imported_at, valid_to=now))
             for name, value in values.items():
                 setattr(row, name, value)
             row.imported_at = now
@@ -656,9 +657,9 @@ class Store:
         """Remember the fingerprint of the pseudonym key on first use; refuse a different key afterwards (its
         pseudonyms would never match the stored ones, silently breaking every correlation)."""
         with Session(self.engine) as session, session.begin():
-            stored = session.get(StoreSetting, "pseudonym_key_fingerprint")
+            stored = session.get(StoreSettingRow, "pseudonym_key_fingerprint")
             if stored is None:
-                session.add(StoreSetting(name="pseudonym_key_fingerprint", value=fingerprint))
+                session.add(StoreSettingRow(name="pseudonym_key_fingerprint", value=fingerprint))
             elif stored.value != fingerprint:
                 raise ConfigurationError(
                     f"the configured pseudonym key (fingerprint {fingerprint}) is not the key this store's worker "
@@ -694,7 +695,7 @@ class Store:
             if progress:
                 progress(len(chunk))
         with Session(self.engine) as session, session.begin():
-            stored = session.get(ImportBatch, batch.id)
+            stored = session.get(ImportBatchRow, batch.id)
             assert stored is not None
             stored.added, stored.updated, stored.unchanged = summary.added, summary.updated, summary.unchanged
             stored.quarantined, stored.skipped = summary.quarantined, summary.skipped
@@ -755,7 +756,7 @@ class Store:
                 elif stored.content_hash == values["content_hash"]:
                     summary.unchanged += 1
                 else:
-                    session.add(EvidenceVersion(
+                    session.add(EvidenceVersionRow(
                         evidence_id=stored.id, version=stored.version, type=stored.type, contract_id=stored.contract_id,
                         facility_id=stored.facility_id, date=stored.date, sensitivity=stored.sensitivity,
                         payload=stored.payload, content_hash=stored.content_hash, source_file=stored.source_file,
@@ -830,11 +831,11 @@ class Store:
             row.status, row.resolved_at, row.resolution = "dismissed", _now(), f"dismissed by {_user()}: {reason}"
             return row
 
-    def batches(self, kind: str | None = None) -> list[ImportBatch]:
+    def batches(self, kind: str | None = None) -> list[ImportBatchRow]:
         with Session(self.engine) as session:
-            query = select(ImportBatch).order_by(ImportBatch.id)
+            query = select(ImportBatchRow).order_by(ImportBatchRow.id)
             if kind is not None:
-                query = query.where(ImportBatch.kind == kind)
+                query = query.where(ImportBatchRow.kind == kind)
             rows = list(session.exec(query).all())
             for row in rows:
                 session.expunge(row)
@@ -844,8 +845,8 @@ class Store:
         """Every version of an evidence record, oldest first, with its provenance (file, row, batch, when, who)."""
         with Session(self.engine) as session:
             out = []
-            for row in session.exec(select(EvidenceVersion).where(EvidenceVersion.evidence_id == evidence_id)
-                                    .order_by(EvidenceVersion.version)).all():
+            for row in session.exec(select(EvidenceVersionRow).where(EvidenceVersionRow.evidence_id == evidence_id)
+                                    .order_by(EvidenceVersionRow.version)).all():
                 out.append(self._provenance(session, row, row.version, row.valid_from, row.valid_to))
             current = session.get(EvidenceRow, evidence_id)
             if current is None and not out:
@@ -875,7 +876,7 @@ class Store:
     @staticmethod
     def _provenance(session: Session, row: Any, version: int, valid_from: dt.datetime,
                     valid_to: dt.datetime | None) -> dict[str, Any]:
-        batch = session.get(ImportBatch, row.batch_id)
+        batch = session.get(ImportBatchRow, row.batch_id)
         return {"version": version, "content_hash": row.content_hash, "source_file": row.source_file,
                 "source_row": row.source_row, "batch_id": row.batch_id,
                 "imported_by": batch.imported_by if batch else None, "known_from": valid_from,
@@ -891,9 +892,9 @@ class Store:
         if known_at is None:
             return list(session.exec(query).all())
         current = session.exec(select(table.id, table.payload).where(table.imported_at <= known_at)).all()
-        older = session.exec(select(SupersededRecord.record_id, SupersededRecord.payload)
-                             .where(SupersededRecord.kind == kind).where(SupersededRecord.valid_from <= known_at)
-                             .where(SupersededRecord.valid_to > known_at)).all()
+        older = session.exec(select(SupersededRecordRow.record_id, SupersededRecordRow.payload)
+                             .where(SupersededRecordRow.kind == kind).where(SupersededRecordRow.valid_from <= known_at)
+                             .where(SupersededRecordRow.valid_to > known_at)).all()
         return [payload for _key, payload in sorted([*current, *older], key=lambda pair: pair[0])]
 
     def contracts(self, statuses: Iterable[str] | None = None, known_at: dt.datetime | None = None
@@ -938,18 +939,19 @@ class Store:
         facility_ids = list(facility_ids)
         payloads: list[tuple[dt.date, str, dict[str, Any]]] = []
         with Session(self.engine) as session:
-            for table in (EvidenceRow, EvidenceVersion):
-                if table is EvidenceVersion and known_at is None:
+            for table in (EvidenceRow, EvidenceVersionRow):
+                if table is EvidenceVersionRow and known_at is None:
                     continue
-                key = EvidenceRow.id if table is EvidenceRow else EvidenceVersion.evidence_id
+                key = EvidenceRow.id if table is EvidenceRow else EvidenceVersionRow.evidence_id
                 query = select(table.date, key, table.payload).where(table.date <= as_of).where(or_(
                     table.contract_id == contract.id,
                     sa.and_(col(table.contract_id).is_(None), col(table.facility_id).in_(facility_ids)),
                 ))
                 if table is EvidenceRow and known_at is not None:
                     query = query.where(EvidenceRow.imported_at <= known_at)
-                if table is EvidenceVersion:
-                    query = query.where(EvidenceVersion.valid_from <= known_at).where(EvidenceVersion.valid_to > known_at)
+                if table is EvidenceVersionRow:
+                    query = query.where(EvidenceVersionRow.valid_from <= known_at) \
+                        .where(EvidenceVersionRow.valid_to > known_at)
                 payloads += session.exec(query).all()
         return [models.EVIDENCE_ADAPTER.validate_python(payload) for _d, _i, payload in sorted(
             payloads, key=lambda item: (item[0], item[1]))]
@@ -964,18 +966,18 @@ class Store:
         """SELECTs of `columns` (of evidence; `id` is evidence_version's evidence_id) dated on or before `as_of`, as
         known at `known_at`: the current versions, and with `known_at` the earlier versions current then."""
         queries = []
-        for table in (EvidenceRow, EvidenceVersion):
-            if table is EvidenceVersion and known_at is None:
+        for table in (EvidenceRow, EvidenceVersionRow):
+            if table is EvidenceVersionRow and known_at is None:
                 continue
             t = table.__table__
-            cols = [(t.c.evidence_id if name == "id" and table is EvidenceVersion else t.c[name]).label(name)
+            cols = [(t.c.evidence_id if name == "id" and table is EvidenceVersionRow else t.c[name]).label(name)
                     for name in columns]
             query = sa.select(*cols).where(t.c.date <= as_of)
             if where is not None:
                 query = query.where(where(t))
             if table is EvidenceRow and known_at is not None:
                 query = query.where(t.c.imported_at <= known_at)
-            if table is EvidenceVersion:
+            if table is EvidenceVersionRow:
                 query = query.where(t.c.valid_from <= known_at).where(t.c.valid_to > known_at)
             queries.append(query)
         return queries
@@ -1043,7 +1045,7 @@ class Store:
         the run's parts (digest -> records). Parts are shared by every run that reads them: an unchanged partition
         costs nothing. A part's rows are read again here and its digest computed from them (had an import
         committed in between, the part stored is the one the store holds now)."""
-        part_t, record_t = EvidencePart.__table__, EvidencePartRecord.__table__
+        part_t, record_t = EvidencePartRow.__table__, EvidencePartRecordRow.__table__
         digests = sorted({d for d, _n in partitions.values()})
         held: set[str] = set()
         for start in range(0, len(digests), 500):
@@ -1087,21 +1089,21 @@ class Store:
     def run_snapshot(self, run_id: int) -> dict[str, str]:
         """The evidence a run read: record id -> content hash."""
         with self.engine.connect() as connection:
-            part = EvidencePartRecord.__table__
+            part = EvidencePartRecordRow.__table__
             rows = connection.execute(sa.select(part.c.evidence_id, part.c.content_hash).join(
-                RunPart.__table__, RunPart.__table__.c.digest == part.c.digest)
-                .where(RunPart.__table__.c.run_id == run_id)).all()
+                RunPartRow.__table__, RunPartRow.__table__.c.digest == part.c.digest)
+                .where(RunPartRow.__table__.c.run_id == run_id)).all()
             if not rows:
                 old = RunEvidenceRow.__table__
                 rows = connection.execute(sa.select(old.c.evidence_id, old.c.content_hash)
                                           .where(old.c.run_id == run_id)).all()
         return dict(rows)
 
-    def last_inputs(self, contract_ids: Iterable[str]) -> dict[str, RunContract]:
+    def last_inputs(self, contract_ids: Iterable[str]) -> dict[str, RunContractRow]:
         """For each contract, what the latest run that covered it knew of it."""
-        table = RunContract.__table__
+        table = RunContractRow.__table__
         ids = sorted(set(contract_ids))
-        out: dict[str, RunContract] = {}
+        out: dict[str, RunContractRow] = {}
         with self.engine.connect() as connection:
             for start in range(0, len(ids), 500):
                 part = ids[start:start + 500]
@@ -1109,7 +1111,7 @@ class Store:
                           .where(table.c.contract_id.in_(part)).group_by(table.c.contract_id).subquery())
                 for row in connection.execute(sa.select(table).join(latest, sa.and_(
                         latest.c.contract_id == table.c.contract_id, latest.c.run_id == table.c.run_id))).mappings():
-                    out[row["contract_id"]] = RunContract(**row)
+                    out[row["contract_id"]] = RunContractRow(**row)
         return out
 
     def firing_counts(self, contract_ids: Iterable[str]) -> dict[str, int]:
@@ -1138,8 +1140,8 @@ class Store:
         return out
 
     def add_decision(self, finding_key: str, recommended_level: str, decision: str, level: str | None, reason: str,
-                     decided_by: str | None = None) -> EscalationDecision:
-        row = EscalationDecision(finding_key=finding_key, recommended_level=recommended_level, decision=decision,
+                     decided_by: str | None = None) -> EscalationDecisionRow:
+        row = EscalationDecisionRow(finding_key=finding_key, recommended_level=recommended_level, decision=decision,
                                  level=level, reason=reason, decided_by=decided_by or _user())
         with Session(self.engine) as session, session.begin():
             session.add(row)
@@ -1147,11 +1149,11 @@ class Store:
             session.expunge(row)
         return row
 
-    def decisions(self, finding_key: str | None = None) -> list[EscalationDecision]:
+    def decisions(self, finding_key: str | None = None) -> list[EscalationDecisionRow]:
         with Session(self.engine) as session:
-            query = select(EscalationDecision).order_by(EscalationDecision.id)
+            query = select(EscalationDecisionRow).order_by(EscalationDecisionRow.id)
             if finding_key is not None:
-                query = query.where(EscalationDecision.finding_key == finding_key)
+                query = query.where(EscalationDecisionRow.finding_key == finding_key)
             rows = session.exec(query).all()
             for row in rows:
                 session.expunge(row)
@@ -1198,15 +1200,15 @@ class Store:
         """One partition per group of contracts (contracts that share facilities are evaluated together, so that
         their evidence is read once); a partition is named by its group's first contract."""
         with Session(self.engine) as session, session.begin():
-            session.add_all(RunPartition(token=token, contract_id=group[0], contracts=list(group), as_of=as_of,
+            session.add_all(RunPartitionRow(token=token, contract_id=group[0], contracts=list(group), as_of=as_of,
                                          known_at=known_at, library_hash=library_hash) for group in groups if group)
 
     def shared_runs(self) -> list[tuple[str, dt.date, dt.datetime | None, str]]:
         """(token, as of, known at, library hash) of the runs in progress that still have pending partitions."""
         with Session(self.engine) as session:
-            rows = session.exec(select(RunPartition.token, RunPartition.as_of, RunPartition.known_at,
-                                       RunPartition.library_hash)
-                                .where(RunPartition.status == "pending").distinct()).all()
+            rows = session.exec(select(RunPartitionRow.token, RunPartitionRow.as_of, RunPartitionRow.known_at,
+                                       RunPartitionRow.library_hash)
+                                .where(RunPartitionRow.status == "pending").distinct()).all()
             return sorted(set(rows))
 
     def work_partitions(self, token: str, evaluate: Any, worker: str) -> int:
@@ -1221,8 +1223,8 @@ class Store:
         done = 0
         while True:
             with Session(self.engine) as session, session.begin():
-                row = session.exec(select(RunPartition).where(RunPartition.token == token)
-                                   .where(RunPartition.status == "pending").order_by(RunPartition.contract_id)
+                row = session.exec(select(RunPartitionRow).where(RunPartitionRow.token == token)
+                                   .where(RunPartitionRow.status == "pending").order_by(RunPartitionRow.contract_id)
                                    .limit(1).with_for_update(skip_locked=True)).first()
                 if row is None:
                     return done
@@ -1233,13 +1235,13 @@ class Store:
     def pending_partitions(self, token: str) -> int:
         """Partitions of `token` not done yet, including those a worker is evaluating right now."""
         with Session(self.engine) as session:
-            return len(session.exec(select(RunPartition.contract_id).where(RunPartition.token == token)
-                                    .where(RunPartition.status == "pending")).all())
+            return len(session.exec(select(RunPartitionRow.contract_id).where(RunPartitionRow.token == token)
+                                    .where(RunPartitionRow.status == "pending")).all())
 
     def close_partitions(self, token: str) -> dict[str, dict[str, Any]]:
         """The results of a finished shared run, by contract id; the partitions are removed."""
         with Session(self.engine) as session, session.begin():
-            rows = session.exec(select(RunPartition).where(RunPartition.token == token)).all()
+            rows = session.exec(select(RunPartitionRow).where(RunPartitionRow.token == token)).all()
             results: dict[str, dict[str, Any]] = {}
             for row in rows:
                 results.update(row.result or {})
@@ -1259,7 +1261,7 @@ class Store:
         ``model_dump(mode="json")`` gives it). The evidence snapshot is either `evidence` (record id ->
         content hash) or `partitions`: (facility id, contract id or None) -> (digest, records) of the evidence
         partitions read, stored as shared parts.
-        `inputs` maps each contract to what its findings depend on (``RunContract``'s inputs_hash, base_hash, units
+        `inputs` maps each contract to what its findings depend on (``RunContractRow``'s inputs_hash, base_hash, units
         and evaluated). The findings of the `reused` contracts (inputs unchanged) are their stored findings still
         found, not in `findings`: only their lifecycle moves (a waiver expired, a new finding confirmed). Work is
         done in bulk: a few statements per run, not per finding."""
@@ -1390,13 +1392,13 @@ class Store:
             self._events(connection, pending, actor, run.id)
             if parts is not None:
                 if parts:
-                    connection.execute(sa.insert(RunPart.__table__),
+                    connection.execute(sa.insert(RunPartRow.__table__),
                                        [{"run_id": run.id, "digest": d} for d in sorted(parts)])
             elif evidence:
                 connection.execute(sa.insert(RunEvidenceRow.__table__), [
                     {"run_id": run.id, "evidence_id": i, "content_hash": h} for i, h in sorted(evidence.items())])
             if inputs:
-                connection.execute(sa.insert(RunContract.__table__), [
+                connection.execute(sa.insert(RunContractRow.__table__), [
                     {**values, "run_id": run.id, "contract_id": c, "findings": counts.get(c, 0)}
                     for c, values in sorted(inputs.items())])
             run.summary = summary.counts()
@@ -1409,7 +1411,7 @@ class Store:
         """Append history entries in bulk, each chained to the finding's previous entry."""
         if not pending:
             return
-        event_t = FindingEvent.__table__
+        event_t = FindingEventRow.__table__
         keys = sorted({key for key, *_rest in pending})
         last: dict[str, tuple[int, str]] = {}
         for start in range(0, len(keys), 2000):
@@ -1426,17 +1428,17 @@ class Store:
             entry = SimpleNamespace(finding_key=key, seq=seq + 1, at=_now().isoformat(), actor=actor, kind=kind,
                                     from_state=from_state, to_state=to_state, reason=reason, run_id=run_id,
                                     prev_hash=previous, hash="")
-            entry.hash = event_hash(entry)  # type: ignore[arg-type] - the same fields as a FindingEvent
+            entry.hash = event_hash(entry)  # type: ignore[arg-type] - the same fields as a FindingEventRow
             last[key] = (entry.seq, entry.hash)
             rows.append(vars(entry))
         connection.execute(sa.insert(event_t), rows)
 
     @staticmethod
     def _event(session: Session, key: str, kind: str, from_state: str | None, to_state: str, reason: str,
-               actor: str, run_id: int | None = None) -> FindingEvent:
-        last = session.exec(select(FindingEvent).where(FindingEvent.finding_key == key)
-                            .order_by(col(FindingEvent.seq).desc()).limit(1)).first()
-        entry = FindingEvent(finding_key=key, seq=(last.seq + 1) if last else 1, at=_now().isoformat(),
+               actor: str, run_id: int | None = None) -> FindingEventRow:
+        last = session.exec(select(FindingEventRow).where(FindingEventRow.finding_key == key)
+                            .order_by(col(FindingEventRow.seq).desc()).limit(1)).first()
+        entry = FindingEventRow(finding_key=key, seq=(last.seq + 1) if last else 1, at=_now().isoformat(),
                              actor=actor, kind=kind, from_state=from_state, to_state=to_state, reason=reason,
                              run_id=run_id, prev_hash=last.hash if last else "0" * 64, hash="")
         entry.hash = event_hash(entry)
@@ -1445,7 +1447,7 @@ class Store:
         return entry
 
     def move(self, key: str, to_state: str, reason: str, actor: str | None = None, *,
-             waived_until: dt.date | None = None, approver: str | None = None) -> FindingEvent:
+             waived_until: dt.date | None = None, approver: str | None = None) -> FindingEventRow:
         """Move a finding through its lifecycle; every move records who, when and why."""
         if not reason.strip():
             raise InputError([Problem("finding", None, key, "a reason is required for every change of state")])
@@ -1543,10 +1545,10 @@ class Store:
                     query = query.where(getattr(FindingRow, name) == value)
             return list(session.exec(query.order_by(FindingRow.key)).all())
 
-    def history(self, key: str) -> list[FindingEvent]:
+    def history(self, key: str) -> list[FindingEventRow]:
         with Session(self.engine) as session:
-            return list(session.exec(select(FindingEvent).where(FindingEvent.finding_key == key)
-                                     .order_by(FindingEvent.seq)).all())
+            return list(session.exec(select(FindingEventRow).where(FindingEventRow.finding_key == key)
+                                     .order_by(FindingEventRow.seq)).all())
 
     def runs(self) -> list[RunRow]:
         """Every stored run, in the order they were stored (reports date findings by their runs' as-of dates)."""
@@ -1557,8 +1559,9 @@ class Store:
         """Every break in the findings' hash chains: an edited, inserted or deleted history entry."""
         problems = []
         with Session(self.engine) as session:
-            events = session.exec(select(FindingEvent).order_by(FindingEvent.finding_key, FindingEvent.seq)).all()
-        previous: dict[str, FindingEvent] = {}
+            events = session.exec(select(FindingEventRow)
+                                  .order_by(FindingEventRow.finding_key, FindingEventRow.seq)).all()
+        previous: dict[str, FindingEventRow] = {}
         for entry in events:
             before = previous.get(entry.finding_key)
             expected_prev = before.hash if before else "0" * 64
@@ -1585,7 +1588,7 @@ class Store:
                 name: session.exec(select(sa.func.count()).select_from(table)).one()
                 for name, table in (("contracts", ContractRow), ("facilities", FacilityRow),
                                     ("production links", ProductionLinkRow), ("evidence records", EvidenceRow),
-                                    ("superseded evidence versions", EvidenceVersion))
+                                    ("superseded evidence versions", EvidenceVersionRow))
             } | {"quarantined rows (open)": session.exec(select(sa.func.count()).select_from(QuarantineRow)
                                                          .where(QuarantineRow.status == "open")).one()}
 
