@@ -27,7 +27,7 @@ from compliance.rules.spec import did_you_mean
 from compliance.sources import intake, loader
 from compliance.sources.loader import RuleLibrary
 from compliance.sources.pseudonyms import Pseudonymiser
-from compliance.store.database import ImportSummary, RunSummary, Store, evidence_hash
+from compliance.store import ImportSummary, RunSummary, Store, evidence_hash
 
 #: The date the shipped example data is checked as of, so the demo prints the same findings every day.
 DEMO_AS_OF = dt.date(2025, 6, 30)
@@ -431,7 +431,7 @@ def draft_letter(store: Store, library: RuleLibrary, contract_id: str, kind: str
     Raises RedactionError (nothing stored) when the text fails the check."""
     from compliance.documents import environment as documents
     from compliance.documents import letters, redaction
-    from compliance.store.database import LETTER_REFERENCE, LetterRow
+    from compliance.store import LETTER_REFERENCE, LetterRow
 
     store.require_current()
     if kind not in letters.LETTER_KINDS:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from helpers import CONTRACTS, FACILITIES
 
 from compliance.cli import cli
-from compliance.store.database import Store
+from compliance.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from compliance import api
 from compliance.cli import cli
 from compliance.domain import facts
-from compliance.store.database import Store, partition_digest
+from compliance.store import Store, partition_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")

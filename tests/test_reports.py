@@ -29,7 +29,7 @@ from compliance.documents import charts, outbound, reports
 from compliance.documents.reports import Status, recommend
 from compliance.domain.models import FPRW, Severity
 from compliance.escalation.routing import Policy
-from compliance.store.database import Store, normalise_url
+from compliance.store import Store, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "contracts"

@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 from compliance.domain import models
 from compliance.errors import StoreError
-from compliance.store.database import Store, normalise_url
+from compliance.store import Store, normalise_url
 
 FACILITY = "TH2020112B8R4N8"
 

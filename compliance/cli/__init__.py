@@ -171,7 +171,7 @@ def cli(ctx: click.Context, db_url: str | None, debug: bool) -> None:
 
 
 def _store(ctx: click.Context) -> Any:
-    from compliance.store.database import Store
+    from compliance.store import Store
 
     store = Store(ctx.obj["db"])
     ctx.call_on_close(store.close)
@@ -286,7 +286,7 @@ def demo(ctx: click.Context, data_dir: Path, rules_dir: Path, as_of: dt.date | N
         compliance demo
     """
     from compliance import api
-    from compliance.store.database import Store, display_url
+    from compliance.store import Store, display_url
 
     if ctx.obj["db"] is None:
         Path("compliance-demo.db").unlink(missing_ok=True)

@@ -27,7 +27,7 @@ def db_init(ctx: click.Context) -> None:
     Example:
         compliance --db compliance.db db init
     """
-    from compliance.store.database import display_url
+    from compliance.store import display_url
 
     store = _store(ctx)
     before, after = store.upgrade()
@@ -58,7 +58,7 @@ def db_status(ctx: click.Context) -> None:
     Example:
         compliance db status
     """
-    from compliance.store.database import display_url
+    from compliance.store import display_url
 
     store = _store(ctx)
     current, head = store.revisions()

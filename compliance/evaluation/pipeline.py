@@ -37,7 +37,7 @@ from compliance.domain.facts import Match
 from compliance.evaluation.contract import ContractResult, Evaluator, rule_parameters
 from compliance.rules import relevance
 from compliance.sources.loader import RuleLibrary
-from compliance.store.database import Store, partition_digest
+from compliance.store import Store, partition_digest
 
 #: Where a fact read by the reducer carries its stored payload (no rule can name this field).
 PAYLOAD = "\x00payload"
