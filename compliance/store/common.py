@@ -6,8 +6,12 @@ import datetime as dt
 import getpass
 import hashlib
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+#: How many values one IN (...) list holds: rows are read or changed by key this many keys per statement.
+IN_LIST = 500
 
 
 def utc_now() -> dt.datetime:
@@ -19,6 +23,12 @@ def current_user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name in some containers
         return "unknown"
+
+
+def chunked(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
+    """`items` in consecutive slices of `size` (the last one may be shorter; none when `items` is empty)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def json_hash(payload: dict[str, Any]) -> str:

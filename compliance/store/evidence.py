@@ -16,7 +16,7 @@ from sqlmodel import Session, col, or_, select
 
 from compliance.domain import models
 from compliance.errors import NotFound
-from compliance.store.common import driver_batches, json_hash, json_value
+from compliance.store.common import chunked, driver_batches, json_hash, json_value
 from compliance.store.tables import (
     ContractRow,
     EvidenceRow,
@@ -89,9 +89,8 @@ class EvidenceReads:
         ids = sorted(set(ids))
         out: dict[str, models.EvidenceBase] = {}
         with Session(self.engine) as session:
-            for start in range(0, len(ids), 500):
-                for payload in session.exec(select(EvidenceRow.payload)
-                                            .where(col(EvidenceRow.id).in_(ids[start:start + 500]))).all():
+            for part in chunked(ids):
+                for payload in session.exec(select(EvidenceRow.payload).where(col(EvidenceRow.id).in_(part))).all():
                     record = models.EVIDENCE_ADAPTER.validate_python(payload)
                     out[record.id] = record
         return out
@@ -223,8 +222,7 @@ class EvidenceReads:
         known = set(facilities) | set(partial)
         with self.engine.connect() as connection:
             for sites, complete in ((facilities, True), (partial, False)):
-                for start in range(0, len(sites), chunk):
-                    part = sites[start:start + chunk]
+                for part in chunked(sites, chunk):
 
                     def where(t: Any, part: list[str] = part, complete: bool = complete) -> Any:
                         return t.c.facility_id.in_(part) if complete else \
@@ -237,10 +235,9 @@ class EvidenceReads:
                     yield rows, complete
             ordered = sorted(contracts)
             elsewhere: list[dict[str, Any]] = []
-            for start in range(0, len(ordered), 500):
-                part = ordered[start:start + 500]
+            for part in chunked(ordered):
                 for query in evidence_queries(["facility_id", "payload"], as_of, known_at,
-                                                    lambda t, part=part: t.c.contract_id.in_(part)):
+                                              lambda t, part=part: t.c.contract_id.in_(part)):
                     elsewhere += [payload for facility_id, payload in connection.execute(query)
                                   if facility_id not in known]
             if elsewhere:

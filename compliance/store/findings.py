@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from compliance.domain import models
 from compliance.errors import InputError, NotFound, Problem
-from compliance.store.common import current_user, json_hash, utc_now
+from compliance.store.common import chunked, current_user, json_hash, utc_now
 from compliance.store.tables import EscalationDecisionRow, FindingEventRow, FindingRow
 
 
@@ -32,8 +32,7 @@ def append_history(connection: Any, pending: list[tuple[str, str, str | None, st
     event_t = FindingEventRow.__table__
     keys = sorted({key for key, *_rest in pending})
     last: dict[str, tuple[int, str]] = {}
-    for start in range(0, len(keys), 2000):
-        part = keys[start:start + 2000]
+    for part in chunked(keys, 2000):
         latest = (sa.select(event_t.c.finding_key, sa.func.max(event_t.c.seq).label("seq"))
                   .where(event_t.c.finding_key.in_(part)).group_by(event_t.c.finding_key).subquery())
         for key, seq, digest in connection.execute(
@@ -85,10 +84,10 @@ class Findings:
         ids = sorted(set(contract_ids))
         out = dict.fromkeys(ids, 0)
         with self.engine.connect() as connection:
-            for start in range(0, len(ids), 500):
+            for part in chunked(ids):
                 out.update(connection.execute(
                     sa.select(table.c.contract_id, sa.func.count()).where(table.c.firing.is_(True))
-                    .where(table.c.contract_id.in_(ids[start:start + 500])).group_by(table.c.contract_id)).all())
+                    .where(table.c.contract_id.in_(part)).group_by(table.c.contract_id)).all())
         return out
 
     def current_findings(self, contract_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
@@ -97,10 +96,10 @@ class Findings:
         ids = sorted(set(contract_ids))
         out: dict[str, list[dict[str, Any]]] = {c: [] for c in ids}
         with self.engine.connect() as connection:
-            for start in range(0, len(ids), 500):
+            for part in chunked(ids):
                 for contract_id, payload in connection.execute(
                         sa.select(table.c.contract_id, table.c.payload).where(table.c.firing.is_(True))
-                        .where(table.c.contract_id.in_(ids[start:start + 500])).order_by(table.c.key)):
+                        .where(table.c.contract_id.in_(part)).order_by(table.c.key)):
                     out[contract_id].append(payload)
         return out
 

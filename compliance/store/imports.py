@@ -15,7 +15,7 @@ from sqlmodel import Session, SQLModel, col, select
 from compliance.domain import facts, models
 from compliance.domain.rows import Row, storable
 from compliance.errors import ConfigurationError, FieldProblem, InputError, NotFound, Problem
-from compliance.store.common import current_user, json_hash, utc_now
+from compliance.store.common import chunked, current_user, json_hash, utc_now
 from compliance.store.evidence import evidence_payload
 from compliance.store.tables import (
     ContractRow,
@@ -78,8 +78,7 @@ class Imports:
     def _existing(session: Session, table: Any, keys: list[str]) -> dict[str, Any]:
         """The rows of `table` with these primary keys, loaded in chunks (one query per 500, not one per row)."""
         rows: dict[str, Any] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+        for chunk in chunked(keys):
             rows.update((row.id, row) for row in session.exec(select(table).where(col(table.id).in_(chunk))).all())
         return rows
 
@@ -265,10 +264,10 @@ class Imports:
                                if (q["source_row"], json.dumps(q["raw"], sort_keys=True)) not in open_entries]
                 if quarantined:
                     connection.execute(sa.insert(QuarantineRow), quarantined)
-            for start in range(0, len(accepted), 500):
+            for part in chunked(accepted):
                 connection.execute(sa.update(QuarantineRow)  # entries of earlier imports, not this file's own
                                    .where(QuarantineRow.status == "open").where(QuarantineRow.batch_id != batch_id)
-                                   .where(col(QuarantineRow.record_id).in_(accepted[start:start + 500]))
+                                   .where(col(QuarantineRow.record_id).in_(part))
                                    .values(status="resolved", resolved_at=now, resolved_by_batch=batch_id,
                                            resolution="a valid record with this id was imported"))
 

@@ -72,7 +72,7 @@ class Letters:
                 finding = session.get(FindingRow, key, with_for_update=True)
                 if finding is not None and "notified" in models.TRANSITIONS[finding.state]:
                     record_event(session, key, "moved", finding.state, "notified",
-                                f"letter {row.reference} ({row.letter_type}) sent", actor)
+                                 f"letter {row.reference} ({row.letter_type}) sent", actor)
                     finding.state = "notified"
                     moved.append(key)
         return row, moved

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from compliance.domain import models
 from compliance.errors import StoreError
-from compliance.store.common import current_user, driver_batches, json_hash, utc_now
+from compliance.store.common import chunked, current_user, driver_batches, json_hash, utc_now
 from compliance.store.evidence import evidence_queries, partition_digest
 from compliance.store.findings import append_history
 from compliance.store.tables import (
@@ -92,20 +92,20 @@ class Runs:
             kept = set(reused)
             evaluated = [c for c in covered if c not in kept]
             stored: dict[str, Any] = {}
-            for start in range(0, len(evaluated), 500):
+            for part in chunked(evaluated):
                 stored.update((row.key, row) for row in connection.execute(
                     sa.select(finding_t.c.key, finding_t.c.state, finding_t.c.firing, finding_t.c.severity,
                               finding_t.c.verdict, finding_t.c.payload, finding_t.c.waived_until)
-                    .where(finding_t.c.contract_id.in_(evaluated[start:start + 500]))))
+                    .where(finding_t.c.contract_id.in_(part))))
             counts: dict[str, int] = {}
             for payload in current.values():
                 counts[payload["contract_id"]] = counts.get(payload["contract_id"], 0) + 1
             unchanged: list[Any] = []  # the findings of the reused contracts: their payloads stand
             kept_ids = sorted(kept)
-            for start in range(0, len(kept_ids), 500):
+            for part in chunked(kept_ids):
                 unchanged += connection.execute(
                     sa.select(finding_t.c.key, finding_t.c.contract_id, finding_t.c.state, finding_t.c.waived_until)
-                    .where(finding_t.c.contract_id.in_(kept_ids[start:start + 500]))
+                    .where(finding_t.c.contract_id.in_(part))
                     .where(finding_t.c.firing.is_(True))).all()
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
@@ -183,8 +183,7 @@ class Runs:
             if resolved:
                 connection.execute(sa.update(finding_t).where(finding_t.c.key == sa.bindparam("k"))
                                    .values(firing=False), resolved)
-            for start in range(0, len(covered), 500):  # every finding still found was found by this run
-                part = covered[start:start + 500]
+            for part in chunked(covered):  # every finding still found was found by this run
                 connection.execute(sa.update(finding_t).where(finding_t.c.firing.is_(True))
                                    .where(finding_t.c.contract_id.in_([c for c in part if c not in kept]))
                                    .values(last_run_id=run.id))
@@ -218,20 +217,18 @@ class Runs:
         part_t, record_t = EvidencePartRow.__table__, EvidencePartRecordRow.__table__
         digests = sorted({d for d, _n in partitions.values()})
         held: set[str] = set()
-        for start in range(0, len(digests), 500):
-            held.update(connection.execute(sa.select(part_t.c.digest).where(
-                part_t.c.digest.in_(digests[start:start + 500]))).scalars())
+        for part in chunked(digests):
+            held.update(connection.execute(sa.select(part_t.c.digest).where(part_t.c.digest.in_(part))).scalars())
         missing = {key: value for key, value in partitions.items() if value[0] not in held}
         out = {d: n for d, n in partitions.values() if d in held}
         sites = sorted({f for f, _c in missing if f is not None})
-        batches: list[Any] = [lambda t, part=sites[i:i + 100]: t.c.facility_id.in_(part)
-                              for i in range(0, len(sites), 100)]
+        batches: list[Any] = [lambda t, part=part: t.c.facility_id.in_(part) for part in chunked(sites, 100)]
         if any(f is None for f, _c in missing):
             batches.append(lambda t: t.c.facility_id.is_(None))
         for where in batches:
             rows: dict[tuple[str | None, str | None], list[tuple[str, str]]] = {}
-            for query in evidence_queries(["facility_id", "contract_id", "id", "content_hash"], as_of,
-                                                known_at, where):
+            for query in evidence_queries(["facility_id", "contract_id", "id", "content_hash"], as_of, known_at,
+                                          where):
                 for batch in driver_batches(connection, query):
                     for facility_id, contract_id, record_id, content_hash in batch:
                         if (facility_id, contract_id) in missing:
@@ -275,8 +272,7 @@ class Runs:
         ids = sorted(set(contract_ids))
         out: dict[str, RunContractRow] = {}
         with self.engine.connect() as connection:
-            for start in range(0, len(ids), 500):
-                part = ids[start:start + 500]
+            for part in chunked(ids):
                 latest = (sa.select(table.c.contract_id, sa.func.max(table.c.run_id).label("run_id"))
                           .where(table.c.contract_id.in_(part)).group_by(table.c.contract_id).subquery())
                 for row in connection.execute(sa.select(table).join(latest, sa.and_(
