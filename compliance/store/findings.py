@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from compliance.domain import models
 from compliance.errors import InputError, NotFound, Problem
@@ -17,20 +17,23 @@ from compliance.store.common import chunked, current_user, json_hash, utc_now
 from compliance.store.tables import EscalationDecisionRow, FindingEventRow, FindingRow
 
 
-def event_hash(event: FindingEventRow) -> str:
-    """The hash of a history entry: its content and the previous entry's hash."""
+#: A history entry's (key, kind, from state, to state, reason).
+Entry = tuple[str, str, str | None, str, str]
+#: The previous hash of a finding's first history entry.
+GENESIS = "0" * 64
+
+
+def event_hash(event: Any) -> str:
+    """The hash of a history entry (a FindingEventRow, or anything with its fields): its content and the previous
+    entry's hash."""
     return json_hash({"prev": event.prev_hash, "key": event.finding_key, "seq": event.seq, "at": event.at,
-                  "actor": event.actor, "kind": event.kind, "from": event.from_state, "to": event.to_state,
-                  "reason": event.reason, "run": event.run_id})
+                      "actor": event.actor, "kind": event.kind, "from": event.from_state, "to": event.to_state,
+                      "reason": event.reason, "run": event.run_id})
 
 
-def append_history(connection: Any, pending: list[tuple[str, str, str | None, str, str]], actor: str,
-                   run_id: int) -> None:
-    """Append history entries in bulk, each chained to the finding's previous entry."""
-    if not pending:
-        return
+def _latest_entries(connection: Any, keys: list[str]) -> dict[str, tuple[int, str]]:
+    """(sequence number, hash) of the latest history entry of each of these findings that has one."""
     event_t = FindingEventRow.__table__
-    keys = sorted({key for key, *_rest in pending})
     last: dict[str, tuple[int, str]] = {}
     for part in chunked(keys, 2000):
         latest = (sa.select(event_t.c.finding_key, sa.func.max(event_t.c.seq).label("seq"))
@@ -39,26 +42,36 @@ def append_history(connection: Any, pending: list[tuple[str, str, str | None, st
                 sa.select(event_t.c.finding_key, event_t.c.seq, event_t.c.hash)
                 .join(latest, sa.and_(latest.c.finding_key == event_t.c.finding_key, latest.c.seq == event_t.c.seq))):
             last[key] = (seq, digest)
-    rows = []
+    return last
+
+
+def history_entries(connection: Any, pending: list[Entry], actor: str, run_id: int | None) -> list[dict[str, Any]]:
+    """The history entries (finding_event columns) of `pending` moves, each chained to its finding's previous entry:
+    the latest one stored, or the one before it in `pending`. The one place entries are made."""
+    last = _latest_entries(connection, sorted({key for key, *_rest in pending}))
+    entries = []
     for key, kind, from_state, to_state, reason in pending:
-        seq, previous = last.get(key, (0, "0" * 64))
+        seq, previous = last.get(key, (0, GENESIS))
         entry = SimpleNamespace(finding_key=key, seq=seq + 1, at=utc_now().isoformat(), actor=actor, kind=kind,
                                 from_state=from_state, to_state=to_state, reason=reason, run_id=run_id,
                                 prev_hash=previous, hash="")
-        entry.hash = event_hash(entry)  # type: ignore[arg-type] - the same fields as a FindingEventRow
+        entry.hash = event_hash(entry)
         last[key] = (entry.seq, entry.hash)
-        rows.append(vars(entry))
-    connection.execute(sa.insert(event_t), rows)
+        entries.append(vars(entry))
+    return entries
+
+
+def append_history(connection: Any, pending: list[Entry], actor: str, run_id: int | None) -> None:
+    """Append the history entries of `pending` moves in bulk (a run's)."""
+    if pending:
+        connection.execute(sa.insert(FindingEventRow.__table__), history_entries(connection, pending, actor, run_id))
 
 
 def record_event(session: Session, key: str, kind: str, from_state: str | None, to_state: str, reason: str,
                  actor: str, run_id: int | None = None) -> FindingEventRow:
-    last = session.exec(select(FindingEventRow).where(FindingEventRow.finding_key == key)
-                        .order_by(col(FindingEventRow.seq).desc()).limit(1)).first()
-    entry = FindingEventRow(finding_key=key, seq=(last.seq + 1) if last else 1, at=utc_now().isoformat(),
-                         actor=actor, kind=kind, from_state=from_state, to_state=to_state, reason=reason,
-                         run_id=run_id, prev_hash=last.hash if last else "0" * 64, hash="")
-    entry.hash = event_hash(entry)
+    """Append one history entry (an officer's move) in the session's transaction; returns it as stored."""
+    (values,) = history_entries(session.connection(), [(key, kind, from_state, to_state, reason)], actor, run_id)
+    entry = FindingEventRow(**values)
     session.add(entry)
     session.flush()
     return entry
