@@ -21,7 +21,8 @@ from compliance.cli import (
     rules_option,
 )
 from compliance.cli.escalation import findings
-from compliance.domain.models import FINDING_STATES, FPRW, Severity
+from compliance.domain.lifecycle import FINDING_STATES
+from compliance.domain.models import FPRW, Severity
 
 
 @cli.command()

@@ -26,7 +26,7 @@ from markupsafe import Markup
 from compliance import __version__
 from compliance.documents import charts, outbound, redaction
 from compliance.documents import environment as documents
-from compliance.domain import facts, models
+from compliance.domain import facts, lifecycle, models
 from compliance.domain.models import FPRW, Severity
 from compliance.errors import NotFound
 from compliance.escalation import routing as escalation
@@ -66,7 +66,7 @@ STALE_RUN_DAYS = 7
 #: The Procurement Act 2023 applies to procurements started on or after this date.
 PROCUREMENT_ACT_FROM = dt.date(2025, 2, 24)
 
-FINAL = frozenset(models.FINAL_STATES)
+FINAL = frozenset(lifecycle.FINAL_STATES)
 
 
 def category_label(category: FPRW | None) -> str:

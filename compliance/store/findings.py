@@ -11,14 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from compliance.domain import models
+from compliance.domain import lifecycle
+from compliance.domain.lifecycle import Move
 from compliance.errors import InputError, NotFound, Problem
 from compliance.store.common import chunked, current_user, json_hash, utc_now
 from compliance.store.tables import EscalationDecisionRow, FindingEventRow, FindingRow
 
 
-#: A history entry's (key, kind, from state, to state, reason).
-Entry = tuple[str, str, str | None, str, str]
 #: The previous hash of a finding's first history entry.
 GENESIS = "0" * 64
 
@@ -45,36 +44,42 @@ def _latest_entries(connection: Any, keys: list[str]) -> dict[str, tuple[int, st
     return last
 
 
-def history_entries(connection: Any, pending: list[Entry], actor: str, run_id: int | None) -> list[dict[str, Any]]:
-    """The history entries (finding_event columns) of `pending` moves, each chained to its finding's previous entry:
-    the latest one stored, or the one before it in `pending`. The one place entries are made."""
-    last = _latest_entries(connection, sorted({key for key, *_rest in pending}))
+def history_entries(connection: Any, moves: list[tuple[str, Move]], actor: str,
+                    run_id: int | None) -> list[dict[str, Any]]:
+    """The history entries (finding_event columns) of `moves` (finding key, move), each chained to its finding's
+    previous entry: the latest one stored, or the one before it in `moves`. The one place entries are made."""
+    last = _latest_entries(connection, sorted({key for key, _move in moves}))
     entries = []
-    for key, kind, from_state, to_state, reason in pending:
+    for key, move in moves:
         seq, previous = last.get(key, (0, GENESIS))
-        entry = SimpleNamespace(finding_key=key, seq=seq + 1, at=utc_now().isoformat(), actor=actor, kind=kind,
-                                from_state=from_state, to_state=to_state, reason=reason, run_id=run_id,
-                                prev_hash=previous, hash="")
+        entry = SimpleNamespace(finding_key=key, seq=seq + 1, at=utc_now().isoformat(), actor=actor, kind=move.kind,
+                                from_state=move.from_state, to_state=move.to_state, reason=move.reason,
+                                run_id=run_id, prev_hash=previous, hash="")
         entry.hash = event_hash(entry)
         last[key] = (entry.seq, entry.hash)
         entries.append(vars(entry))
     return entries
 
 
-def append_history(connection: Any, pending: list[Entry], actor: str, run_id: int | None) -> None:
-    """Append the history entries of `pending` moves in bulk (a run's)."""
-    if pending:
-        connection.execute(sa.insert(FindingEventRow.__table__), history_entries(connection, pending, actor, run_id))
+def append_history(connection: Any, moves: list[tuple[str, Move]], actor: str, run_id: int | None) -> None:
+    """Append the history entries of `moves` (finding key, move) in bulk: a run's."""
+    if moves:
+        connection.execute(sa.insert(FindingEventRow.__table__), history_entries(connection, moves, actor, run_id))
 
 
-def record_event(session: Session, key: str, kind: str, from_state: str | None, to_state: str, reason: str,
-                 actor: str, run_id: int | None = None) -> FindingEventRow:
-    """Append one history entry (an officer's move) in the session's transaction; returns it as stored."""
-    (values,) = history_entries(session.connection(), [(key, kind, from_state, to_state, reason)], actor, run_id)
+def record_move(session: Session, key: str, move: Move, actor: str) -> FindingEventRow:
+    """Append the history entry of one move (an officer's, or a letter's) in the session's transaction; returns it
+    as stored."""
+    (values,) = history_entries(session.connection(), [(key, move)], actor, None)
     entry = FindingEventRow(**values)
     session.add(entry)
     session.flush()
     return entry
+
+
+def refused(key: str, error: lifecycle.Refused) -> InputError:
+    """A move the lifecycle refused, as the input error officers see."""
+    return InputError([Problem("finding", None, key, str(error))])
 
 
 class Findings:
@@ -124,24 +129,23 @@ class Findings:
     def move(self, key: str, to_state: str, reason: str, actor: str | None = None, *,
              waived_until: dt.date | None = None, approver: str | None = None) -> FindingEventRow:
         """Move a finding through its lifecycle; every move records who, when and why."""
-        if not reason.strip():
-            raise InputError([Problem("finding", None, key, "a reason is required for every change of state")])
+        try:
+            lifecycle.require_reason(reason)
+        except lifecycle.Refused as error:
+            raise refused(key, error) from None
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             row = session.get(FindingRow, key, with_for_update=True)
             if row is None:
                 raise NotFound(f'no finding "{key}" in the store')
-            allowed = models.TRANSITIONS[row.state]
-            if to_state not in allowed:
-                raise InputError([Problem("finding", None, key, f'cannot move from "{row.state}" to "{to_state}"; '
-                                          f"allowed: {', '.join(allowed) or 'none (final)'}")])
+            try:
+                move = lifecycle.officer_move(row.state, to_state, reason, waived_until=waived_until,
+                                              approver=approver)
+            except lifecycle.Refused as error:
+                raise refused(key, error) from None
             if to_state == "waived":
-                if waived_until is None or not approver:
-                    raise InputError([Problem("finding", None, key,
-                                              "a waiver needs a reason, an approver and an expiry date")])
                 row.waived_until, row.waiver_reason, row.waiver_approver = waived_until, reason, approver
-                reason = f"{reason} (approved by {approver}, until {waived_until})"
-            entry = record_event(session, key, "moved", row.state, to_state, reason, actor or current_user())
-            row.state = to_state
+            entry = record_move(session, key, move, actor or current_user())
+            row.state = move.to_state
             return entry
 
     def verify_history(self) -> list[str]:

@@ -7,10 +7,10 @@ import hashlib
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from compliance.domain import models
+from compliance.domain import lifecycle
 from compliance.errors import InputError, NotFound, Problem
 from compliance.store.common import current_user, utc_now
-from compliance.store.findings import record_event
+from compliance.store.findings import record_move
 from compliance.store.tables import FindingRow, LetterRow
 
 #: Stands for a letter's reference in its text until the store gives it one (see Store.add_letter).
@@ -70,10 +70,11 @@ class Letters:
             row.state, row.sent_at, row.sent_by = "sent", utc_now(), actor
             for key in row.finding_keys:
                 finding = session.get(FindingRow, key, with_for_update=True)
-                if finding is not None and "notified" in models.TRANSITIONS[finding.state]:
-                    record_event(session, key, "moved", finding.state, "notified",
-                                 f"letter {row.reference} ({row.letter_type}) sent", actor)
-                    finding.state = "notified"
+                move = None if finding is None else lifecycle.letter_sent(
+                    finding.state, f"letter {row.reference} ({row.letter_type}) sent")
+                if finding is not None and move is not None:
+                    record_move(session, key, move, actor)
+                    finding.state = move.to_state
                     moved.append(key)
         return row, moved
 

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from compliance.domain import models
+from compliance.domain import lifecycle, models
 from compliance.errors import StoreError
 from compliance.store.common import chunked, current_user, driver_batches, json_hash, utc_now
 from compliance.store.evidence import evidence_queries, partition_digest
@@ -46,6 +46,11 @@ class RunSummary:
     def counts(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in
                 ("new", "still_open", "worsened", "resolved", "reopened", "waiver_expired")}
+
+
+def _stored(row: Any) -> lifecycle.Stored:
+    """A stored finding (a row of its state, firing, severity and waiver's expiry) as the lifecycle sees it."""
+    return lifecycle.Stored(row.state, row.firing, models.Severity(row.severity), row.waived_until)
 
 
 class Runs:
@@ -104,95 +109,64 @@ class Runs:
             kept_ids = sorted(kept)
             for part in chunked(kept_ids):
                 unchanged += connection.execute(
-                    sa.select(finding_t.c.key, finding_t.c.contract_id, finding_t.c.state, finding_t.c.waived_until)
+                    sa.select(finding_t.c.key, finding_t.c.contract_id, finding_t.c.state, finding_t.c.firing,
+                              finding_t.c.severity, finding_t.c.waived_until)
                     .where(finding_t.c.contract_id.in_(part))
                     .where(finding_t.c.firing.is_(True))).all()
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
-            states: list[dict[str, Any]] = []
-            pending: list[tuple[str, str, str | None, str, str]] = []  # (key, kind, from, to, reason)
+            states: dict[str, list[str]] = {}  # state -> keys of the reused contracts' findings that move to it
+            resolved: list[dict[str, Any]] = []
+            moves: list[tuple[str, lifecycle.Move]] = []
+
+            def noted(key: str, outcome: lifecycle.Outcome) -> lifecycle.Outcome:
+                """The run's moves of one finding, kept for its history and counted in the summary."""
+                moves.extend((key, move) for move in outcome.moves)
+                getattr(summary, outcome.change).append(key)
+                return outcome
+
             for key, payload in sorted(current.items()):
                 row = stored.get(key)
                 severity, verdict = models.Severity(payload["severity"]), payload["verdict"]
                 if row is None:
+                    outcome = noted(key, lifecycle.detected(as_of))
                     inserts.append(dict(key=key, rule_id=payload["rule_id"], contract_id=payload["contract_id"],
                                         facility_id=payload["facility_id"], severity=severity.value,
-                                        verdict=verdict, state="new", firing=True, first_run_id=run.id,
-                                        last_run_id=run.id, payload=payload, waived_until=None, waiver_reason=None,
-                                        waiver_approver=None))
-                    pending.append((key, "detected", None, "new", f"first found as of {as_of}"))
-                    summary.new.append(key)
+                                        verdict=verdict, state=outcome.state, firing=outcome.firing,
+                                        first_run_id=run.id, last_run_id=run.id, payload=payload, waived_until=None,
+                                        waiver_reason=None, waiver_approver=None))
                     continue
-                state = row.state
-                was = models.Severity(row.severity)
-                if state == "waived" and row.waived_until is not None and row.waived_until < as_of:
-                    pending.append((key, "waiver_expired", state, "reopened", f"the waiver expired on {row.waived_until}"))
-                    state = "reopened"
-                    summary.waiver_expired.append(key)
-                elif not row.firing or state == "closed":
-                    pending.append((key, "reopened", state, "reopened", f"fires again as of {as_of}"))
-                    state = "reopened"
-                    summary.reopened.append(key)
-                elif severity.rank < was.rank:
-                    pending.append((key, "worsened", state, state,
-                                    f"severity raised from {was.label} to {severity.label}"))
-                    summary.worsened.append(key)
-                else:
-                    summary.still_open.append(key)
-                if state == "new":  # seen on a second run: no longer new
-                    pending.append((key, "confirmed", "new", "open", "still found on the next run"))
-                    state = "open"
-                if (state, row.firing, row.severity, row.verdict) != (row.state, True, severity.value, verdict) \
-                        or row.payload != payload:
-                    updates.append(dict(k=key, state=state, severity=severity.value, verdict=verdict,
-                                        payload=payload, firing=True))
+                outcome = noted(key, lifecycle.found_again(_stored(row), severity, as_of))
+                if (outcome.state, outcome.firing, severity.value, verdict, payload) \
+                        != (row.state, row.firing, row.severity, row.verdict, row.payload):
+                    updates.append(dict(k=key, state=outcome.state, severity=severity.value, verdict=verdict,
+                                        payload=payload, firing=outcome.firing))
             for row in sorted(unchanged):
-                key, state = row.key, row.state
                 counts[row.contract_id] = counts.get(row.contract_id, 0) + 1
-                if state == "waived" and row.waived_until is not None and row.waived_until < as_of:
-                    pending.append((key, "waiver_expired", state, "reopened",
-                                    f"the waiver expired on {row.waived_until}"))
-                    state = "reopened"
-                    summary.waiver_expired.append(key)
-                elif state == "closed":
-                    pending.append((key, "reopened", state, "reopened", f"fires again as of {as_of}"))
-                    state = "reopened"
-                    summary.reopened.append(key)
-                else:
-                    summary.still_open.append(key)
-                if state == "new":
-                    pending.append((key, "confirmed", "new", "open", "still found on the next run"))
-                    state = "open"
-                if state != row.state and (row.state, state) != ("new", "open"):  # those: one statement below
-                    states.append({"k": key, "state": state})
-            resolved = []
+                outcome = noted(row.key, lifecycle.found_again(_stored(row), models.Severity(row.severity), as_of))
+                if outcome.state != row.state:
+                    states.setdefault(outcome.state, []).append(row.key)
             for key, row in sorted(stored.items()):
-                if key not in current and row.firing:
-                    pending.append((key, "resolved", row.state, row.state, f"no longer found as of {as_of}"))
+                gone = lifecycle.not_found(_stored(row), as_of) if key not in current else None
+                if gone is not None:
+                    noted(key, gone)
                     resolved.append({"k": key})
-                    summary.resolved.append(key)
             if inserts:
                 connection.execute(sa.insert(finding_t), inserts)
             if updates:
                 connection.execute(sa.update(finding_t).where(finding_t.c.key == sa.bindparam("k")).values(
                     state=sa.bindparam("state"), severity=sa.bindparam("severity"), verdict=sa.bindparam("verdict"),
                     payload=sa.bindparam("payload"), firing=sa.bindparam("firing")), updates)
-            if states:
-                connection.execute(sa.update(finding_t).where(finding_t.c.key == sa.bindparam("k"))
-                                   .values(state=sa.bindparam("state")), states)
+            for state, keys in sorted(states.items()):  # a few statements: most are confirmed (new -> open)
+                for part in chunked(keys):
+                    connection.execute(sa.update(finding_t).where(finding_t.c.key.in_(part)).values(state=state))
             if resolved:
                 connection.execute(sa.update(finding_t).where(finding_t.c.key == sa.bindparam("k"))
                                    .values(firing=False), resolved)
             for part in chunked(covered):  # every finding still found was found by this run
                 connection.execute(sa.update(finding_t).where(finding_t.c.firing.is_(True))
-                                   .where(finding_t.c.contract_id.in_([c for c in part if c not in kept]))
-                                   .values(last_run_id=run.id))
-                # The reused contracts' findings: found again, so no longer new (their other moves are above).
-                connection.execute(sa.update(finding_t).where(finding_t.c.firing.is_(True))
-                                   .where(finding_t.c.contract_id.in_([c for c in part if c in kept]))
-                                   .values(last_run_id=run.id, state=sa.case((finding_t.c.state == "new", "open"),
-                                                                             else_=finding_t.c.state)))
-            append_history(connection, pending, actor, run.id)
+                                   .where(finding_t.c.contract_id.in_(part)).values(last_run_id=run.id))
+            append_history(connection, moves, actor, run.id)
             if parts is not None:
                 if parts:
                     connection.execute(sa.insert(RunPartRow.__table__),
