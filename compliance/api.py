@@ -221,8 +221,9 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
             raise EngineError("; ".join(faults) + ". Nothing was stored.")
         findings = [f for c in todo for f in kept.partial.get(c, []) + partials.pop(c)["findings"]]
         summary = store.record_run(
-            as_of, [c.id for c in contracts], findings, library.content_hash(), __version__, None, started, actor,
-            known, partitions=inputs.partitions, reused=kept.whole, inputs={c.id: {
+            as_of=as_of, contract_ids=[c.id for c in contracts], findings=findings,
+            library_hash=library.content_hash(), software_version=__version__, started_at=started, actor=actor,
+            known_at=known, partitions=inputs.partitions, reused=kept.whole, inputs={c.id: {
                 "inputs_hash": inputs.hashes[c.id], "base_hash": inputs.bases[c.id], "units": inputs.units[c.id],
                 "evaluated": c.id not in kept.whole} for c in contracts})
         log("run_stored", run_id=summary.run_id, seconds=elapsed(), **summary.counts())

@@ -21,7 +21,6 @@ from compliance.store.tables import (
     EvidencePartRow,
     FindingRow,
     RunContractRow,
-    RunEvidenceRow,
     RunPartitionRow,
     RunPartRow,
     RunRow,
@@ -58,18 +57,17 @@ class Runs:
 
     engine: sa.Engine
 
-    def record_run(self, as_of: dt.date, contract_ids: list[str], findings: list[models.Finding] | list[dict[str, Any]],
-                   library_hash: str, software_version: str, evidence: dict[str, str] | None, started_at: dt.datetime,
-                   actor: str | None = None, known_at: dt.datetime | None = None, *,
-                   partitions: dict[tuple[str | None, str | None], tuple[str, int]] | None = None,
+    def record_run(self, *, as_of: dt.date, contract_ids: list[str],
+                   findings: list[models.Finding] | list[dict[str, Any]], library_hash: str, software_version: str,
+                   started_at: dt.datetime, partitions: dict[tuple[str | None, str | None], tuple[str, int]],
+                   actor: str | None = None, known_at: dt.datetime | None = None,
                    inputs: dict[str, dict[str, Any]] | None = None, reused: Iterable[str] = ()) -> RunSummary:
         """Store one run's findings against the previous ones, in one transaction, and say what changed.
 
         `contract_ids` are the contracts the run covered: their stored findings that no longer fire are resolved;
         findings of other contracts are left alone. `findings` are Finding models or their JSON form (as
-        ``model_dump(mode="json")`` gives it). The evidence snapshot is either `evidence` (record id ->
-        content hash) or `partitions`: (facility id, contract id or None) -> (digest, records) of the evidence
-        partitions read, stored as shared parts.
+        ``model_dump(mode="json")`` gives it). The evidence snapshot is `partitions`: (facility id, contract id or
+        None) -> (digest, records) of the evidence partitions read, stored as shared parts.
         `inputs` maps each contract to what its findings depend on (``RunContractRow``'s inputs_hash, base_hash, units
         and evaluated). The findings of the `reused` contracts (inputs unchanged) are their stored findings still
         found, not in `findings`: only their lifecycle moves (a waiver expired, a new finding confirmed). Work is
@@ -80,16 +78,11 @@ class Runs:
         finding_t = FindingRow.__table__
         with Session(self.engine) as session, session.begin():
             connection = session.connection()
-            parts = None
-            if partitions is not None:
-                parts = self._store_parts(connection, partitions, as_of, known_at)
-                evidence_digest, evidence_count = json_hash({"parts": sorted(parts)}), sum(parts.values())
-            else:
-                evidence = evidence or {}
-                evidence_digest, evidence_count = json_hash(evidence), len(evidence)
+            parts = self._store_parts(connection, partitions, as_of, known_at)
             run = RunRow(as_of=as_of, known_at=known_at or started_at, started_at=started_at, finished_at=utc_now(),
                          started_by=actor, library_hash=library_hash, software_version=software_version,
-                         evidence_hash=evidence_digest, evidence_count=evidence_count, summary={})
+                         evidence_hash=json_hash({"parts": sorted(parts)}), evidence_count=sum(parts.values()),
+                         summary={})
             session.add(run)
             session.flush()
             assert run.id is not None
@@ -167,13 +160,9 @@ class Runs:
                 connection.execute(sa.update(finding_t).where(finding_t.c.firing.is_(True))
                                    .where(finding_t.c.contract_id.in_(part)).values(last_run_id=run.id))
             append_history(connection, moves, actor, run.id)
-            if parts is not None:
-                if parts:
-                    connection.execute(sa.insert(RunPartRow.__table__),
-                                       [{"run_id": run.id, "digest": d} for d in sorted(parts)])
-            elif evidence:
-                connection.execute(sa.insert(RunEvidenceRow.__table__), [
-                    {"run_id": run.id, "evidence_id": i, "content_hash": h} for i, h in sorted(evidence.items())])
+            if parts:
+                connection.execute(sa.insert(RunPartRow.__table__),
+                                   [{"run_id": run.id, "digest": d} for d in sorted(parts)])
             if inputs:
                 connection.execute(sa.insert(RunContractRow.__table__), [
                     {**values, "run_id": run.id, "contract_id": c, "findings": counts.get(c, 0)}
@@ -226,19 +215,6 @@ class Runs:
                     connection.execute(sa.insert(record_t), [
                         {"digest": digest, "evidence_id": i, "content_hash": h} for i, h in found])
         return out
-
-    def run_snapshot(self, run_id: int) -> dict[str, str]:
-        """The evidence a run read: record id -> content hash."""
-        with self.engine.connect() as connection:
-            part = EvidencePartRecordRow.__table__
-            rows = connection.execute(sa.select(part.c.evidence_id, part.c.content_hash).join(
-                RunPartRow.__table__, RunPartRow.__table__.c.digest == part.c.digest)
-                .where(RunPartRow.__table__.c.run_id == run_id)).all()
-            if not rows:
-                old = RunEvidenceRow.__table__
-                rows = connection.execute(sa.select(old.c.evidence_id, old.c.content_hash)
-                                          .where(old.c.run_id == run_id)).all()
-        return dict(rows)
 
     def last_inputs(self, contract_ids: Iterable[str]) -> dict[str, RunContractRow]:
         """For each contract, what the latest run that covered it knew of it."""
