@@ -17,7 +17,6 @@ from compliance.errors import InputError, NotFound, Problem
 from compliance.store.common import chunked, current_user, json_hash, utc_now
 from compliance.store.tables import EscalationDecisionRow, FindingEventRow, FindingRow
 
-
 #: The previous hash of a finding's first history entry.
 GENESIS = "0" * 64
 
@@ -157,7 +156,7 @@ class Findings:
         previous: dict[str, FindingEventRow] = {}
         for entry in events:
             before = previous.get(entry.finding_key)
-            expected_prev = before.hash if before else "0" * 64
+            expected_prev = before.hash if before else GENESIS
             expected_seq = before.seq + 1 if before else 1
             if entry.seq != expected_seq or entry.prev_hash != expected_prev:
                 problems.append(f"finding {entry.finding_key}: entry {entry.seq} does not follow entry "
@@ -178,7 +177,7 @@ class Findings:
     def add_decision(self, finding_key: str, recommended_level: str, decision: str, level: str | None, reason: str,
                      decided_by: str | None = None) -> EscalationDecisionRow:
         row = EscalationDecisionRow(finding_key=finding_key, recommended_level=recommended_level, decision=decision,
-                                 level=level, reason=reason, decided_by=decided_by or current_user())
+                                    level=level, reason=reason, decided_by=decided_by or current_user())
         with Session(self.engine) as session, session.begin():
             session.add(row)
             session.flush()

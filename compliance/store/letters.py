@@ -70,9 +70,10 @@ class Letters:
             row.state, row.sent_at, row.sent_by = "sent", utc_now(), actor
             for key in row.finding_keys:
                 finding = session.get(FindingRow, key, with_for_update=True)
-                move = None if finding is None else lifecycle.letter_sent(
-                    finding.state, f"letter {row.reference} ({row.letter_type}) sent")
-                if finding is not None and move is not None:
+                if finding is None:
+                    continue
+                move = lifecycle.letter_sent(finding.state, f"letter {row.reference} ({row.letter_type}) sent")
+                if move is not None:
                     record_move(session, key, move, actor)
                     finding.state = move.to_state
                     moved.append(key)

@@ -243,7 +243,8 @@ class Runs:
         their evidence is read once); a partition is named by its group's first contract."""
         with Session(self.engine) as session, session.begin():
             session.add_all(RunPartitionRow(token=token, contract_id=group[0], contracts=list(group), as_of=as_of,
-                                         known_at=known_at, library_hash=library_hash) for group in groups if group)
+                                            known_at=known_at, library_hash=library_hash)
+                            for group in groups if group)
 
     def shared_runs(self) -> list[tuple[str, dt.date, dt.datetime | None, str]]:
         """(token, as of, known at, library hash) of the runs in progress that still have pending partitions."""
