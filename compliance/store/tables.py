@@ -260,7 +260,8 @@ class RunPartitionRow(SQLModel, table=True):
 
 
 class RunEvidenceRow(SQLModel, table=True):
-    """The evidence snapshot of a run: every record it read, with the content hash it had."""
+    """The evidence snapshot of a run stored before revision 0007: every record it read, with the content hash it
+    had. Kept for those runs; later runs store the parts they read (RunPartRow)."""
 
     __tablename__ = "run_evidence"
     run_id: int = Field(foreign_key="run.id", primary_key=True)
