@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from consortium import CROCKFORD, os_id  # bench/ is on the path when a benchmark runs as a script
 
 from compliance.domain import models
-from compliance.store.database import Store, display_url, normalise_url
+from compliance.store import Store, display_url, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
 START = dt.date(2022, 1, 1)

@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import consortium  # noqa: E402
 from import_bench import Child, fresh_store  # noqa: E402
 
-from compliance.store.database import display_url  # noqa: E402
+from compliance.store import display_url  # noqa: E402
 
 AS_OF = consortium.AS_OF
 RULES = ROOT / "rules"
@@ -170,7 +170,7 @@ def contract_sizes(url: str, world: consortium.World) -> dict[str, int]:
     """How many evidence records (as of AS_OF) each active contract reads."""
     import sqlalchemy as sa
 
-    from compliance.store.database import Store
+    from compliance.store import Store
 
     store = Store(url)
     try:
@@ -224,7 +224,7 @@ def bench_size(target: str, size: int, files: dict[str, Any], world: consortium.
         checked(cli([*db, "import", "facilities", str(files["facilities"])], env, workdir), "import facilities")
         loaded = checked(cli([*db, "import", "evidence", *map(str, files["evidence"])], env, workdir),
                          "import evidence")
-        from compliance.store.database import Store
+        from compliance.store import Store
 
         store = Store(url)
         try:
@@ -284,7 +284,7 @@ def bench_size(target: str, size: int, files: dict[str, Any], world: consortium.
 
 def compare(url: str, reference_file: Path) -> list[str]:
     """Stored findings (those the last run found) against the reference evaluation's, field by field."""
-    from compliance.store.database import Store
+    from compliance.store import Store
 
     expected = {f["key"]: f for f in json.loads(reference_file.read_text())}
     store = Store(url)
@@ -314,7 +314,7 @@ def _floor_group(contract_ids: list[str]) -> tuple[int, float]:
     """Read and reduce a group's evidence as the run does, then evaluate it with the reference evaluator alone (no
     engine, no findings): (matches, seconds)."""
     from compliance.evaluation import pipeline
-    from compliance.store.database import Store
+    from compliance.store import Store
 
     if "store" not in _STATE:
         _STATE["store"] = Store(_STATE["url"])
@@ -330,7 +330,7 @@ def _verify_contract(contract_id: str) -> list[dict[str, Any]]:
     from compliance import api
     from compliance.evaluation import contract as evaluation
     from compliance.rules import reference
-    from compliance.store.database import Store
+    from compliance.store import Store
 
     if "store" not in _STATE:
         _STATE["store"] = Store(_STATE["url"])
@@ -348,7 +348,7 @@ def _pool(url: str, as_of: dt.date, known_at: dt.datetime, workers: int) -> tupl
 
     from compliance import api
     from compliance.evaluation import pipeline
-    from compliance.store.database import Store
+    from compliance.store import Store
 
     store = Store(url)
     try:

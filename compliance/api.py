@@ -24,7 +24,8 @@ from typing import Any
 from compliance import __version__
 from compliance.documents import outbound
 from compliance.domain import facts, models
-from compliance.domain.models import EVIDENCE_TYPES, FINDING_STATES, FPRW, VERDICT_LABELS, Severity
+from compliance.domain.lifecycle import FINDING_STATES
+from compliance.domain.models import EVIDENCE_TYPES, FPRW, VERDICT_LABELS, Severity
 from compliance.errors import ConfigurationError, EngineError, InputError, NotFound, Problem, StoreError
 from compliance.escalation import routing as escalation
 from compliance.evaluation import pipeline
@@ -33,7 +34,7 @@ from compliance.rules.library import RuleLibrary, load_rules
 from compliance.rules.spec import did_you_mean
 from compliance.sources import intake, records
 from compliance.sources.pseudonyms import Pseudonymiser
-from compliance.store.database import ImportSummary, RunSummary, Store, display_url, evidence_hash
+from compliance.store import ImportSummary, RunSummary, Store, display_url, evidence_hash
 
 __all__ = [
     "check",
@@ -290,8 +291,9 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
             raise EngineError("; ".join(faults) + ". Nothing was stored.")
         findings = [f for c in todo for f in kept.partial.get(c, []) + partials.pop(c)["findings"]]
         summary = store.record_run(
-            as_of, [c.id for c in contracts], findings, library.content_hash(), __version__, None, started, actor,
-            known, partitions=inputs.partitions, reused=kept.whole, inputs={c.id: {
+            as_of=as_of, contract_ids=[c.id for c in contracts], findings=findings,
+            library_hash=library.content_hash(), software_version=__version__, started_at=started, actor=actor,
+            known_at=known, partitions=inputs.partitions, reused=kept.whole, inputs={c.id: {
                 "inputs_hash": inputs.hashes[c.id], "base_hash": inputs.bases[c.id], "units": inputs.units[c.id],
                 "evaluated": c.id not in kept.whole} for c in contracts})
         log("run_stored", run_id=summary.run_id, seconds=elapsed(), **summary.counts())
@@ -521,7 +523,7 @@ def draft_letter(store: Store, library: RuleLibrary, contract_id: str, kind: str
     Raises RedactionError (nothing stored) when the text fails the check."""
     from compliance.documents import environment as documents
     from compliance.documents import letters, redaction
-    from compliance.store.database import LETTER_REFERENCE, LetterRow
+    from compliance.store import LETTER_REFERENCE, LetterRow
 
     store.require_current()
     if kind not in letters.LETTER_KINDS:

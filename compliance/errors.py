@@ -93,6 +93,27 @@ class Problem:
         return f"{place}:{where} {self.message}"
 
 
+@dataclass(frozen=True)
+class FieldProblem:
+    """Why an evidence row was refused: the field (None for the row as a whole), the value found, what was
+    expected. Intake finds most of them; the store adds those that need the database (an unknown contract)."""
+
+    field: str | None
+    value: str | None
+    expected: str
+
+    @property
+    def message(self) -> str:
+        """What was expected and what was found, without the field."""
+        return self.expected + (f"; found {self.value}" if self.value is not None else "")
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+    def as_json(self) -> dict[str, Any]:
+        return {"field": self.field, "value": self.value, "expected": self.expected}
+
+
 class ComplianceError(Exception):
     """Base class for every error compliance raises on purpose."""
 

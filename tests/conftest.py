@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from compliance.store.database import Store, normalise_url
+from compliance.store import Store, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The pseudonym key the tests import evidence with (real deployments configure their own secret key); set in the

@@ -15,7 +15,7 @@ from helpers import CONTRACTS, FACILITIES
 from compliance.cli import cli
 from compliance.domain.models import FPRW, Severity
 from compliance.rules.library import load_rules
-from compliance.store.database import Store
+from compliance.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")

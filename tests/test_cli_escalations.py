@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from compliance import api
 from compliance.cli import cli
-from compliance.store.database import Store
+from compliance.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2025-06-30"

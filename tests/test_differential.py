@@ -25,7 +25,7 @@ from compliance.domain import facts, models
 from compliance.evaluation import contract as evaluation
 from compliance.evaluation import pipeline
 from compliance.rules import compiler, engine, meaning, reference, relevance, spec
-from compliance.store.database import evidence_payload
+from compliance.store import evidence_payload
 
 SETTINGS = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                      HealthCheck.filter_too_much])

@@ -22,7 +22,7 @@ from compliance.domain import models
 from compliance.errors import ConfigurationError, InputError
 from compliance.sources import evidence_template, intake
 from compliance.sources.pseudonyms import Pseudonymiser
-from compliance.store.database import Store
+from compliance.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANT = "TH2020112B8R4N8"  # the facility in helpers.FACILITIES

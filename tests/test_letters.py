@@ -21,7 +21,7 @@ from compliance.cli import cli
 from compliance.documents import environment as documents
 from compliance.documents import letters
 from compliance.domain import models
-from compliance.store.database import Store
+from compliance.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "letters"

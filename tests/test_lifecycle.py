@@ -1,10 +1,12 @@
 """Batch runs and the findings lifecycle, as a user runs them: what changed, transitions, waivers, the audit chain.
 
-Every test runs on a real SQLite file and, when COMPLIANCE_TEST_DATABASE_URL is set, on PostgreSQL.
+Every test runs on a real SQLite file and, when COMPLIANCE_TEST_DATABASE_URL is set, on PostgreSQL; the tests of
+the state machine itself (compliance.domain.lifecycle, pure functions) need no store.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -14,7 +16,10 @@ from click.testing import CliRunner
 from helpers import CONTRACTS, FACILITIES
 
 from compliance.cli import cli
-from compliance.store.database import Store
+from compliance.domain import lifecycle
+from compliance.domain.lifecycle import Move, Outcome, Stored
+from compliance.domain.models import Severity
+from compliance.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")
@@ -375,3 +380,88 @@ def test_unknown_finding_keys_are_named_and_join_without_a_shared_run_does_nothi
         assert result.exit_code == 3 and 'no finding "FL-01/K9/nope" in the store' in result.output
     joined = cli_run(loaded, "run", "--join", "--rules", RULES)
     assert joined.exit_code == 0 and joined.output == "Evaluated 0 contracts of the run in progress.\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The state machine, without a store
+
+DAY = dt.date(2025, 1, 31)
+
+
+def test_a_finding_found_for_the_first_time_is_new_then_confirmed_open_on_the_next_run():
+    assert lifecycle.observe(None, Severity.MAJOR, DAY) == Outcome(
+        "new", "new", True, (Move("detected", None, "new", "first found as of 2025-01-31"),))
+    assert lifecycle.observe(Stored("new", True, Severity.MAJOR), Severity.MAJOR, DAY) == Outcome(
+        "still_open", "open", True, (Move("confirmed", "new", "open", "still found on the next run"),))
+    # Found again in a state an officer set: still open, no move.
+    assert lifecycle.observe(Stored("notified", True, Severity.MAJOR), Severity.MAJOR, DAY) == Outcome(
+        "still_open", "notified", True)
+
+
+def test_a_finding_no_longer_found_is_resolved_once_and_reopened_when_it_fires_again():
+    notified = Stored("notified", True, Severity.MAJOR)
+    assert lifecycle.observe(notified, None, DAY) == Outcome(
+        "resolved", "notified", False, (Move("resolved", "notified", "notified", "no longer found as of 2025-01-31"),))
+    assert lifecycle.observe(Stored("notified", False, Severity.MAJOR), None, DAY) is None  # resolved already
+    assert lifecycle.observe(None, None, DAY) is None
+    assert lifecycle.observe(Stored("notified", False, Severity.MAJOR), Severity.MAJOR, DAY) == Outcome(
+        "reopened", "reopened", True, (Move("reopened", "notified", "reopened", "fires again as of 2025-01-31"),))
+    # Resolved while new, found again: reopened, not confirmed.
+    assert lifecycle.observe(Stored("new", False, Severity.MINOR), Severity.MINOR, DAY).moves == (
+        Move("reopened", "new", "reopened", "fires again as of 2025-01-31"),)
+
+
+def test_a_closed_finding_found_again_is_reopened():
+    assert lifecycle.observe(Stored("closed", True, Severity.MINOR), Severity.MINOR, DAY) == Outcome(
+        "reopened", "reopened", True, (Move("reopened", "closed", "reopened", "fires again as of 2025-01-31"),))
+
+
+def test_a_waiver_expires_the_day_after_its_last_day():
+    waived = Stored("waived", True, Severity.MAJOR, waived_until=dt.date(2025, 1, 30))
+    assert lifecycle.observe(waived, Severity.MAJOR, DAY) == Outcome(
+        "waiver_expired", "reopened", True,
+        (Move("waiver_expired", "waived", "reopened", "the waiver expired on 2025-01-30"),))
+    still = Stored("waived", True, Severity.MAJOR, waived_until=DAY)
+    assert lifecycle.observe(still, Severity.PRIORITY, DAY) == Outcome(
+        "worsened", "waived", True, (Move("worsened", "waived", "waived", "severity raised from Major to Priority"),))
+
+
+def test_a_more_serious_severity_is_worsened_a_less_serious_one_is_not():
+    assert lifecycle.observe(Stored("open", True, Severity.MINOR), Severity.MAJOR, DAY) == Outcome(
+        "worsened", "open", True, (Move("worsened", "open", "open", "severity raised from Minor to Major"),))
+    assert lifecycle.observe(Stored("open", True, Severity.MAJOR), Severity.MINOR, DAY) == Outcome(
+        "still_open", "open", True)
+    # A new finding that worsened is also confirmed: two moves, in this order.
+    assert [m.kind for m in lifecycle.observe(Stored("new", True, Severity.MINOR), Severity.MAJOR, DAY).moves] == [
+        "worsened", "confirmed"]
+
+
+def test_officers_move_only_along_the_transitions():
+    assert lifecycle.officer_move("new", "notified", "Letter L2 sent") == Move(
+        "moved", "new", "notified", "Letter L2 sent")
+    with pytest.raises(lifecycle.Refused, match='^cannot move from "notified" to "closed"; allowed: cap_requested, '
+                                                'in_remediation, withdrawn, waived$'):
+        lifecycle.officer_move("notified", "closed", "Paid back")
+    with pytest.raises(lifecycle.Refused, match="a reason is required for every change of state"):
+        lifecycle.officer_move("new", "notified", "  ")
+
+
+def test_a_final_state_allows_no_move_but_closed_can_be_reopened():
+    assert set(lifecycle.FINAL_STATES) <= set(lifecycle.FINDING_STATES) == set(lifecycle.TRANSITIONS)
+    assert all(to in lifecycle.FINDING_STATES for allowed in lifecycle.TRANSITIONS.values() for to in allowed)
+    with pytest.raises(lifecycle.Refused, match=r'cannot move from "withdrawn" to "reopened"; allowed: none \(final\)'):
+        lifecycle.officer_move("withdrawn", "reopened", "Found again")
+    assert lifecycle.officer_move("closed", "reopened", "Found again").to_state == "reopened"
+    assert lifecycle.letter_sent("withdrawn", "letter X sent") is None
+    assert lifecycle.letter_sent("closed", "letter X sent") is None
+    assert lifecycle.letter_sent("open", "letter X sent") == Move("moved", "open", "notified", "letter X sent")
+
+
+def test_a_waiver_needs_an_approver_and_an_expiry_date_and_records_them_in_the_reason():
+    with pytest.raises(lifecycle.Refused, match="a waiver needs a reason, an approver and an expiry date"):
+        lifecycle.officer_move("open", "waived", "Factory closing", approver="Head of Procurement")
+    with pytest.raises(lifecycle.Refused, match="a waiver needs a reason, an approver and an expiry date"):
+        lifecycle.officer_move("open", "waived", "Factory closing", waived_until=DAY)
+    assert lifecycle.officer_move("open", "waived", "Factory closing", waived_until=DAY,
+                                  approver="Head of Procurement") == Move(
+        "moved", "open", "waived", "Factory closing (approved by Head of Procurement, until 2025-01-31)")

@@ -23,7 +23,7 @@ from compliance.documents import letters, outbound, redaction
 from compliance.domain import models
 from compliance.errors import RedactionError
 from compliance.sources import evidence_template
-from compliance.store.database import Store
+from compliance.store import Store
 
 DATED = dt.date(2026, 1, 15)
 KINDS = list(letters.LETTER_KINDS)

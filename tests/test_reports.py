@@ -32,7 +32,7 @@ from compliance.escalation import renewal
 from compliance.escalation.renewal import Status, recommend
 from compliance.escalation.routing import Policy
 from compliance.rules import spec
-from compliance.store.database import Store, normalise_url
+from compliance.store import Store, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "contracts"

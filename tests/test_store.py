@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from compliance import store as store_package
 from compliance.domain import models
 from compliance.errors import StoreError
-from compliance.store.database import Store, normalise_url
+from compliance.store import Store, normalise_url
 
 FACILITY = "TH2020112B8R4N8"
 
@@ -154,3 +157,19 @@ def test_urls():
     assert normalise_url("data/x.db") == "sqlite:///data/x.db"
     assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_the_store_is_one_facade_of_modules_that_import_no_higher_layer():
+    """Layers, lowest first: errors, domain, sources and rules, evaluation, store, escalation, documents, api, cli. The
+    store reads the domain and raises errors; what it is given (rows, findings) is made above it."""
+    package = Path(store_package.__file__).parent
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        used = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module} | {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        above = {name for name in used if name.startswith(("compliance.sources", "compliance.evaluation",
+                                                           "compliance.escalation", "compliance.documents",
+                                                           "compliance.api", "compliance.cli"))}
+        assert above == set(), path.name
+        assert path.read_text().count("\n") < 600, path.name
+    assert not (package / "database.py").exists()

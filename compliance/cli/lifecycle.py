@@ -18,7 +18,8 @@ from compliance.cli.common import (
     store_of,
 )
 from compliance.cli.escalation import findings
-from compliance.domain.models import FINDING_STATES, FPRW, Severity
+from compliance.domain.lifecycle import FINDING_STATES
+from compliance.domain.models import FPRW, Severity
 from compliance.errors import ExitCode
 
 

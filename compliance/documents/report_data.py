@@ -20,7 +20,7 @@ from typing import Any
 from markupsafe import Markup
 
 from compliance.documents import charts, outbound, redaction
-from compliance.domain import models
+from compliance.domain import lifecycle, models
 from compliance.domain.models import FPRW, Severity
 from compliance.errors import NotFound
 from compliance.escalation import renewal
@@ -42,7 +42,7 @@ HISTORY_MONTHS = 24
 #: A run older than this (days before the report's date) is flagged: the stored findings may be out of date.
 STALE_RUN_DAYS = 7
 
-FINAL = frozenset(models.FINAL_STATES)
+FINAL = frozenset(lifecycle.FINAL_STATES)
 
 
 def category_label(category: FPRW | None) -> str:

@@ -923,31 +923,6 @@ VERDICT_LABELS: dict[str, str] = {
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Finding lifecycle (DOMAIN §A.3): what officers do with a finding over months
-
-#: States, in the order a finding usually moves through them.
-FINDING_STATES = ("new", "open", "notified", "cap_requested", "in_remediation", "closure_claimed", "closed",
-                  "reopened", "withdrawn", "waived")
-
-#: Where an officer may move a finding from each state. `run` itself only opens, reopens and resolves.
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "new": ("open", "notified", "withdrawn", "waived"),
-    "open": ("notified", "withdrawn", "waived"),
-    "notified": ("cap_requested", "in_remediation", "withdrawn", "waived"),
-    "cap_requested": ("in_remediation", "withdrawn", "waived"),
-    "in_remediation": ("closure_claimed", "withdrawn", "waived"),
-    "closure_claimed": ("closed", "reopened"),
-    "closed": ("reopened",),
-    "reopened": ("notified", "cap_requested", "in_remediation", "withdrawn", "waived"),
-    "waived": ("reopened", "withdrawn"),
-    "withdrawn": (),
-}
-
-#: States in which a finding is no longer worked: closed after verification, or withdrawn.
-FINAL_STATES = ("closed", "withdrawn")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
 # Working groups
 
 

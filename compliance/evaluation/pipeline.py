@@ -37,7 +37,7 @@ from compliance.domain.facts import Match
 from compliance.evaluation.contract import ContractResult, Evaluator, rule_parameters
 from compliance.rules import relevance
 from compliance.rules.library import RuleLibrary
-from compliance.store.database import partition_digest
+from compliance.store import partition_digest
 
 
 class EvidenceReader(Protocol):

@@ -43,7 +43,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from compliance.domain import models
-from compliance.errors import InputError, Problem
+from compliance.domain.rows import MAX_CELL, Row
+from compliance.errors import FieldProblem, InputError, Problem
 from compliance.rules import spec
 from compliance.rules.meaning import list_fields
 from compliance.sources.pseudonyms import IDENTITY_COLUMNS, Pseudonymiser
@@ -51,8 +52,6 @@ from compliance.sources.structured import read_structured
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
            ".yaml": "yaml", ".yml": "yaml"}
-#: Longest cell accepted, in characters; a longer one is quarantined (its first characters are kept).
-MAX_CELL = 20_000
 #: Rows whose id starts with this are a template's example row, skipped on import.
 EXAMPLE_PREFIX = "EXAMPLE-"
 #: In CSV and XLSX cells, list values (e.g. a grievance's issue_categories) are separated by ";".
@@ -68,50 +67,6 @@ _ALL_FIELDS = set().union(*(set(cls.model_fields) for cls in models.EVIDENCE_TYP
 def column_name(header: str) -> str:
     """A header as a field name: "Facility ID" -> facility_id, "issue-categories" -> issue_categories."""
     return re.sub(r"[\s\-]+", "_", str(header).strip().lstrip("\ufeff")).lower()
-
-
-@dataclass(frozen=True)
-class FieldProblem:
-    """Why a row was refused: the field (None for the row as a whole), the value found, what was expected."""
-
-    field: str | None
-    value: str | None
-    expected: str
-
-    @property
-    def message(self) -> str:
-        """What was expected and what was found, without the field."""
-        return self.expected + (f"; found {self.value}" if self.value is not None else "")
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
-
-    def as_json(self) -> dict[str, Any]:
-        return {"field": self.field, "value": self.value, "expected": self.expected}
-
-
-@dataclass
-class Row:
-    """One row of an evidence file, prepared: the record when it is valid, else its problems. `raw` is the row as
-    read, identities already pseudonymised (``storable`` makes the quarantine's copy of it)."""
-
-    number: int
-    raw: dict[str, Any]
-    record: models.EvidenceBase | None = None
-    problems: list[FieldProblem] = field(default_factory=list)
-    skipped: bool = False
-    #: How `number` counts: "row" (CSV, XLSX: the spreadsheet's row) or "line" (JSON, JSON Lines, YAML).
-    unit: str = "row"
-
-    @property
-    def type_name(self) -> str | None:
-        value = self.raw.get("type")
-        return value if isinstance(value, str) else None
-
-    @property
-    def record_id(self) -> str | None:
-        value = self.raw.get("id")
-        return str(value)[:120] if value not in (None, "") else None
 
 
 @dataclass
@@ -383,19 +338,6 @@ def _shown(value: Any) -> str:
     if isinstance(value, str) and len(value) > 60:
         return repr(value[:57] + "...") + f" ({len(value)} characters)"
     return repr(value.isoformat() if isinstance(value, dt.date) else value)
-
-
-def storable(value: Any) -> Any:
-    """A row's value as the quarantine keeps it (JSON), with over-long text cut. Only refused rows need it."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str) and len(value) > MAX_CELL:
-        return value[:200] + f" [cut: {len(value)} characters]"
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): storable(v) for k, v in value.items()}
-    return value
 
 
 def _expected(error: dict[str, Any]) -> str:

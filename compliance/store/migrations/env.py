@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-from compliance.store import database as db  # noqa: F401 - registers the tables on SQLModel.metadata
+from compliance.store import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 
 target_metadata = SQLModel.metadata
 
