@@ -116,15 +116,18 @@ class Connection:
         at once when another run holds it. The operating system (SQLite: a lock file beside the database) or
         the database (PostgreSQL: a session advisory lock) releases it if the process dies."""
         if self.engine.dialect.name == "postgresql":
+            # One lock per store: the key names the schema too, so stores in two schemas of one database (a
+            # consortium's test and live stores, say) never wait for each other.
+            key = "(:k, hashtext(current_schema()))"
             with self.engine.connect() as connection:
                 if wait:
-                    connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": RUN_LOCK_KEY})
-                elif not connection.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RUN_LOCK_KEY}).scalar():
+                    connection.execute(sa.text(f"SELECT pg_advisory_lock{key}"), {"k": RUN_LOCK_KEY})
+                elif not connection.execute(sa.text(f"SELECT pg_try_advisory_lock{key}"), {"k": RUN_LOCK_KEY}).scalar():
                     raise RunInProgress(BUSY_MESSAGE)
                 try:
                     yield
                 finally:
-                    connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RUN_LOCK_KEY})
+                    connection.execute(sa.text(f"SELECT pg_advisory_unlock{key}"), {"k": RUN_LOCK_KEY})
                     connection.commit()
             return
         path = self.engine.url.database
