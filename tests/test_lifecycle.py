@@ -164,6 +164,30 @@ def test_a_waiver_needs_an_approver_and_expiry_stays_visible_and_expires(loaded:
     assert "reopened" in cli_run(loaded, "findings", "list", "--state", "reopened").output
 
 
+def test_a_rerun_moves_each_reused_finding_as_the_lifecycle_says(store_url: str):
+    """Nothing changed, so every contract keeps its findings: the new ones are confirmed (open), a waiver that
+    ended is reopened, a waiver that still runs stays."""
+    assert cli_run(store_url, "demo", "--data", str(ROOT / "contracts"), "--rules", RULES).exit_code == 0
+
+    def run(as_of: str = "2025-06-30") -> dict:
+        result = cli_run(store_url, "run", "--as-of", as_of, "--rules", RULES, "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    keys = sorted(run()["new"])
+    assert len(keys) >= 3
+    for key, until in ((keys[0], "2025-06-15"), (keys[1], "2025-12-31")):
+        moved = cli_run(store_url, "findings", "move", key, "waived", "--reason", "Factory closing", "--approver",
+                        "Head of Procurement", "--until", until)
+        assert moved.exit_code == 0, moved.output
+    again = run()
+    assert again["evaluated"] == 0 and again["waiver_expired"] == [keys[0]]
+    rows = json.loads(cli_run(store_url, "findings", "list", "--json").output)
+    states = {row["key"]: row["state"] for row in rows if row["firing"]}
+    assert states == {keys[0]: "reopened", keys[1]: "waived"} | {key: "open" for key in keys[2:]}
+    assert cli_run(store_url, "audit", "verify").exit_code == 0
+
+
 def test_run_fail_on_sets_the_exit_code_for_new_findings_at_or_above_a_severity(loaded: str):
     result = cli_run(loaded, "run", "--as-of", AS_OF, "--rules", RULES, "--fail-on", "major")
     assert result.exit_code == 1  # FL-01 is Major and new

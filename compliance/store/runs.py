@@ -4,6 +4,7 @@ each contract's findings depended on, and the partitions of a run that several p
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,7 +109,7 @@ class Runs:
                     .where(finding_t.c.firing.is_(True))).all()
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
-            states: dict[str, list[str]] = {}  # state -> keys of the reused contracts' findings that move to it
+            states: dict[tuple[str, str], list[str]] = {}  # (from, to) -> the reused contracts' findings moved
             resolved: list[dict[str, Any]] = []
             moves: list[tuple[str, lifecycle.Move]] = []
 
@@ -138,7 +139,7 @@ class Runs:
                 counts[row.contract_id] = counts.get(row.contract_id, 0) + 1
                 outcome = noted(row.key, lifecycle.found_again(_stored(row), models.Severity(row.severity), as_of))
                 if outcome.state != row.state:
-                    states.setdefault(outcome.state, []).append(row.key)
+                    states.setdefault((row.state, outcome.state), []).append(row.key)
             for key, row in sorted(stored.items()):
                 gone = lifecycle.not_found(_stored(row), as_of) if key not in current else None
                 if gone is not None:
@@ -150,9 +151,18 @@ class Runs:
                 connection.execute(sa.update(finding_t).where(finding_t.c.key == sa.bindparam("k")).values(
                     state=sa.bindparam("state"), severity=sa.bindparam("severity"), verdict=sa.bindparam("verdict"),
                     payload=sa.bindparam("payload"), firing=sa.bindparam("firing")), updates)
-            for state, keys in sorted(states.items()):  # a few statements: most are confirmed (new -> open)
-                for part in chunked(keys):
-                    connection.execute(sa.update(finding_t).where(finding_t.c.key.in_(part)).values(state=state))
+            # When every reused finding in a state moves (most often: all are confirmed, new -> open), one statement
+            # per 500 contracts moves them, else one per 500 findings.
+            in_state = Counter(row.state for row in unchanged)
+            for (before, after), keys in sorted(states.items()):
+                if len(keys) == in_state[before]:
+                    for part in chunked(kept_ids):
+                        connection.execute(sa.update(finding_t).where(finding_t.c.firing.is_(True))
+                                           .where(finding_t.c.state == before)
+                                           .where(finding_t.c.contract_id.in_(part)).values(state=after))
+                else:
+                    for part in chunked(keys):
+                        connection.execute(sa.update(finding_t).where(finding_t.c.key.in_(part)).values(state=after))
             if resolved:
                 connection.execute(sa.update(finding_t).where(finding_t.c.key == sa.bindparam("k"))
                                    .values(firing=False), resolved)
