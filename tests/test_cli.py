@@ -293,3 +293,18 @@ def test_import_evidence_with_a_type_for_rows_without_one(runner: CliRunner, loa
     wrong = invoke(runner, loaded, "import", "evidence", str(hours), "--type", "working_hour")
     assert wrong.exit_code == 3
     assert 'type: unknown evidence type "working_hour"; did you mean "working_hours"?' in wrong.output
+
+
+def test_a_verified_corrective_action_recorded_for_the_contract_not_a_facility_does_not_stop_the_check(
+        runner: CliRunner, loaded: str, tmp_path: Path):
+    """A closure that names no facility cannot make a finding a repeat (repeats are per facility); it used to
+    stop the reduced evaluation of the whole contract with an internal error."""
+    cap = tmp_path / "cap.yaml"
+    cap.write_text("evidence:\n  - {type: corrective_action, id: CA-K1, contract_id: K1, date: 2024-08-01, "
+                   "cap_id: CAP-1, action_ref: a1, rule_id: WH-01, status: completed, completed_on: 2024-07-30, "
+                   "due_date: 2024-07-31, "
+                   "verified_by: worker_survey}\n")
+    assert invoke(runner, loaded, "import", "evidence", str(cap)).exit_code == 0
+    before = invoke(runner, loaded, "check", "K1", "--as-of", "2024-11-01", "--rules", RULES, "--json")
+    assert before.exit_code in (0, 1), before.output
+    assert json.loads(before.output)[0]["engine_faults"] == []

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import typing
 from collections import Counter
@@ -554,8 +555,11 @@ DATED = [t for t in TYPES if "date" in FIELDS[t]]  # a threshold needs dates: se
 TEXTS = ["a", "ab", "", "é", "É", "a-b", "10", "9"]
 WORDS = ["a", "ab", "É", "a-b", "10"]  # for "mentions"
 IDS = ["r1", "r2", "r3", "r5"]
-INTS = [-1, 0, 1, 2]
-FLOATS = [-0.5, 0.0, 1.0, 1.5, 2.0]
+# Small values meet at the boundaries; magnitudes that Python writes in exponent notation (below 0.0001, from 10^16
+# up) check that the engine reads every number exactly. Whole numbers stay within 2^53, where an int and a float
+# compare the same in Python and in the engine.
+INTS = [-1, 0, 1, 2, 10**6, 2**53 - 1, -(10**15)]
+FLOATS = [-0.5, 0.0, 1.0, 1.5, 2.0, 0.00001, -1e-07, 1e16, 2.5e17, 1e-300, 1e300]
 DAY0 = dt.date(2024, 1, 1)
 PARAM_KINDS = {"n_int": "int", "n_float": "float", "txt": "text", "flag": "bool", "days": "int"}
 ORDERING = ["<", "<=", ">", ">="]
@@ -572,12 +576,20 @@ def literal(draw: st.DrawFn, kind: str, field: str = "") -> tuple[str, Any]:
         return json.dumps(value, ensure_ascii=False), value
     if kind in NUMBER:
         value = draw(st.sampled_from(INTS + FLOATS))
-        return repr(value), value
+        return number_text(value), value
     if kind == "bool":
         value = draw(st.booleans())
         return "true" if value else "false", value
     value = DAY0 + dt.timedelta(days=draw(st.integers(0, 8)))
     return value.isoformat(), value
+
+
+def number_text(value: int | float) -> str:
+    """A number as a rule writes it: plain decimal notation, a float with its decimal point."""
+    if isinstance(value, int):
+        return str(value)
+    text = format(decimal.Decimal(repr(value)), "f")
+    return text if "." in text else text + ".0"
 
 
 def offsets(draw: st.DrawFn, params: bool = True) -> str:

@@ -187,3 +187,57 @@ def test_a_rule_repeating_its_alternatives_compiles_small_and_runs():
                                             "kind": "other", "amount_due": 5.0, "amount_paid": 0.0}])
     params = {"X-01": {"n_int": -1}}
     assert engine.Session(compiled).evaluate(data, params) == reference.evaluate([rule], data, params) == []
+
+
+@pytest.mark.parametrize("scale", [0.00001, 1e-9, 1e16, 1e20])
+def test_numbers_of_every_magnitude_reach_the_engine_exactly(scale: float):
+    """Python writes numbers below 0.0001 and from 10^16 up in exponent notation, which the engine misreads (in a
+    fact) or refuses (in a ruleset). Every numeric parameter of the shipped library is scaled, and facts carry the
+    same magnitudes: the engine must agree with the reference evaluation on every contract, with no fault."""
+    scaled = copy.deepcopy(LIBRARY)
+    for rule in scaled.rules:
+        for name, value in rule.params.items():
+            if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and value > 1):
+                rule.params[name] = value * scale
+    evaluator = Evaluator(scaled)
+    c = contract("K-MAG", "NB-450")
+    records = [
+        {"type": "working_hours", "id": "WH-1", "date": "2025-05-01", "pct_weeks_over_60": 0.0,
+         "max_week_hours": 80 * scale, "max_consecutive_days": 3},
+        {"type": "recruitment_fee", "id": "RF-1", "date": "2025-05-01", "worker_group": "wg_a",
+         "median_fee": 1500 * scale, "standard_applied": "zero_fee", "n_workers": 12},
+        {"type": "wage_record", "id": "WR-1", "date": "2025-05-01", "period_end": "2025-04-30",
+         "underpayment_amount": 300 * scale, "n_workers": 40},
+    ]
+    result = evaluator.evaluate(bundle(c, records))
+    assert result.faults == []
+    assert {f.rule_id for f in result.findings} >= {"WH-01"}
+
+
+def test_engine_json_writes_plain_decimals_and_refuses_what_is_not_a_number():
+    assert engine.engine_json({"a": 1e-05, "b": [1e16, 3, "1e-5"], "c": 0.5}) == \
+        '{"a":0.00001,"b":[10000000000000000.0,3,"1e-5"],"c":0.5}'
+    assert engine.engine_json({"a": 1, "b": "x"}) == '{"a": 1, "b": "x"}'  # the fast path: json.dumps itself
+    with pytest.raises(Exception, match="finite"):
+        engine.engine_json({"a": float("inf")})
+
+
+def test_numbers_the_engine_cannot_compare_are_refused_at_validation(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from compliance.cli import cli
+
+    rule = (ROOT / "rules" / "hours-and-wages.yaml").read_text().split("\n  - id: WH-02")[0]
+    bad_params = rule.replace("max_week_hours: 72 ", "max_week_hours: 99999999999999999999 ") \
+                     .replace("max_consecutive_days: 6", "max_consecutive_days: .inf")
+    bad_literal = rule.replace("- pct_weeks_over_60 > max_share_over_60", "- pct_weeks_over_60 > 10000000000000000000")
+    for text, expected in ((bad_params, ["params.max_week_hours: 99999999999999999999 is too large",
+                                         "params.max_consecutive_days: inf is not a number"]),
+                           (bad_literal, ["10000000000000000000 is too large"])):
+        (tmp_path / "rules.yaml").write_text(text)
+        result = CliRunner().invoke(cli, ["rules", "validate", str(tmp_path / "rules.yaml")])
+        assert result.exit_code == 3, result.output
+        assert all(message in result.output for message in expected), result.output
+    fine = rule.replace("max_share_over_60: 0.05", "max_share_over_60: 0.00001")
+    (tmp_path / "rules.yaml").write_text(fine)
+    assert CliRunner().invoke(cli, ["rules", "validate", str(tmp_path / "rules.yaml")]).exit_code == 0

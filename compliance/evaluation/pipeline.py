@@ -231,7 +231,8 @@ class GroupEvaluator:
                     bundle.by_key.update(part.by_key)
                 bundle.closures = {}
                 for fact in relevance.latest_closures(closures, partitions):
-                    bundle.closures.setdefault(fact["facility_id"], []).append(record(fact)[1])
+                    if fact.get("facility_id") is not None:  # a repeat is at a facility (evaluation.repeat_reason)
+                        bundle.closures.setdefault(fact["facility_id"], []).append(record(fact)[1])
                 result.findings = self.evaluator.findings(matches, bundle, scope.params[contract_id])
             results[contract_id] = result
         return results

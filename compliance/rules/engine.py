@@ -10,32 +10,82 @@ It runs a compiled ruleset over one contract's facts at a time, the way the engi
   not completed an action (it segfaults then);
 * parameters facts, then the records, then the ``__evaluate`` trigger last; windows after that;
 * the host's background threads are disabled and actions are drained explicitly, so a run is
-  deterministic and single-threaded (use processes for parallelism: the extension holds the GIL).
+  deterministic and single-threaded (use processes for parallelism: the extension holds the GIL);
+* numbers reach the engine in plain decimal notation (``engine_json``): its JSON reader misreads a number in
+  exponent notation (``1e-05`` or ``1e+16``, as Python writes numbers below 0.0001 or from 10^16 up) in a
+  fact, and cannot create a ruleset holding one.
 """
 
 from __future__ import annotations
 
 import copy
+import decimal
 import importlib.metadata
 import itertools
 import json
+import math
+import re
 from typing import Any
 
 from compliance.domain.facts import ContractFacts, Match
 from compliance.errors import EngineError, EngineUnavailable
 from compliance.rules import compiler
 from compliance.rules.compiler import BEGIN, EV, PARAMS, RECORD_ID, TRIGGER, WINDOW, CompiledRuleset, P
+from compliance.rules.grammar import ENGINE_INT
 
 #: The engine build this adapter needs: durable-rules 2.0.28 with the fixes of scripts/install_engine.py.
 REQUIRED_BUILD = "2.0.28+compliance.1"
 
+#: What in JSON text may be a number the engine cannot read as written: exponent notation, infinities, or an
+#: integer too long for the engine's 64-bit integers.
+_RISKY_NUMBER = re.compile(r"\de[+-]\d|Infinity|NaN|\d{19}")
+
+
+def engine_json(value: Any) -> str:
+    """JSON the engine reads exactly: as json.dumps writes it, except that every float is written in plain decimal
+    notation with a decimal point (the engine's reader handles every finite float so written, measured from 1e-300
+    to 1e300) and an integer beyond the engine's 64-bit range as such a float. Non-finite numbers are refused."""
+    text = json.dumps(value, ensure_ascii=False)
+    if _RISKY_NUMBER.search(text) is None:
+        return text
+    return _plain(value)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_plain(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_plain(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int) and -ENGINE_INT < value < ENGINE_INT:
+        return str(value)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise EngineError(f"the number {value} cannot be evaluated: the engine knows only finite numbers")
+        text = format(decimal.Decimal(value if isinstance(value, int) else repr(value)), "f")
+        return text if "." in text else text + ".0"
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _EngineJson:
+    """What durable_rules' Python layer calls `json`: its own rulesets and facts are written by `engine_json`."""
+
+    dumps = staticmethod(lambda value, ensure_ascii=False: engine_json(value))
+    loads = staticmethod(json.loads)
+
+
 try:
+    import durable.engine
     import durable_rules_engine
     from durable.engine import Host, MessageNotHandledException, MessageObservedException
 except ImportError as error:  # pragma: no cover - depends on the Python build
     _IMPORT_ERROR: ImportError | None = error
 else:
     _IMPORT_ERROR = None
+    # durable_rules writes every ruleset and fact with the json module it imported: it gets one whose numbers the
+    # engine reads exactly (the release is final, so this is the one place to say how it must be fed).
+    durable.engine.json = _EngineJson  # type: ignore[assignment]
 
 
 def _installed_build() -> str | None:

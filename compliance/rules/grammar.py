@@ -19,6 +19,9 @@ from typing import Annotated, Any, Union
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
+#: The engine compares whole numbers as 64-bit integers: no whole number in a rule may reach this size.
+ENGINE_INT = 2 ** 63
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Operators
 
@@ -168,7 +171,11 @@ def _scalar(kind: str, value: str) -> Scalar | Name:
         except ValueError:
             raise ValueError(f"{value} is not a date that exists") from None
     if kind == "number":
-        return float(value) if "." in value else int(value)
+        number = float(value) if "." in value else int(value)
+        if isinstance(number, int) and number >= ENGINE_INT:
+            raise ValueError(f"{value} is too large: the engine compares whole numbers up to {ENGINE_INT - 1:,} "
+                             "in size")
+        return number
     if kind == "string":
         return value[1:-1]
     if kind == "name":

@@ -9,11 +9,24 @@ of value each holds, are shared with the compiler and the evaluators.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import typing
 from typing import Any
 
 from compliance.domain import models
-from compliance.rules.grammar import ELEMENT, ONE_OF, OPERATORS, ORDERING, PRESENCE, WORDS, Name, Operand, Test, resolve
+from compliance.rules.grammar import (
+    ELEMENT,
+    ENGINE_INT,
+    ONE_OF,
+    OPERATORS,
+    ORDERING,
+    PRESENCE,
+    WORDS,
+    Name,
+    Operand,
+    Test,
+    resolve,
+)
 from compliance.rules.spec import (
     THRESHOLD_FACT,
     THRESHOLD_FIELDS,
@@ -75,6 +88,18 @@ def always_present(fact_type: str, field: str) -> bool:
     return field in _ALWAYS_PRESENT_CONTEXT.get(fact_type, set())
 
 
+def number_problem(value: object) -> str | None:
+    """Why a number in a rule cannot be compared exactly by the engine, or None: integers must fit its 64 bits,
+    and infinities and NaN have no place in a contract condition."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and not -ENGINE_INT < value < ENGINE_INT:
+        return f"{value} is too large: the engine compares whole numbers up to {ENGINE_INT - 1:,} in size"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a number a contract condition can use; write a finite number"
+    return None
+
+
 def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamValue] | None = None) -> list[SpecProblem]:
     """Every meaning problem of `rule`: unknown facts, fields, aliases and parameters, type mismatches."""
     problems: list[SpecProblem] = []
@@ -82,6 +107,9 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
     def bad(where: tuple[str | int, ...], message: str) -> None:
         problems.append(SpecProblem(loc + where, message))
 
+    for name, value in (rule.params if params is None else params).items():
+        if (reason := number_problem(value)) is not None:
+            bad(("params", name), reason)
     known = models.fact_types()
     when = rule.when
     if not when.match and when.threshold is None:
