@@ -241,3 +241,98 @@ def test_numbers_the_engine_cannot_compare_are_refused_at_validation(tmp_path: P
     fine = rule.replace("max_share_over_60: 0.05", "max_share_over_60: 0.00001")
     (tmp_path / "rules.yaml").write_text(fine)
     assert CliRunner().invoke(cli, ["rules", "validate", str(tmp_path / "rules.yaml")]).exit_code == 0
+
+
+def _wh01_with(tmp_path: Path, copies: int, alternatives: int) -> Path:
+    """WH-01 with `alternatives` 'any' branches, in `copies` rules: a library as large as we like."""
+    rule = (ROOT / "rules" / "hours-and-wages.yaml").read_text().split("\n  - id: WH-02")[0]
+    branches = "\n".join(f"                - max_week_hours > {i}" for i in range(alternatives))
+    one = rule.replace("""            - any:
+                - pct_weeks_over_60 > max_share_over_60
+                - max_week_hours > max_week_hours
+                - max_consecutive_days > max_consecutive_days""", "            - any:\n" + branches)
+    body = one.split("rules:\n", 1)[1]
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n" + "\n".join(body.replace("id: WH-01", f"id: WH-{n + 1:02d}") for n in range(copies)))
+    return path
+
+
+@pytest.mark.parametrize("copies, alternatives", [(1, 300), (3, 100), (2, 150)])
+def test_a_library_the_engine_cannot_load_is_refused_at_validation_naming_the_rule(
+        tmp_path: Path, copies: int, alternatives: int):
+    """Measured: durable_rules refuses (error 108) a ruleset of about 260 engine rules; validation says so first,
+    with exit 3 and the rule to split, instead of check or run failing with an internal error."""
+    from click.testing import CliRunner
+
+    from compliance.cli import cli
+
+    path = _wh01_with(tmp_path, copies, alternatives)
+    for command in (["rules", "validate", str(path)], ["rules", "test", str(path)]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 3, result.output
+        assert "rules.yaml:" in result.output and "rule WH-0" in result.output and "engine rules" in result.output
+
+
+def test_every_library_that_validates_is_one_the_engine_creates(tmp_path: Path):
+    """The largest library validation accepts is created by the engine without an error."""
+    from compliance.rules.library import load_rules
+
+    for copies, alternatives in ((1, 256), (2, 128), (4, 60)):
+        library = load_rules([_wh01_with(tmp_path, copies, alternatives)])
+        compiled = compiler.compile_rules(library.rules)
+        assert engine.refusal(compiled.definition) is None
+        assert sum(compiled.sizes.values()) == copies * alternatives
+        engine.Session(compiled)  # creates the ruleset
+
+
+def test_the_engines_refusal_is_named_with_its_limit():
+    rules = load_rules([ROOT / "rules"]).rules
+    definition = compiler.compile_rules(rules).definition
+    assert engine.refusal(definition) is None
+    doubled = {**definition, **{f"{name}~{n}": rule for n in range(2) for name, rule in definition.items()}}
+    assert "error 108" in (engine.refusal(doubled) or "")
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("{% include 'letters/letterhead.html.j2' %}", "an include is not allowed"),
+    ("{{ hours.__class__ }}", '"__class__" is not allowed'),
+    ("{{ hours['__globals__'] }}", '"__globals__" is not allowed'),
+    ("{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}", "a loop inside a loop"),
+    ("{{ range(10) | join }}", "range() is not allowed"),
+    ("{% macro m() %}x{% endmacro %}{{ m() }}", "a macro is not allowed"),
+    ("{{ hours.date | center(100000000) }}", 'the filter "center" is not allowed'),
+])
+def test_messages_that_cannot_render_safely_are_refused_at_validation(tmp_path: Path, message: str, expected: str):
+    from click.testing import CliRunner
+
+    from compliance.cli import cli
+
+    rule = (ROOT / "rules" / "hours-and-wages.yaml").read_text().split("\n  - id: WH-02")[0]
+    start = rule.index("      message: >")
+    end = rule.index("      required_actions:")
+    (tmp_path / "rules.yaml").write_text(rule[:start] + f"      message: {json_string(message)}\n" + rule[end:])
+    result = CliRunner().invoke(cli, ["rules", "validate", str(tmp_path / "rules.yaml")])
+    assert result.exit_code == 3, result.output
+    assert "then.message" in result.output and expected in result.output
+
+
+def json_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+@pytest.mark.parametrize("message", ["{{ 'x' * 100000000 }}", "{{ '%100000000s' | format(hours.date) }}",
+                                     "{{ 10 ** 100000000 }}"])
+def test_a_message_over_its_budget_stops_at_once_and_keeps_the_finding(message: str):
+    """What validation cannot see (the size of a value) is refused while rendering, before it is built: the finding
+    stays, with a message naming the rule."""
+    library = copy.deepcopy(LIBRARY)
+    index, rule = next((i, r) for i, r in enumerate(library.rules) if r.id == "WH-01")
+    library.rules[index] = rule.model_copy(update={"then": rule.then.model_copy(update={"message": message})})
+    c = contract("K-MSG", "NB-450")
+    result = Evaluator(library).evaluate(bundle(c, [
+        {"type": "working_hours", "id": "WH-1", "date": "2025-05-01", "pct_weeks_over_60": 0.5,
+         "max_week_hours": 80, "max_consecutive_days": 3}]))
+    finding = next(f for f in result.findings if f.rule_id == "WH-01")
+    assert "could not be written" in finding.message and rule.title in finding.message

@@ -45,8 +45,10 @@ WINDOW = spec.THRESHOLD_FACT
 EV, P = "_ev", "_p"
 #: The original record id travels in this property; the engine's own "id" is re-keyed per session.
 RECORD_ID = "record_id"
-#: Above ~500 rules on one alpha node durable_rules hangs at registration; stay well below.
-MAX_ENGINE_RULES = 400
+#: durable_rules links at most 256 joins to one pattern (BETA_LIST_LENGTH in its rules.h; error 108 beyond), and
+#: every engine rule joins the shared trigger pattern: measured, a library of 257 engine rules loads and one of 260
+#: does not. ``engine.refusal`` asks the engine itself for the other limits.
+MAX_ENGINE_RULES = 256
 #: The engine test of each operator of ``grammar.OPERATORS`` but ``in`` (``dnf`` expands it into ``==`` tests), given
 #: the property it reads and the engine value it compares with. A ``mentions`` test reads the keyword flag the feeder
 #: computed (True or False only where the text is present: a missing text stays "unknown" either way); lists in
@@ -118,6 +120,8 @@ class CompiledRuleset:
     latest_flags: list[LatestFlag] = field(default_factory=list)
     windows: list[WindowPlan] = field(default_factory=list)
     keyword_flags: list[KeywordFlag] = field(default_factory=list)
+    #: rule id -> how many engine rules it compiles to (one per alternative of its conditions)
+    sizes: dict[str, int] = field(default_factory=dict)
 
 
 def user_alias(alias: str) -> str:
@@ -431,7 +435,7 @@ def compile_rules(rules: list[Rule]) -> CompiledRuleset:
     latest = sorted(preparation.latest.values(), key=lambda f: f.flag)
     keywords = sorted(preparation.keywords.values(), key=lambda f: f.flag)
     check_property_hashes(rules, [f.flag for f in latest] + [f.flag for f in keywords])
-    return CompiledRuleset(definition, latest, windows, keywords)
+    return CompiledRuleset(definition, latest, windows, keywords, sizes)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -147,6 +147,33 @@ class _Host(Host if _IMPORT_ERROR is None else object):  # type: ignore[misc]
 
 _ruleset_names = itertools.count(1)
 
+#: What durable_rules' ruleset errors mean (its rules.h), for a rule author.
+ENGINE_LIMITS = {
+    106: "more than 512 different tests follow one test (NEXT_BUCKET_LENGTH)",
+    107: "more than 128 absence checks follow one pattern (NEXT_LIST_LENGTH)",
+    108: "more than 256 engine rules join one pattern (BETA_LIST_LENGTH)",
+    113: "an expression too long for the engine",
+}
+
+
+def refusal(definition: dict[str, Any]) -> str | None:
+    """Why durable_rules refuses to create a ruleset of `definition` (a compiled definition), or None. The engine
+    is asked itself, on a ruleset that is deleted at once: its limits depend on how rules share patterns."""
+    require_engine()
+    rules = {name: {key: value for key, value in rule.items() if key != "run"} for name, rule in definition.items()}
+    try:
+        handle = durable_rules_engine.create_ruleset(f"compliance_probe_{next(_ruleset_names)}", engine_json(rules))
+    except durable_rules_engine.error as error:
+        code = next((int(word) for word in str(error).replace(":", " ").split() if word.isdigit()), None)
+        return f"error {code}: {ENGINE_LIMITS[code]}" if code in ENGINE_LIMITS else str(error)
+    durable_rules_engine.delete_ruleset(handle)
+    return None
+
+
+def available() -> bool:
+    """Whether the engine can be loaded here (``require_engine`` says why not)."""
+    return _IMPORT_ERROR is None and _installed_build() == REQUIRED_BUILD
+
 
 class Session:
     """A compiled ruleset registered in its own durable_rules host, evaluating one contract at a time."""

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from compliance.errors import InputError, Problem
-from compliance.rules import compiler, ruletests, spec
+from compliance.rules import compiler, engine, ruletests, spec
 from compliance.rules.meaning import check_rule
 from compliance.rules.spec import SpecProblem
 from compliance.sources.structured import Loc, LocatedData, loc_text, read_structured, validation_problems
@@ -190,14 +190,31 @@ def _engine_problems(located: list[tuple[spec.Rule, str, LocatedData, int]], fil
     """What keeps the engine from taking the library safely (``compiler.CompileError``: too many engine rules,
     names the engine would confuse), at the rule to change."""
     try:
-        compiler.compile_rules([rule for rule, *_ in located])
+        compiled = compiler.compile_rules([rule for rule, *_ in located])
     except compiler.CompileError as error:
         for rule, name, data, i in located:
             if rule.id == error.rule_id:
                 return [Problem(name, data.line_of(("rules", i, *error.loc)), f"rule {rule.id}: {loc_text(error.loc)}",
                                 error.message)]
         return [Problem(", ".join(str(f) for f in files), None, None, error.message)]
-    return []
+    if not engine.available() or (reason := engine.refusal(compiled.definition)) is None:
+        return []  # without the engine, check and run say so themselves (exit 5)
+    # The engine refuses the library: name the rules it refuses on their own, else the largest.
+    problems = []
+    for rule, name, data, i in located:
+        alone = compiler.compile_rules([rule]).definition
+        if (why := engine.refusal(alone)) is not None:
+            problems.append(Problem(name, data.line_of(("rules", i, "when")), f"rule {rule.id}: when",
+                                    f"the engine cannot take this rule ({why}): it compiles to {len(alone) - 1} "
+                                    "engine rules; split its 'any' alternatives into several rules"))
+    if problems:
+        return problems
+    sizes = compiled.sizes
+    largest = ", ".join(f"{rule_id} ({n})" for rule_id, n in sorted(sizes.items(), key=lambda kv: -kv[1])[:3])
+    return [Problem(", ".join(str(f) for f in files), None, None,
+                    f"the engine cannot take the library as one ruleset ({reason}); it compiles to "
+                    f"{sum(sizes.values())} engine rules, the largest {largest}: simplify 'any' conditions or split "
+                    "the library")]
 
 
 def _partial_check(raw: Any, loc: Loc) -> list[SpecProblem]:

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 import jinja2
+import jinja2.filters
 import jinja2.meta
+import jinja2.nodes
 import jinja2.sandbox
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
@@ -332,11 +335,58 @@ def _number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, (int, float)) else str(value)
 
 
+#: A message is one sentence: text, values, conditions, arithmetic, these filters, and loops over a list that are not
+#: nested (``range`` is not offered). Macros, includes and blocks are refused at validation, so a message can
+#: neither hang a run nor reach another template.
+MESSAGE_FILTERS = frozenset({
+    "abs", "capitalize", "default", "first", "float", "format", "int", "join", "last", "length", "list", "lower",
+    "map", "max", "min", "number", "reject", "rejectattr", "replace", "round", "select", "selectattr", "sort",
+    "string", "sum", "title", "trim", "truncate", "unique", "upper",
+})
+_REFUSED_STATEMENTS = {
+    jinja2.nodes.Macro: "a macro", jinja2.nodes.CallBlock: "a call block", jinja2.nodes.Include: "an include",
+    jinja2.nodes.Import: "an import", jinja2.nodes.FromImport: "an import", jinja2.nodes.Extends: "extends",
+    jinja2.nodes.Block: "a block", jinja2.nodes.FilterBlock: "a filter block",
+}
+#: The longest text a message may build in one step (a repeated string, a padded format): a sentence, not a book.
+MESSAGE_TEXT_LIMIT = 10_000
+_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d+)?(?:\.(\d+))?")
+
+
+class _MessageSandbox(jinja2.sandbox.SandboxedEnvironment):
+    """The sandbox of finding messages, with a budget: no step may build more than MESSAGE_TEXT_LIMIT characters
+    (``'x' * 100000000`` is refused before it is built) and no number is raised to a power above 64."""
+
+    intercepted_binops = frozenset({"*", "**"})
+    MAX_RANGE = 1_000
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            sequence, count = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
+            if isinstance(sequence, (str, list, tuple)) and isinstance(count, int) \
+                    and len(sequence) * count > MESSAGE_TEXT_LIMIT:
+                raise jinja2.sandbox.SecurityError(f"a message may not build more than {MESSAGE_TEXT_LIMIT:,} "
+                                                   "characters at once")
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+            raise jinja2.sandbox.SecurityError("a message may not raise a number to a power above 64")
+        return super().call_binop(context, operator, left, right)
+
+
+def _format(text: str, *args: Any, **kwargs: Any) -> str:
+    """jinja2's `format`, refusing widths and precisions that would pad a message past its budget."""
+    for width, precision in _FORMAT_WIDTH.findall(str(text)):
+        if int(width or 0) > 100 or int(precision or 0) > 100:
+            raise jinja2.sandbox.SecurityError("a message may not format a value wider than 100 characters")
+    return jinja2.filters.do_format(text, *args, **kwargs)
+
+
 def message_environment() -> jinja2.sandbox.SandboxedEnvironment:
-    """The jinja2 environment for finding messages: sandboxed, strict about undefined names."""
-    env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    """The jinja2 environment for finding messages: sandboxed, strict about undefined names, with a budget."""
+    env = _MessageSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
+    del env.globals["range"]  # with loops over lists only, a message cannot spin
     env.globals.update(add_days=_add_days, days_between=_days_between)
     env.filters["number"] = _number
+    env.filters["format"] = _format
     return env
 
 
@@ -351,8 +401,29 @@ def message_problems(rule: Rule, loc: tuple[str | int, ...]) -> list[SpecProblem
         return [SpecProblem(where, f"the message template does not parse: {e.message}")]
     known = {*rule.aliases, *rule.params, "as_of", "contract_id", *env.globals}
     unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - known)
-    return [
+    problems = [
         SpecProblem(where, f'the message uses "{name}", which is not an alias, a parameter or as_of'
                     f"{did_you_mean(name, known)}")
         for name in unknown
     ]
+    for node in parsed.find_all(jinja2.nodes.Node):
+        refused = next((what for kind, what in _REFUSED_STATEMENTS.items() if isinstance(node, kind)), None)
+        nested = isinstance(node, jinja2.nodes.For) and any(True for _ in node.find_all(jinja2.nodes.For))
+        if isinstance(node, jinja2.nodes.For) and (node.recursive or nested):
+            refused = "a recursive loop, or a loop inside a loop,"
+        elif isinstance(node, jinja2.nodes.Call) and isinstance(node.node, jinja2.nodes.Name) \
+                and node.node.name == "range":
+            refused = "range()"
+        if refused:
+            problems.append(SpecProblem(where, f"line {node.lineno} of the message: {refused} is not allowed in a "
+                                        "message (one sentence: text, values, if/elif/else, arithmetic, filters)"))
+        elif isinstance(node, jinja2.nodes.Getattr) and node.attr.startswith("_") or \
+                isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const) \
+                and str(node.arg.value).startswith("_"):
+            name = node.attr if isinstance(node, jinja2.nodes.Getattr) else node.arg.value
+            problems.append(SpecProblem(where, f'line {node.lineno} of the message: "{name}" is not allowed in a '
+                                        "message (names starting with _ are internal)"))
+        elif isinstance(node, jinja2.nodes.Filter) and node.name not in MESSAGE_FILTERS:
+            problems.append(SpecProblem(where, f'line {node.lineno} of the message: the filter "{node.name}" is not '
+                                        f"allowed in a message{did_you_mean(node.name, MESSAGE_FILTERS)}"))
+    return problems
