@@ -49,7 +49,7 @@ __all__ = [
     "digest_text",
     "dossier",
     "draft_letter",
-    "engine_rule_count",
+    "engine_rule_sizes",
     "escalation_levels",
     "EscalationReport",
     "escalations",
@@ -657,11 +657,11 @@ def store_name(store: Store) -> str:
     return display_url(store.url)
 
 
-def engine_rule_count(library: RuleLibrary) -> int:
-    """How many engine rules the library compiles to (the compiler's check that every rule fits the engine)."""
+def engine_rule_sizes(library: RuleLibrary) -> dict[str, int]:
+    """How many engine rules each rule compiles to (one per alternative of its conditions)."""
     from compliance.rules import compiler
 
-    return len(compiler.compile_rules(library.rules).definition) - 1
+    return compiler.compile_rules(library.rules).sizes
 
 
 def describe_rule(library: RuleLibrary, rule_id: str) -> str:

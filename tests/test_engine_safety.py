@@ -336,3 +336,17 @@ def test_a_message_over_its_budget_stops_at_once_and_keeps_the_finding(message: 
          "max_week_hours": 80, "max_consecutive_days": 3}]))
     finding = next(f for f in result.findings if f.rule_id == "WH-01")
     assert "could not be written" in finding.message and rule.title in finding.message
+
+
+def test_rules_validate_reports_each_rules_compiled_size():
+    from click.testing import CliRunner
+
+    from compliance.cli import cli
+
+    result = CliRunner().invoke(cli, ["rules", "validate", "--sizes", str(ROOT / "rules")])
+    assert result.exit_code == 0, result.output
+    sizes = {line.split()[0]: int(line.split()[1]) for line in result.output.splitlines() if "engine rule" in line
+             and not line.endswith("engine rules).")}
+    compiled = compiler.compile_rules(LIBRARY.rules)
+    assert sizes == compiled.sizes and sum(sizes.values()) == len(compiled.definition) - 1
+    assert f"({sum(sizes.values())} engine rules)" in result.output

@@ -23,17 +23,26 @@ def rules() -> None:
 
 @rules.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-def rules_validate(paths: tuple[Path, ...]) -> None:
+@click.option("--sizes", is_flag=True, help="Also list how many engine rules each rule compiles to, largest first")
+def rules_validate(paths: tuple[Path, ...], sizes: bool) -> None:
     """Check rule files and report every problem, each with its file and line.
+
+    The library is also checked against the engine's limits: at most 256 engine rules (one per alternative of a
+    rule's conditions), and a ruleset the engine itself agrees to create.
 
     \b
     Example:
         compliance rules validate rules/
+        compliance rules validate --sizes
     """
     from compliance import api
 
     library = api.load_library(paths or (Path("rules"),))
-    engine_rules = api.engine_rule_count(library)
+    by_rule = api.engine_rule_sizes(library)
+    engine_rules = sum(by_rule.values())
+    if sizes:
+        for rule_id, size in sorted(by_rule.items(), key=lambda item: (-item[1], item[0])):
+            click.echo(f"{rule_id:<12} {size:>4} engine rule{'s' if size != 1 else ''}")
     click.echo(f"{len(library.rules)} rules, {len(library.clause_sets)} clause sets and {len(library.cases)} test "
                f"cases in {len(library.files)} files are valid ({engine_rules} engine rules).")
 
