@@ -229,7 +229,9 @@ def audit_verify(ctx: click.Context) -> None:
     Example:
         compliance audit verify
     """
-    problems = store_of(ctx).verify_history()
+    store = store_of(ctx)
+    store.require_current()
+    problems = store.verify_history()
     for problem in problems:
         click.secho(problem, fg="red", err=True)
     if problems:

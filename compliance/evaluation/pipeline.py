@@ -31,9 +31,12 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pydantic
+
 from compliance import __version__
 from compliance.domain import facts, models
 from compliance.domain.facts import Match
+from compliance.errors import StoreError
 from compliance.evaluation.contract import ContractResult, Evaluator, rule_parameters
 from compliance.rules import relevance
 from compliance.rules.library import RuleLibrary
@@ -176,7 +179,13 @@ class GroupEvaluator:
 
         def record(fact: dict[str, Any]) -> tuple[models.EvidenceBase, dict[str, Any]]:
             if fact["id"] not in records:
-                validated = models.EVIDENCE_ADAPTER.validate_python(fact[PAYLOAD])
+                try:
+                    validated = models.EVIDENCE_ADAPTER.validate_python(fact[PAYLOAD])
+                except pydantic.ValidationError as error:  # stored valid, so the store was changed behind us
+                    first = error.errors()[0]
+                    raise StoreError(f"evidence record {fact['id']} is damaged in the store: {first['msg']} at "
+                                     f"{'.'.join(str(p) for p in first['loc'])}. Import the record again to replace "
+                                     "it, or restore the store from a backup.") from None
                 records[fact["id"]] = (validated, validated.model_dump())
             return records[fact["id"]]
 

@@ -9,6 +9,8 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+from compliance.errors import StoreError
+
 T = TypeVar("T")
 #: How many values one IN (...) list holds: rows are read or changed by key this many keys per statement.
 IN_LIST = 500
@@ -61,6 +63,14 @@ def driver_batches(connection: Any, query: Any, size: int = 10_000) -> Iterator[
         cursor.close()
 
 
-def json_value(value: Any) -> Any:
-    """A JSON column's value as the driver returns it: decoded already (PostgreSQL) or text (SQLite)."""
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
+def json_value(value: Any, record: str | None = None) -> Any:
+    """A JSON column's value as the driver returns it: decoded already (PostgreSQL) or text (SQLite). Text that is
+    not JSON (a damaged store) is a StoreError naming `record`."""
+    if not isinstance(value, (str, bytes)):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise StoreError(f"evidence record {record or '(unknown id)'} is damaged in the store: its stored content is "
+                         f"not JSON ({str(value)[:60]!r}). Import the record again to replace it, or restore the "
+                         "store from a backup.") from None

@@ -13,12 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from compliance.errors import RunInProgress, StoreError
+from compliance.store.tables import SQLModel
 
 DEFAULT_URL = "sqlite:///compliance.db"
 #: PostgreSQL advisory lock id of `run` ("CRUN" in ASCII).
 RUN_LOCK_KEY = 0x4352554E
 BUSY_MESSAGE = "another run is in progress on this store; try again later, or use --wait to wait for it"
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The store's own tables: found without a schema revision, they mean a damaged store.
+KNOWN_TABLES = frozenset(SQLModel.metadata.tables)
 
 
 def normalise_url(url: str | None) -> str:
@@ -44,11 +47,47 @@ def display_url(url: str) -> str:
         return url
 
 
+#: How long a command waits for a SQLite store another process is writing, in seconds (COMPLIANCE_LOCK_TIMEOUT).
+LOCK_TIMEOUT = 30
+
+#: What the database says when the store cannot be used, and what the officer or administrator should do.
+_CONDITIONS = (
+    (("file is not a database", "database disk image is malformed", "malformed database schema"),
+     "is damaged or is not a compliance store ({error}). Restore it from a backup, or point --db (or "
+     "COMPLIANCE_DATABASE_URL) at the right file"),
+    (("database is locked", "database table is locked"),
+     "is locked by another process (an import, a run or a backup writing to it). Try again when it has finished; "
+     "a command waits up to COMPLIANCE_LOCK_TIMEOUT seconds (now {timeout})"),
+    (("unable to open database file",), "cannot be opened ({error}): check that its folder exists and is writable"),
+    (("could not connect", "connection refused", "connection failed", "password authentication failed",
+      "does not exist", "timeout expired", "server closed the connection"),
+     "cannot be reached ({error}): check that the database server is running and the URL is right"),
+)
+
+
+def lock_timeout() -> float:
+    try:
+        return float(os.environ.get("COMPLIANCE_LOCK_TIMEOUT", LOCK_TIMEOUT))
+    except ValueError:
+        return LOCK_TIMEOUT
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout() * 1000)}")
     cursor.close()
+
+
+def store_condition(url: str, error: BaseException) -> StoreError | None:
+    """A StoreError saying what is wrong with the store at `url` and what to do, when `error` (from the database
+    driver) is one of the conditions that make a store unusable; None for any other error."""
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()[0] if str(error).strip() else ""
+    lowered = text.lower()
+    for needles, advice in _CONDITIONS:
+        if any(needle in lowered for needle in needles):
+            return StoreError(f"the store {display_url(url)} " + advice.format(error=text, timeout=lock_timeout()))
+    return None
 
 
 class Connection:
@@ -62,6 +101,14 @@ class Connection:
             raise StoreError(f"cannot use database URL {display_url(self.url)!r}: {error}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "handle_error", self._unusable)
+
+    def _unusable(self, context: Any) -> None:
+        """SQLAlchemy's error hook: a damaged, locked or unreachable store becomes a StoreError saying what to do
+        (exit code 5), wherever in the store it is met."""
+        condition = store_condition(self.url, context.original_exception)
+        if condition is not None:
+            raise condition from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -81,12 +128,24 @@ class Connection:
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
-        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        scripts = ScriptDirectory.from_config(self._alembic_config())
+        head = scripts.get_current_head()
         try:
             with self.engine.connect() as connection:
                 current = MigrationContext.configure(connection).get_current_revision()
-        except sa.exc.OperationalError as error:
-            raise StoreError(f"cannot open the database {display_url(self.url)}: {error.orig}") from None
+                ours = set(sa.inspect(connection).get_table_names()) & KNOWN_TABLES if current is None else set()
+        except sa.exc.DBAPIError as error:
+            raise store_condition(self.url, error) or StoreError(
+                f"cannot open the database {display_url(self.url)}: {error.orig}") from None
+        if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
+            raise StoreError(f"the store {display_url(self.url)} has schema revision {current}, which this version "
+                             "of compliance does not know: it was made or upgraded by a newer release. Upgrade "
+                             "compliance (pip install --upgrade), or restore a backup made with this version.")
+        if current is None and ours:
+            raise StoreError(f"the store {display_url(self.url)} holds tables named as a compliance store's "
+                             f"({', '.join(sorted(ours))}) but no schema revision (its alembic_version table is "
+                             "missing or empty): it is damaged, or another application's database. Restore it from "
+                             "a backup, or point --db at the right database.")
         assert head is not None
         return current, head
 

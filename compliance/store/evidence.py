@@ -228,17 +228,18 @@ class EvidenceReads:
                         return t.c.facility_id.in_(part) if complete else \
                             sa.and_(t.c.facility_id.in_(part), t.c.type.in_(types))
                     rows: list[dict[str, Any]] = []
-                    for query in evidence_queries(["contract_id", "payload"], as_of, known_at, where):
+                    for query in evidence_queries(["id", "contract_id", "payload"], as_of, known_at, where):
                         for batch in driver_batches(connection, query):
-                            rows += [json_value(payload) for contract_id, payload in batch
+                            rows += [json_value(payload, record) for record, contract_id, payload in batch
                                      if contract_id is None or contract_id in contracts]
                     yield rows, complete
             ordered = sorted(contracts)
             elsewhere: list[dict[str, Any]] = []
             for part in chunked(ordered):
-                for query in evidence_queries(["facility_id", "payload"], as_of, known_at,
+                for query in evidence_queries(["id", "facility_id", "payload"], as_of, known_at,
                                               lambda t, part=part: t.c.contract_id.in_(part)):
-                    elsewhere += [payload for facility_id, payload in connection.execute(query)
-                                  if facility_id not in known]
+                    for batch in driver_batches(connection, query):
+                        elsewhere += [json_value(payload, record) for record, facility_id, payload in batch
+                                      if facility_id not in known]
             if elsewhere:
                 yield elsewhere, True
