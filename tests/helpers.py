@@ -151,3 +151,19 @@ FACILITIES = """facilities:
 production_links:
   - {brand: Northwind, model: NB-450, facility_id: TH2020112B8R4N8}
 """
+
+
+def example_store(path: Path, as_of: dt.date | None = None) -> str:
+    """A SQLite store at `path` with the shipped example data imported (and, with `as_of`, a run stored then); its
+    URL."""
+    from compliance import api
+
+    url = f"sqlite:///{path}"
+    store = api.open_store(url)
+    try:
+        api.demo(store, ROOT / "contracts", ROOT / "rules")
+        if as_of is not None:
+            api.run(store, api.load_library([ROOT / "rules"]), as_of)
+    finally:
+        store.close()
+    return url

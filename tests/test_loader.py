@@ -177,7 +177,7 @@ def test_a_rule_that_expands_past_the_engines_safe_size_is_reported_at_its_line_
     assert result.exit_code == 3
     assert result.output == (
         f"Error: {path}:7: rule X-01: when: the rules expand to 441 engine rules (441 from rule X-01, the most); "
-        "expected at most 400, as many as durable_rules runs safely in one ruleset: simplify 'any' conditions (each "
+        "expected at most 256, as many as durable_rules runs safely in one ruleset: simplify 'any' conditions (each "
         "alternative is an engine rule) or split the library\n1 problem found; nothing was changed.\n")
 
 

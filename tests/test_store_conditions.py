@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import example_store
 
-from compliance import api
 from compliance.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +32,7 @@ COMMANDS = [
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("conditions") / "example.db"
-    store = api.open_store(f"sqlite:///{path}")
-    try:
-        api.demo(store, ROOT / "contracts", ROOT / "rules")
-    finally:
-        store.close()
+    example_store(path)
     return path
 
 

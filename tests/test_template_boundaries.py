@@ -18,6 +18,7 @@ from pathlib import Path
 import pypdf
 import pytest
 from click.testing import CliRunner
+from helpers import example_store
 
 from compliance import api
 from compliance.cli import cli
@@ -35,14 +36,7 @@ PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4
 
 @pytest.fixture(scope="module")
 def example_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("boundaries") / "example.db"
-    store = api.open_store(f"sqlite:///{path}")
-    try:
-        api.demo(store, ROOT / "contracts", ROOT / "rules")
-        api.run(store, api.load_library([ROOT / "rules"]), AS_OF)
-    finally:
-        store.close()
-    return f"sqlite:///{path}"
+    return example_store(tmp_path_factory.mktemp("boundaries") / "example.db", AS_OF)
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
