@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import multiprocessing
 import os
+import re
 import secrets
 import socket
 import time
@@ -87,6 +88,9 @@ __all__ = [
     "write_quarantine",
     "write_report",
 ]
+
+#: What a letter reference may start with (PREFIX-YEAR-NNNN).
+LETTER_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}")
 
 # What front ends pass back, by the names they know.
 ImportOptions = intake.Options
@@ -362,6 +366,8 @@ def _join_in_helper(url: str, library: RuleLibrary, token: str) -> None:
     store = Store(url)
     try:
         join(store, library, token)
+    except NotFound:
+        pass  # the run finished before this helper started: nothing left to do
     finally:
         store.close()
 
@@ -373,7 +379,11 @@ def join(store: Store, library: RuleLibrary, token: str | None = None, log: Call
     log = log or (lambda event, **fields: None)
     store.require_current()
     done = 0
-    for shared_token, as_of, known_at, library_hash in store.shared_runs():
+    shared = store.shared_runs()
+    if token is not None and token not in {run[0] for run in shared}:
+        raise NotFound(f'no run in progress with id "{token}" (it may have finished); `compliance run --join` '
+                       "without an id helps any run in progress")
+    for shared_token, as_of, known_at, library_hash in shared:
         if token is not None and shared_token != token:
             continue
         if library_hash != library.content_hash():
@@ -526,6 +536,10 @@ def draft_letter(store: Store, library: RuleLibrary, contract_id: str, kind: str
     from compliance.store import LETTER_REFERENCE, LetterRow
 
     store.require_current()
+    if not LETTER_PREFIX.fullmatch(prefix):
+        raise InputError([Problem("letter", None, "reference-prefix", f"{prefix!r} cannot start a letter reference: "
+                                  "use 1 to 20 letters, digits, '-' or '_', starting with a letter or digit "
+                                  "(e.g. HRDD)")])
     if kind not in letters.LETTER_KINDS:
         raise InputError([Problem("letter", None, "type", f"unknown letter type {kind!r}; expected one of "
                                   f"{', '.join(letters.LETTER_KINDS)}")])

@@ -47,8 +47,8 @@ EXIT_CODES: dict[ExitCode, tuple[str, str]] = {
     ExitCode.USAGE: ("usage error", "usage error (unknown option, missing argument)"),
     ExitCode.INPUT: (
         "input rejected (invalid file or unknown id); nothing written",
-        "input rejected: an invalid rule, contract, facility or evidence file, or an unknown contract id; nothing "
-        "was written"),
+        "input rejected: an invalid rule, contract, facility, evidence or template file, an unknown contract id, or "
+        "a file or folder named that cannot be read or written; nothing was written"),
     ExitCode.ENGINE_FAULT: (
         "engine fault: engine and reference disagree, or engine failed",
         "engine fault: the engine and the reference evaluation disagree (findings are still printed), or the engine "

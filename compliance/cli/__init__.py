@@ -7,6 +7,7 @@ library raises on purpose become a message and their exit code (``compliance.err
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any
 
@@ -38,11 +39,22 @@ class ComplianceGroup(click.Group):
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(ExitCode.OK)
+        except OSError as error:
+            # A file or folder the user named cannot be read or written (no folder, no permission, a full disk):
+            # the user's to fix, not a bug.
+            if error.filename is None and error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+                _internal(ctx, error)
+            where = f" {error.filename}" if error.filename is not None else ""
+            _fail(f"cannot read or write{where}: {error.strerror}", ExitCode.INPUT)
         except Exception as error:  # noqa: BLE001
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            _fail(f"internal error: {error!r}. This is a bug; rerun with --debug for the traceback and report it.",
-                  ExitCode.INTERNAL)
+            _internal(ctx, error)
+
+
+def _internal(ctx: click.Context, error: Exception) -> None:
+    if ctx.obj and ctx.obj.get("debug"):
+        raise error
+    _fail(f"internal error: {error!r}. This is a bug; rerun with --debug for the traceback and report it.",
+          ExitCode.INTERNAL)
 
 
 def _fail(message: str, code: int) -> None:

@@ -8,14 +8,24 @@ from typing import Any
 
 import click
 
+#: The dates a command accepts: wide enough for any contract, narrow enough that deadlines and windows computed
+#: from them stay dates.
+EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+#: Record numbers (quarantine entries, import batches): positive and within the databases' integers.
+RECORD_NUMBER = click.IntRange(1, 2 ** 63 - 1)
+
 
 def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2025-06-30") from None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise click.BadParameter(f"{value} is outside the dates compliance works with ({EARLIEST_DATE} to "
+                                 f"{LATEST_DATE})")
+    return day
 
 
 def parse_moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
@@ -27,6 +37,8 @@ def parse_moment(_ctx: click.Context, _param: click.Parameter, value: str | None
             day = dt.date.fromisoformat(value)
             return dt.datetime.combine(day, dt.time.max, tzinfo=dt.timezone.utc)
         moment = dt.datetime.fromisoformat(value)
+        if not EARLIEST_DATE <= moment.date() <= LATEST_DATE:
+            raise ValueError
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date or a date and time; use YYYY-MM-DD or "
                                  "YYYY-MM-DDTHH:MM:SS (UTC unless a zone is given), e.g. 2025-06-30") from None

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from compliance.cli.common import store_of
+from compliance.cli.common import RECORD_NUMBER, store_of
 
 # ---------------------------------------------------------------------------------------------------------------------
 # db
@@ -196,7 +196,7 @@ def quarantine() -> None:
 
 
 @quarantine.command("list")
-@click.option("--batch", "batch_id", type=int, metavar="N", help="Only rows from this import batch")
+@click.option("--batch", "batch_id", type=RECORD_NUMBER, metavar="N", help="Only rows from this import batch")
 @click.option("--file", "source_file", metavar="FILE", help="Only rows from this file (as it was imported)")
 @click.option("--status", type=click.Choice(["open", "resolved", "dismissed", "all"]), default="open",
               show_default=True, help="Which entries to list")
@@ -225,7 +225,7 @@ def _problem_text(problem: dict[str, Any]) -> str:
 
 
 @quarantine.command("show")
-@click.argument("entry_id", type=int)
+@click.argument("entry_id", type=RECORD_NUMBER)
 @click.pass_context
 def quarantine_show(ctx: click.Context, entry_id: int) -> None:
     """Show one quarantined row: its fields as read (identities already pseudonymised) and its problems.
@@ -248,7 +248,7 @@ def quarantine_show(ctx: click.Context, entry_id: int) -> None:
 @quarantine.command("export")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="CSV file to write (open it in a spreadsheet, correct the rows, import it)")
-@click.option("--batch", "batch_id", type=int, metavar="N", help="Only rows from this import batch")
+@click.option("--batch", "batch_id", type=RECORD_NUMBER, metavar="N", help="Only rows from this import batch")
 @click.pass_context
 def quarantine_export(ctx: click.Context, output: Path, batch_id: int | None) -> None:
     """Write the open quarantined rows to a CSV file for correction, with a quarantine_reason column.
@@ -268,7 +268,7 @@ def quarantine_export(ctx: click.Context, output: Path, batch_id: int | None) ->
 
 
 @quarantine.command("dismiss")
-@click.argument("entry_id", type=int)
+@click.argument("entry_id", type=RECORD_NUMBER)
 @click.option("--reason", required=True, help="Why the row will not be corrected (kept with the entry)")
 @click.pass_context
 def quarantine_dismiss(ctx: click.Context, entry_id: int, reason: str) -> None:

@@ -26,19 +26,45 @@ import jinja2.sandbox
 
 from compliance.documents import resources
 from compliance.errors import ConfigurationError, InputError, Problem
+from compliance.rules.spec import BudgetedSandbox
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("html", "pdf", "docx", "txt")
+#: What one document may cost: the numbers all its range() calls may produce together (a loop inside a loop counts
+#: every turn), and the characters it may hold. A letter or report needs far less; a template beyond is refused.
+RANGE_BUDGET = 100_000
+OUTPUT_LIMIT = 20_000_000
+
+
+class _DocumentSandbox(BudgetedSandbox, jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """The documents' sandbox: immutable, with the rule language's budget (``spec.BudgetedSandbox``)."""
+
+    MAX_RANGE = RANGE_BUDGET
+
+
+def _range_budget(limit: int) -> Callable[..., range]:
+    """range() for one rendering, refusing once the numbers produced by all its calls together exceed `limit`."""
+    left = [limit]
+
+    def budgeted(*args: int) -> range:
+        numbers = range(*args)
+        left[0] -= len(numbers)
+        if left[0] < 0:
+            raise jinja2.sandbox.SecurityError(f"the template loops more than {limit:,} times over range(): "
+                                               "a letter or report never needs that many")
+        return numbers
+    return budgeted
 
 
 def environment(user_templates: Path | None = None, language: str = "en") -> jinja2.sandbox.SandboxedEnvironment:
     """The template environment: an institution's folder first (when given), then the shipped templates."""
+    _require_language(language)
     loaders: list[jinja2.BaseLoader] = [resources.ConfinedLoader(TEMPLATES)]
     if user_templates is not None:
         if not user_templates.is_dir():
             raise InputError([Problem(str(user_templates), None, "templates", "is not a folder of templates")])
         loaders.insert(0, resources.ConfinedLoader(user_templates))
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+    env = _DocumentSandbox(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(["html", "html.j2"]),
         undefined=jinja2.StrictUndefined,
@@ -51,6 +77,17 @@ def environment(user_templates: Path | None = None, language: str = "en") -> jin
     env.filters["number"] = lambda value: f"{value:,.0f}" if isinstance(value, (int, float)) else value
     env.globals["language"] = language
     return env
+
+
+def _require_language(language: str) -> None:
+    """Refuse a language Babel does not know (it names templates and writes dates): an input error, not a crash."""
+    from babel import Locale, UnknownLocaleError  # imported when a document is made, not when the CLI starts
+
+    try:
+        Locale.parse(language)
+    except (ValueError, TypeError, UnknownLocaleError):
+        raise InputError([Problem("document", None, "language", f"{language!r} is not a language compliance knows; "
+                                  "use a language code such as en, cy, fr or zh_Hans")]) from None
 
 
 def _date_filter(language: str) -> Callable[[dt.date], str]:
@@ -97,8 +134,15 @@ def template_fingerprint(env: jinja2.Environment, name: str) -> tuple[str, str]:
 def render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
     """Render a template, turning template mistakes into input errors that name the template and line; a document
     that would load anything from outside its template folders is refused the same way."""
+    env.globals["range"] = _range_budget(RANGE_BUDGET)
     try:
-        document = env.get_template(name).render(context)
+        parts, size = [], 0
+        for part in env.get_template(name).generate(context):
+            size += len(part)
+            if size > OUTPUT_LIMIT:
+                raise jinja2.sandbox.SecurityError(f"the document grows past {OUTPUT_LIMIT:,} characters")
+            parts.append(part)
+        document = "".join(parts)
         resources.check(document, resources.roots_of(env), name)
         return document
     except jinja2.TemplateNotFound as error:
@@ -113,6 +157,9 @@ def render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
                                   "(Letters and reports: template variables)")]) from None
     except jinja2.sandbox.SecurityError as error:
         raise InputError([Problem(name, _template_line(error), "template", f"not allowed in a template: {error}")]
+                         ) from None
+    except (OverflowError, MemoryError, RecursionError) as error:  # the sandbox's range limit, a runaway template
+        raise InputError([Problem(name, _template_line(error), "template", f"the template asks too much: {error}")]
                          ) from None
 
 

@@ -29,15 +29,23 @@ from compliance.errors import RedactionError
 
 PSEUDONYM = re.compile(r"\bwp_[0-9a-f]{6,}", re.IGNORECASE)
 GROUP_LABEL = re.compile(r"\bwg_[\w:-]+", re.IGNORECASE)
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-# Nine or more digits, optionally after "+", in groups separated by one space, dot, hyphen or bracket.
-PHONE = re.compile(r"(?<![\w/-])\+?\(?\d(?:[ .()-]{0,2}\d){8,}(?![\w-])")
+# Every pattern is linear in the text it reads: each match may start only where a token starts (a look-behind)
+# and runs for a bounded length, so a document holding one 100,000-character "word" is checked at once.
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+# Nine to twenty digits, optionally after "+", in groups separated by one space, dot, hyphen or bracket.
+PHONE = re.compile(r"(?<![\w/-])\+?\(?\d(?:[ .()-]{0,2}\d){8,19}(?![\w-])")
 _SMALL = r"(?:[1-4]|one|two|three|four)"
 _PEOPLE = (r"(?:workers?|employees?|interns?|children|child|persons?|people|complainants?|members?|migrants?|"
            r"women|men|officers?|organisers?|representatives?|individuals?)")
 SMALL_COUNT = re.compile(rf"\b{_SMALL}[ \t]+(?:[A-Za-z-]+[ \t]+){{0,2}}?{_PEOPLE}\b", re.IGNORECASE)
-#: A token in free text that looks like an identifier: letters and digits with at least four digits.
-ID_TOKEN = re.compile(r"\b(?=[\w./-]*\d[\w./-]*\d[\w./-]*\d[\w./-]*\d)[\w][\w./-]{3,}\w\b")
+#: A token in free text that looks like an identifier: letters and digits with at least four digits, five to 64
+#: characters (see ``id_tokens``).
+ID_TOKEN = re.compile(r"(?<!\w)\w[\w./-]{3,62}\w(?!\w)")
+
+
+def id_tokens(text: str) -> list[str]:
+    """The identifier-like tokens of `text` (ID_TOKEN with at least four digits), read in linear time."""
+    return [token for token in ID_TOKEN.findall(text) if sum(c.isdigit() for c in token) >= 4]
 #: Quoted free text shorter than this is not matched (it would match ordinary words).
 MIN_QUOTE = 12
 
@@ -100,7 +108,7 @@ class Guard:
             for name, value in _free_text(record):
                 if len(value.strip()) >= MIN_QUOTE:
                     self.deny(value, finding, f"{where}.{name}", "text quoted from the evidence")
-                for token in ID_TOKEN.findall(value):
+                for token in id_tokens(value):
                     self.deny(token, finding, f"{where}.{name}", "an identifier from the evidence")
                 for pattern in (EMAIL, PHONE, PSEUDONYM):
                     for match in pattern.finditer(value):

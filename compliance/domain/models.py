@@ -137,8 +137,37 @@ FacilityId = Annotated[str, Field(min_length=1, max_length=64)]
 # Parties, contracts and the supply chain
 
 
+#: The largest whole number a record may hold: what the engine and both databases compare exactly (64 bits).
+MAX_WHOLE_NUMBER = 2 ** 63 - 1
+#: Characters no text may hold: control characters but tab and line breaks (PostgreSQL refuses NUL), lone
+#: surrogates (not encodable) and the non-characters U+FFFE and U+FFFF.
+BAD_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def _value_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        if (bad := BAD_CHARACTER.search(value)) is not None:
+            return f"contains the character U+{ord(bad.group()):04X}, which text may not hold; remove it"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_WHOLE_NUMBER <= value <= MAX_WHOLE_NUMBER:
+            return f"is too large: whole numbers go up to {MAX_WHOLE_NUMBER:,}"
+    elif isinstance(value, (list, tuple)):
+        return next((p for item in value if (p := _value_problem(item)) is not None), None)
+    return None
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # Infinity and NaN are refused as values (a float field holding "1e999" or "inf" is a problem at its field).
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Every value is one every store and the engine keep exactly: no control character in text, no whole
+        number beyond 64 bits (a problem at its field, so an evidence row is quarantined, not the file lost)."""
+        if (problem := _value_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 class Consortium(_Model):

@@ -4,6 +4,7 @@ problems (the quarantine keeps the row as read, see ``storable``)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,15 +36,22 @@ class Row:
     @property
     def record_id(self) -> str | None:
         value = self.raw.get("id")
-        return str(value)[:120] if value not in (None, "") else None
+        return storable(str(value)[:120]) if value not in (None, "") else None
 
 
 def storable(value: Any) -> Any:
-    """A row's value as the quarantine keeps it (JSON), with over-long text cut. Only refused rows need it."""
+    """A row's value as the quarantine keeps it (JSON every store accepts), with over-long text cut, characters
+    text may not hold written as \\uXXXX, and numbers JSON or a database cannot hold as text. Only refused rows
+    need it."""
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, str) and len(value) > MAX_CELL:
-        return value[:200] + f" [cut: {len(value)} characters]"
+    if isinstance(value, str):
+        if len(value) > MAX_CELL:
+            value = value[:200] + f" [cut: {len(value)} characters]"
+        return models.BAD_CHARACTER.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    if isinstance(value, float) and not math.isfinite(value) or \
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) > models.MAX_WHOLE_NUMBER:
+        return str(value) if isinstance(value, float) else f"a whole number of {value.bit_length()} bits"
     if isinstance(value, list):
         return [storable(v) for v in value]
     if isinstance(value, dict):

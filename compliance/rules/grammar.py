@@ -19,8 +19,11 @@ from typing import Annotated, Any, Union
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
-#: The engine compares whole numbers as 64-bit integers: no whole number in a rule may reach this size.
-ENGINE_INT = 2 ** 63
+from compliance.domain.models import MAX_WHOLE_NUMBER
+
+#: The engine compares whole numbers as 64-bit integers: no whole number in a rule may reach this size (the same
+#: bound as records have).
+ENGINE_INT = MAX_WHOLE_NUMBER + 1
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Operators

@@ -353,12 +353,38 @@ MESSAGE_TEXT_LIMIT = 10_000
 _FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d+)?(?:\.(\d+))?")
 
 
-class _MessageSandbox(jinja2.sandbox.SandboxedEnvironment):
-    """The sandbox of finding messages, with a budget: no step may build more than MESSAGE_TEXT_LIMIT characters
-    (``'x' * 100000000`` is refused before it is built) and no number is raised to a power above 64."""
+def _format(text: str, *args: Any, **kwargs: Any) -> str:
+    """jinja2's `format`, refusing widths and precisions that would pad a message past its budget."""
+    for width, precision in _FORMAT_WIDTH.findall(str(text)):
+        if int(width or 0) > 100 or int(precision or 0) > 100:
+            raise jinja2.sandbox.SecurityError("a message may not format a value wider than 100 characters")
+    return jinja2.filters.do_format(text, *args, **kwargs)
+
+
+def _width_limited(name: str) -> Any:
+    """jinja2.s filter `name` (center, indent), refusing a width that would pad text past the budget."""
+    original = jinja2.filters.FILTERS[name]
+
+    def limited(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(width, int) and width > 1_000:
+            raise jinja2.sandbox.SecurityError(f"the filter {name} may not pad text wider than 1,000 characters")
+        return original(value, width, *args, **kwargs)
+    return limited
+
+
+class BudgetedSandbox(jinja2.sandbox.SandboxedEnvironment):
+    """A sandbox with a budget, for finding messages and (``documents.environment``) letters and reports: no step
+    may build more than MESSAGE_TEXT_LIMIT characters (``'x' * 100000000`` is refused before it is built), no
+    number is raised to a power above 64, and no value is formatted wider than 100 characters."""
 
     intercepted_binops = frozenset({"*", "**"})
     MAX_RANGE = 1_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters["format"] = _format
+        for name in ("center", "indent"):
+            self.filters[name] = _width_limited(name)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
@@ -372,21 +398,12 @@ class _MessageSandbox(jinja2.sandbox.SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
-def _format(text: str, *args: Any, **kwargs: Any) -> str:
-    """jinja2's `format`, refusing widths and precisions that would pad a message past its budget."""
-    for width, precision in _FORMAT_WIDTH.findall(str(text)):
-        if int(width or 0) > 100 or int(precision or 0) > 100:
-            raise jinja2.sandbox.SecurityError("a message may not format a value wider than 100 characters")
-    return jinja2.filters.do_format(text, *args, **kwargs)
-
-
 def message_environment() -> jinja2.sandbox.SandboxedEnvironment:
     """The jinja2 environment for finding messages: sandboxed, strict about undefined names, with a budget."""
-    env = _MessageSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
+    env = BudgetedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
     del env.globals["range"]  # with loops over lists only, a message cannot spin
     env.globals.update(add_days=_add_days, days_between=_days_between)
     env.filters["number"] = _number
-    env.filters["format"] = _format
     return env
 
 

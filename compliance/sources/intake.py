@@ -457,6 +457,9 @@ def check_options(options: Options, name: str) -> None:
         raise InputError([Problem(name, None, "sensitivity", f'unknown sensitivity "{options.sensitivity}"; expected '
                                   f"one of {', '.join(s.value for s in models.Sensitivity)}")])
     try:
-        codecs.lookup(options.encoding)
+        codec = codecs.lookup(options.encoding)
     except LookupError:
         raise InputError([Problem(name, None, "encoding", f'unknown text encoding "{options.encoding}"')]) from None
+    if not getattr(codec, "_is_text_encoding", True):  # hex, rot13, zlib...: codecs that are not text encodings
+        raise InputError([Problem(name, None, "encoding", f'"{options.encoding}" is not a text encoding; use one such '
+                                  "as utf-8, cp1252 or latin-1")])

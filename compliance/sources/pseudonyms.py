@@ -70,6 +70,9 @@ class Pseudonymiser:
             except OSError as error:
                 raise ConfigurationError(f"cannot read the pseudonym key file named by {KEY_FILE_ENV}: "
                                          f"{error.strerror}") from None
+            except UnicodeDecodeError:
+                raise ConfigurationError(f"the pseudonym key file named by {KEY_FILE_ENV} is not text: it must hold "
+                                         "the key as text, e.g. made with: openssl rand -hex 32") from None
         if not key:
             raise ConfigurationError(
                 f"no pseudonym key is configured. Evidence imports pseudonymise worker identifiers with a secret "

@@ -55,23 +55,65 @@ class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
     """The safe loader, libyaml's (C) when PyYAML has it: reading the rule library is part of every command."""
 
 
-def _construct(loader: _LineLoader, node: yaml.Node, path: Loc, lines: dict[Loc, int], problems: list[str]) -> Any:
+#: How deep a file's values may nest, and how many values its aliases (*name) may repeat: enough for any real
+#: file, and a small file of nested aliases (a "billion laughs") is refused at once instead of filling memory.
+MAX_DEPTH = 64
+MAX_REPEATED_VALUES = 100_000
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.repeated = 0
+        self.path: set[int] = set()  # the nodes being built: meeting one again is an anchor that contains itself
+
+
+def _too_much(node: yaml.Node, message: str) -> InputError:
+    return InputError([Problem("", node.start_mark.line + 1, None, message)])
+
+
+def _scalar(loader: _LineLoader, node: yaml.Node) -> Any:
+    """A scalar's value; one YAML cannot make (an impossible date, a number too long for Python) stays its text,
+    so that the field it fills reports it at its line like any other wrong value."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError, yaml.YAMLError):
+        return node.value
+
+
+def _construct(loader: _LineLoader, node: yaml.Node, path: Loc, lines: dict[Loc, int], problems: list[str],
+               budget: _Budget) -> Any:
     lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+    if len(path) > MAX_DEPTH:
+        raise _too_much(node, f"nests values deeper than {MAX_DEPTH} levels")
+    if id(node) in budget.seen:
+        budget.repeated += 1
+        if budget.repeated > MAX_REPEATED_VALUES:
+            raise _too_much(node, f"repeats more than {MAX_REPEATED_VALUES:,} values through aliases (*name): "
+                                  "write the values out, or use fewer aliases")
+    budget.seen.add(id(node))
+    if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        return _scalar(loader, node)
+    if id(node) in budget.path:
+        raise _too_much(node, "an anchor (&name) contains an alias to itself (*name), which never ends")
+    budget.path.add(id(node))
+    try:
+        if isinstance(node, yaml.SequenceNode):
+            return [_construct(loader, item, path + (i,), lines, problems, budget) for i, item in enumerate(node.value)]
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(loader, key_node) if isinstance(key_node, yaml.ScalarNode) else \
+                str(_construct(loader, key_node, path, lines, problems, budget))
             if key in out:
                 problems.append(f"{key_node.start_mark.line + 1}:duplicate key {key!r} (first on line {lines[path + (key,)]})")
                 continue
             lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _construct(loader, value_node, path + (key,), lines, problems)
+            out[key] = _construct(loader, value_node, path + (key,), lines, problems, budget)
             lines[path + (key,)] = key_node.start_mark.line + 1
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(loader, item, path + (i,), lines, problems) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    finally:
+        budget.path.discard(id(node))
 
 
 def read_structured(path: Path) -> LocatedData:
@@ -85,12 +127,18 @@ def read_structured(path: Path) -> LocatedData:
         raise InputError([Problem(name, None, None, f"cannot be read: {e.strerror}")]) from None
     if path.suffix.lower() == ".json":
         try:
-            json.loads(text)  # JSON's own parser decides what is valid JSON; YAML supplies the line numbers
+            # JSON's own parser decides what is valid JSON; YAML supplies the values and their lines (a number too
+            # long for Python is then a problem at its field, not of the whole file).
+            json.loads(text, parse_int=len, parse_float=len)
         except json.JSONDecodeError as e:
             raise InputError([Problem(name, e.lineno, None, f"is not valid JSON: {e.msg} (column {e.colno})")]) from None
+        except RecursionError:
+            raise InputError([Problem(name, None, None, f"nests values deeper than {MAX_DEPTH} levels")]) from None
     loader = _LineLoader(text)
     try:
         root = loader.get_single_node()
+    except RecursionError:
+        raise InputError([Problem(name, None, None, f"nests values deeper than {MAX_DEPTH} levels")]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         reason = getattr(e, "problem", None) or str(e)
@@ -102,10 +150,14 @@ def read_structured(path: Path) -> LocatedData:
     lines: dict[Loc, int] = {}
     problems: list[str] = []
     try:
-        value = _construct(loader, root, (), lines, problems)
+        value = _construct(loader, root, (), lines, problems, _Budget())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise InputError([Problem(name, mark.line + 1 if mark else None, None, f"is not valid YAML: {e}")]) from None
+    except InputError as e:
+        raise InputError([Problem(name, p.line, p.field, p.message) for p in e.problems]) from None
+    except RecursionError:
+        raise InputError([Problem(name, None, None, f"nests values deeper than {MAX_DEPTH} levels")]) from None
     if problems:
         raise InputError([Problem(name, int(p.split(":", 1)[0]), None, p.split(":", 1)[1]) for p in problems])
     return LocatedData(value, lines)

@@ -59,8 +59,14 @@ _CONDITIONS = (
      "is locked by another process (an import, a run or a backup writing to it). Try again when it has finished; "
      "a command waits up to COMPLIANCE_LOCK_TIMEOUT seconds (now {timeout})"),
     (("unable to open database file",), "cannot be opened ({error}): check that its folder exists and is writable"),
+    (("readonly database", "read-only transaction"),
+     "cannot be written ({error}): the command needs to write to it; check the file's permissions"),
+    (("terminating connection", "server closed the connection", "connection already closed", "connection is closed",
+      "ssl connection has been closed", "connection has been closed"),
+     "lost its connection to the database server ({error}): nothing of this command was stored; run it again "
+     "when the server is back"),
     (("could not connect", "connection refused", "connection failed", "password authentication failed",
-      "does not exist", "timeout expired", "server closed the connection"),
+      "connection to server", "timeout expired"),
      "cannot be reached ({error}): check that the database server is running and the URL is right"),
 )
 
@@ -178,7 +184,8 @@ class Connection:
             # One lock per store: the key names the schema too, so stores in two schemas of one database (a
             # consortium's test and live stores, say) never wait for each other.
             key = "(:k, hashtext(current_schema()))"
-            with self.engine.connect() as connection:
+            # The lock's connection holds no transaction: a server's idle_in_transaction_session_timeout cannot end it.
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 if wait:
                     connection.execute(sa.text(f"SELECT pg_advisory_lock{key}"), {"k": RUN_LOCK_KEY})
                 elif not connection.execute(sa.text(f"SELECT pg_try_advisory_lock{key}"), {"k": RUN_LOCK_KEY}).scalar():
@@ -187,14 +194,18 @@ class Connection:
                     yield
                 finally:
                     connection.execute(sa.text(f"SELECT pg_advisory_unlock{key}"), {"k": RUN_LOCK_KEY})
-                    connection.commit()
             return
         path = self.engine.url.database
         lock_path = Path(f"{path}.run-lock") if path and path != ":memory:" else None
         if lock_path is None:
             yield
             return
-        with open(lock_path, "a+") as handle:
+        try:
+            handle_file = open(lock_path, "a+")  # noqa: SIM115 - closed below, after the lock is released
+        except OSError as error:
+            raise StoreError(f"cannot create the run lock file {lock_path} beside the store ({error.strerror}): the "
+                             "store's folder must be writable for a run") from None
+        with handle_file as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
