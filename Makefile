@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo documents test test-pg bench bench-engine bench-import clean
+.PHONY: install demo documents test test-pg fuzz bench bench-engine bench-import clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ documents: install
 
 test: install
 	$(BIN)/python -m pytest $(ARGS)
+
+# The hostile-input fuzz tests with thousands of cases each instead of the hundred of `make test`.
+fuzz: install
+	COMPLIANCE_FUZZ_EXAMPLES=$${COMPLIANCE_FUZZ_EXAMPLES:-3000} $(BIN)/python -m pytest tests/test_hostile_input.py $(ARGS)
 
 # The nightly run on a synthetic consortium: 10,000 and 100,000 evidence records on SQLite (and PostgreSQL when
 # COMPLIANCE_BENCH_DATABASE_URL is set); ARGS=--full adds 1,000,000 records.

@@ -35,12 +35,15 @@ def parse_moment(_ctx: click.Context, _param: click.Parameter, value: str | None
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
+            if not EARLIEST_DATE <= day <= LATEST_DATE:
+                raise ValueError
             return dt.datetime.combine(day, dt.time.max, tzinfo=dt.timezone.utc)
         moment = dt.datetime.fromisoformat(value)
         if not EARLIEST_DATE <= moment.date() <= LATEST_DATE:
             raise ValueError
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date or a date and time; use YYYY-MM-DD or "
+        raise click.BadParameter(f"{value!r} is not a date or a date and time from {EARLIEST_DATE} to {LATEST_DATE}; "
+                                 "use YYYY-MM-DD or "
                                  "YYYY-MM-DDTHH:MM:SS (UTC unless a zone is given), e.g. 2025-06-30") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 

@@ -147,7 +147,9 @@ BAD_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\u
 def _value_problem(value: Any) -> str | None:
     if isinstance(value, str):
         if (bad := BAD_CHARACTER.search(value)) is not None:
-            return f"contains the character U+{ord(bad.group()):04X}, which text may not hold; remove it"
+            what = "a character that is not text (U+FFFF, or a lone surrogate)" if bad.group() == "\uffff" else \
+                f"the character U+{ord(bad.group()):04X}, which text may not hold"
+            return f"contains {what}; remove it"
     elif isinstance(value, int) and not isinstance(value, bool):
         if not -MAX_WHOLE_NUMBER <= value <= MAX_WHOLE_NUMBER:
             return f"is too large: whole numbers go up to {MAX_WHOLE_NUMBER:,}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,10 @@ def _construct(loader: _LineLoader, node: yaml.Node, path: Loc, lines: dict[Loc,
         budget.path.discard(id(node))
 
 
+_LONE_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+                            r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
 def read_structured(path: Path) -> LocatedData:
     """Read a YAML or JSON file with the line of every key; raise InputError for syntax errors."""
     name = str(path)
@@ -134,6 +139,9 @@ def read_structured(path: Path) -> LocatedData:
             raise InputError([Problem(name, e.lineno, None, f"is not valid JSON: {e.msg} (column {e.colno})")]) from None
         except RecursionError:
             raise InputError([Problem(name, None, None, f"nests values deeper than {MAX_DEPTH} levels")]) from None
+    # JSON and YAML may escape a lone surrogate (\\ud800), which the YAML reader refuses for the whole file: it
+    # becomes U+FFFF, a non-character the record's validation refuses at its field (only that row is quarantined).
+    text = _LONE_SURROGATE.sub(r"\\uffff", text)
     loader = _LineLoader(text)
     try:
         root = loader.get_single_node()
