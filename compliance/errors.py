@@ -104,8 +104,10 @@ class FieldProblem:
 
     @property
     def message(self) -> str:
-        """What was expected and what was found, without the field."""
-        return self.expected + (f"; found {self.value}" if self.value is not None else "")
+        """What was expected and what was found, without the field; printable whatever the row held (a lone
+        surrogate from a hostile file is written as \\ud800)."""
+        text = self.expected + (f"; found {self.value}" if self.value is not None else "")
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message

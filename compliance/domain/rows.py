@@ -31,7 +31,7 @@ class Row:
     @property
     def type_name(self) -> str | None:
         value = self.raw.get("type")
-        return value if isinstance(value, str) else None
+        return storable(value) if isinstance(value, str) else None
 
     @property
     def record_id(self) -> str | None:

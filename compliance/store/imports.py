@@ -222,7 +222,8 @@ class Imports:
                     quarantined.append(dict(batch_id=batch_id, source_file=source, source_row=row.number, unit=row.unit,
                                             record_id=row.record_id, evidence_type=row.type_name,
                                             raw=storable(row.raw),
-                                            problems=[p.as_json() for p in row.problems], status="open"))
+                                            problems=storable([p.as_json() for p in row.problems]),
+                                            status="open"))
                     summary.note_problems(source, row)
                     continue
                 seen[record.id] = row.number
