@@ -165,7 +165,7 @@ class NotFound(ComplianceError):
 
 
 class RedactionError(ComplianceError):
-    """A document for outside eyes failed the redaction check and was not written (see compliance.redaction)."""
+    """A document for outside eyes failed the redaction check and was not written (see documents.redaction)."""
 
     exit_code = ExitCode.REDACTION
 

@@ -5,7 +5,7 @@ plain text by walking its headings, paragraphs, lists and tables (so officers ca
 processor). Every template runs in jinja2's sandbox with undefined names as errors: an institution's template
 folder can change the letterhead, wording and language, but cannot reach into Python or print a name that does
 not exist, and what it renders may load nothing from outside the template folders (`resources`). A document is
-checked by `compliance.redaction` before any of its files is written.
+checked by `compliance.documents.redaction` before any of its files is written.
 """
 
 from __future__ import annotations

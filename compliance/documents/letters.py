@@ -3,8 +3,8 @@ dates, and the variables its template receives.
 
 A letter goes to the contractual counterparty (usually a reseller) about one contract, combining that contractor's
 relevant findings; it asks for cascade to the brand and factory, states non-retaliation and is "without
-prejudice". Findings are described by `compliance.outbound` (aggregate level) and the finished letter passes
-`compliance.redaction` before it is stored or written.
+prejudice". Findings are described by `compliance.documents.outbound` (aggregate level) and the finished letter passes
+`compliance.documents.redaction` before it is stored or written.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Worker protection (DOMAIN §D.4) is built in here, by construction: a finding is
 clause, Code area, severity), where the facility is, what kind of evidence it rests on and the months it covers,
 how many workers it affects when at least five (otherwise "a number of workers") and any harm still owed. No
 evidence id, free text, pseudonym, exact date of a worker-related event, count from a restricted record or name of
-a monitoring partner is ever put in. `compliance.redaction` then checks the finished document, failing closed.
+a monitoring partner is ever put in. `compliance.documents.redaction` then checks the finished document, failing closed.
 """
 
 from __future__ import annotations

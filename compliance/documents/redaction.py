@@ -1,6 +1,6 @@
 """The redaction check every outbound document passes before it is written, failing closed.
 
-`compliance.outbound` builds documents from safe views only; this module checks the finished text anyway, so a
+`compliance.documents.outbound` builds documents from safe views only; this module checks the finished text anyway, so a
 changed template, a new rule or a bug cannot leak a worker. A document fails when its text contains:
 
 - a worker pseudonym (wp_...), a worker-group label (wg_...), an e-mail address or a phone number;

@@ -2,7 +2,7 @@
 
 A document for people: a plain dict context (documented in the README, "Renewal dossier and portfolio report")
 rendered by a template that an institution can override (`documents.environment`), checked by
-`compliance.redaction` before any file is written. Findings are described by `outbound.describe` (aggregate level:
+`documents.redaction` before any file is written. Findings are described by `outbound.describe` (aggregate level:
 no evidence ids, no free text, no day-precise date of a worker-related event, small counts as "a number of
 workers"), never by their `message`. The dates printed are the buyer's own: when the engine first detected a
 finding, contract dates, deadlines. Its sections on overdue corrective action, unremedied harm and other signals

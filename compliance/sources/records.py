@@ -98,7 +98,7 @@ def _require_format(path: Path, what: str, suffixes: tuple[str, ...]) -> None:
 
 def load_contracts(path: Path) -> list[models.Contract]:
     """Read contracts from YAML or JSON: a `contracts:` list, a list, or one contract; or from a JSON OCDS release
-    or record package (see compliance.ocds), whose problems are named by their OCDS path."""
+    or record package (see compliance.sources.ocds), whose problems are named by their OCDS path."""
     name = str(path)
     _require_format(path, "contracts", STRUCTURED)
     data = read_structured(path)
@@ -152,7 +152,7 @@ def load_working_groups(path: Path) -> tuple[list[models.WorkingGroup], dict[str
 
 def load_facilities(path: Path) -> tuple[list[models.Facility], list[models.ProductionLink]]:
     """Read facilities and production links from YAML/JSON (`facilities:`, `production_links:`) or CSV: our own
-    columns, or an Open Supply Hub download or contribution file (an os_id column; see compliance.oshub)."""
+    columns, or an Open Supply Hub download or contribution file (an os_id column; see compliance.sources.oshub)."""
     name = str(path)
     _require_format(path, "facilities", (*STRUCTURED, ".csv"))
     if path.suffix.lower() == ".csv":
