@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sqlite3
 import zipfile
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from helpers import example_store
 
 from compliance.cli import cli
+from compliance.errors import StoreError
+from compliance.store import Store, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")
@@ -121,3 +125,25 @@ def test_a_store_that_cannot_be_reached_or_opened_says_what_to_check(url: str, w
     for command in (["contracts", "list"], ["db", "init"]):
         result = CliRunner().invoke(cli, ["--db", url, *command])
         assert result.exit_code == 5 and words in result.output, result.output
+
+
+@pytest.mark.skipif(not os.environ.get("COMPLIANCE_TEST_DATABASE_URL"), reason="COMPLIANCE_TEST_DATABASE_URL is not set")
+def test_a_lost_postgresql_connection_is_a_store_problem_and_the_next_command_works(store_url: str):
+    """A server restart or a terminated backend mid-command: exit 5 naming the server (not an internal error), and
+    the store works again on the next command."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL condition")
+    store = Store(store_url)
+    admin = sa.create_engine(normalise_url(os.environ["COMPLIANCE_TEST_DATABASE_URL"]))
+    try:
+        store.upgrade()
+        with store.engine.connect() as connection:  # the pooled connection the next read will use
+            pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        with admin.begin() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(StoreError, match="lost its connection|cannot be reached"):
+            store.contracts()
+        assert store.contracts() == []  # a new connection: the store is usable again
+    finally:
+        store.close()
+        admin.dispose()
