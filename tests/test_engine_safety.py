@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -310,16 +311,10 @@ def test_messages_that_cannot_render_safely_are_refused_at_validation(tmp_path: 
     rule = (ROOT / "rules" / "hours-and-wages.yaml").read_text().split("\n  - id: WH-02")[0]
     start = rule.index("      message: >")
     end = rule.index("      required_actions:")
-    (tmp_path / "rules.yaml").write_text(rule[:start] + f"      message: {json_string(message)}\n" + rule[end:])
+    (tmp_path / "rules.yaml").write_text(rule[:start] + f"      message: {json.dumps(message)}\n" + rule[end:])
     result = CliRunner().invoke(cli, ["rules", "validate", str(tmp_path / "rules.yaml")])
     assert result.exit_code == 3, result.output
     assert "then.message" in result.output and expected in result.output
-
-
-def json_string(text: str) -> str:
-    import json
-
-    return json.dumps(text)
 
 
 @pytest.mark.parametrize("message", ["{{ 'x' * 100000000 }}", "{{ '%100000000s' | format(hours.date) }}",

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import os
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from conftest import postgres_schema
 from sqlmodel import SQLModel
 
 from compliance import store as store_package
@@ -178,29 +176,17 @@ def test_the_store_is_one_facade_of_modules_that_import_no_higher_layer():
     assert not (package / "database.py").exists()
 
 
-@pytest.mark.skipif(not os.environ.get("COMPLIANCE_TEST_DATABASE_URL"), reason="COMPLIANCE_TEST_DATABASE_URL is not set")
-def test_the_postgresql_run_lock_belongs_to_one_store_not_the_whole_database():
+def test_the_postgresql_run_lock_belongs_to_one_store_not_the_whole_database(postgres_url: str):
     """Two stores in two schemas of one database run independently; a second run on the same store is refused."""
-    base = normalise_url(os.environ["COMPLIANCE_TEST_DATABASE_URL"])
-    schemas = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        for schema in schemas:
-            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    first, other, same = (Store(f"{base}{separator}options=-csearch_path%3D{schema}")
-                          for schema in (schemas[0], schemas[1], schemas[0]))
-    try:
-        with first.run_lock():
-            with other.run_lock():  # another store: not blocked
-                pass
-            with pytest.raises(RunInProgress):
-                with same.run_lock():
+    with postgres_schema() as other_url:
+        first, other, same = Store(postgres_url), Store(other_url), Store(postgres_url)
+        try:
+            with first.run_lock():
+                with other.run_lock():  # another store: not blocked
                     pass
-    finally:
-        for store in (first, other, same):
-            store.close()
-        with admin.begin() as connection:
-            for schema in schemas:
-                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+                with pytest.raises(RunInProgress):
+                    with same.run_lock():
+                        pass
+        finally:
+            for store in (first, other, same):
+                store.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,3 +184,20 @@ def test_what_hides_in_attributes_style_sheets_and_images_is_read_by_the_redacti
     assert "a count below 5" in output
     assert not (tmp_path / "out").exists()
     assert letters_of(example_url) == before
+
+
+def test_a_stored_letter_is_written_again_with_its_institutions_assets_and_only_with_them(
+        example_url: str, tmp_path: Path):
+    folder = letterhead(tmp_path, '<img src="logo.png" alt="Logo">')
+    (folder / "logo.png").write_bytes(PNG)
+    output = draft_with(example_url, folder, tmp_path / "first", code=0, formats="html")
+    reference = re.search(r"Letter (\S+) \(L2", output).group(1)  # type: ignore[union-attr]
+    again = CliRunner().invoke(cli, ["--db", example_url, "letter", "write", reference, "--format", "pdf",
+                                     "--templates", str(folder), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    pdf = pypdf.PdfReader(tmp_path / "again" / f"{reference}.pdf")
+    assert [name for page in pdf.pages for name in page.images]
+    without = CliRunner().invoke(cli, ["--db", example_url, "letter", "write", reference, "--format", "pdf",
+                                       "--out", str(tmp_path / "without")])
+    assert without.exit_code == 3 and "refused to load" in without.output, without.output
+    assert not (tmp_path / "without" / f"{reference}.pdf").exists()

@@ -8,11 +8,13 @@ from typing import Any
 
 import click
 
+from compliance.domain.models import MAX_WHOLE_NUMBER
+
 #: The dates a command accepts: wide enough for any contract, narrow enough that deadlines and windows computed
 #: from them stay dates.
 EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
 #: Record numbers (quarantine entries, import batches): positive and within the databases' integers.
-RECORD_NUMBER = click.IntRange(1, 2 ** 63 - 1)
+RECORD_NUMBER = click.IntRange(1, MAX_WHOLE_NUMBER)
 
 
 def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
