@@ -30,7 +30,7 @@ from compliance.domain.models import EVIDENCE_TYPES, FPRW, VERDICT_LABELS, Sever
 from compliance.errors import ConfigurationError, EngineError, InputError, NotFound, Problem, StoreError
 from compliance.escalation import routing as escalation
 from compliance.evaluation import pipeline
-from compliance.evaluation.contract import ContractResult, contract_parameter_problems, rule_parameters
+from compliance.evaluation.contract import ContractResult, Evaluator, contract_parameter_problems, rule_parameters
 from compliance.rules.library import RuleLibrary, load_rules
 from compliance.rules.spec import did_you_mean
 from compliance.sources import intake, records
@@ -612,7 +612,7 @@ def explain(store: Store, library: RuleLibrary, contract_id: str, rule_id: str, 
     if rule_id not in library.sources:
         raise NotFound(f'no rule "{rule_id}"{did_you_mean(rule_id, set(library.sources))}')
     contract = store.contract(contract_id)
-    bundle = contract_facts(store, contract, as_of)
+    bundle = Evaluator(library, engine=False).bundle_for(rule_id, contract_facts(store, contract, as_of))
     return explaining.explain(library.rule(rule_id), bundle, rule_parameters(library, contract).get(rule_id))
 
 
@@ -689,7 +689,6 @@ def describe_rule(library: RuleLibrary, rule_id: str) -> str:
 
 def test_rules(library: RuleLibrary, junit_file: Path | None = None) -> list[Any]:
     """Run the library's rule tests (cases beside the rules); with `junit_file`, also write JUnit XML."""
-    from compliance.evaluation.contract import Evaluator
     from compliance.rules import ruletests
 
     results = ruletests.run(Evaluator(library), library.cases)

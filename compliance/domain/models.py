@@ -901,6 +901,9 @@ EVIDENCE_TYPES: dict[str, type[EvidenceBase]] = {
 # Facts: what rules see
 
 
+#: The fact type of a finding read by a later rule.
+FINDING_FACT = "finding"
+
 #: Fact types besides evidence that every contract session carries, and their fields.
 CONTEXT_FACT_FIELDS: dict[str, list[str]] = {
     "contract": [
@@ -910,6 +913,14 @@ CONTEXT_FACT_FIELDS: dict[str, list[str]] = {
     "contract_item": ["id", "contract_id", "brand", "model", "cpv", "quantity", "disclosure_in_scope"],
     "facility": ["id", "name", "address", "country", "parent_company", "risk_level", "workers_min", "workers_max"],
     "production_link": ["id", "brand", "model", "facility_id", "tier", "source"],
+    # A finding of an earlier rule, as rules that read findings see it (``rules.strata``): the finding's key, its
+    # rule and that rule's family (FL-02 for FL-02-P), whether the rule reads evidence only (``base``), its
+    # severity, verdict and facility, the worker group all its evidence names, the one evidence record it rests on
+    # (when one), all its evidence, and the date of its latest evidence.
+    "finding": [
+        "id", "rule_id", "rule_family", "base", "severity", "severity_base", "verdict", "facility_id",
+        "worker_group", "evidence_id", "evidence_ids", "date",
+    ],
 }
 
 
@@ -933,6 +944,8 @@ def fact_types() -> list[str]:
 
 def date_fields(fact_type: str) -> set[str]:
     """The fields of `fact_type` that hold dates (compared as dates, with day arithmetic)."""
+    if fact_type == FINDING_FACT:
+        return {"date"}
     if fact_type in CONTEXT_FACT_FIELDS:
         return {f for f in CONTEXT_FACT_FIELDS[fact_type] if f in {
             "signed_on", "start", "end", "max_extent", "renewal_decision_on"}}

@@ -17,7 +17,7 @@ from typing import Any
 from compliance.domain import models
 from compliance.domain.facts import ContractFacts, Match
 from compliance.errors import Problem
-from compliance.rules import compiler, reference, spec
+from compliance.rules import compiler, reference, spec, strata
 from compliance.rules.library import RuleLibrary, family_keys, in_family, override_problems
 
 
@@ -76,6 +76,22 @@ def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | 
             f"({last['cap_id']} action {last['action_ref']}, verified by {last['verified_by'].replace('_', ' ')})")
 
 
+def _finding_order(finding: models.Finding) -> tuple[Any, ...]:
+    """Most serious first, then by rule, facility and key."""
+    return (finding.severity.rank, finding.rule_id, finding.facility_id or "", finding.key)
+
+
+def _modifier_holds(modifier: spec.Modifier, env: reference.Env, bundle: ContractFacts, params: dict[str, Any]) -> bool:
+    """Whether a severity modifier holds on a match: its tests on the matched fact it names, or (``exists``) on some
+    fact of its type (a finding of an earlier rule, say), reading the matched facts by alias."""
+    if modifier.exists is None:
+        assert modifier.alias is not None
+        return reference.holds(modifier.where, env.get(modifier.alias, {}), modifier.alias, env, params,
+                               bundle.as_of_day) is True
+    return any(reference.holds(modifier.where, fact, "", env, params, bundle.as_of_day) is True
+               for fact in bundle.facts if fact["type"] == modifier.exists)
+
+
 @dataclass
 class ContractResult:
     contract: models.Contract
@@ -125,6 +141,10 @@ class Evaluator:
         self.compiled = compiler.compile_rules(library.rules)
         self._session: Any = None
         self._rules = {r.id: r for r in library.rules}
+        #: rule ids stratum by stratum: the rules that read evidence only, then each rule after those it reads
+        self.layers, _problems = strata.strata(library.rules)  # a loaded library has no problems
+        self.base = set(self.layers[0]) if self.layers else set()
+        self._types = {r.id: strata.types_read(r) for r in library.rules}
 
     def _engine(self) -> Any:
         if self._session is None:
@@ -136,11 +156,45 @@ class Evaluator:
     def evaluate(self, bundle: ContractFacts) -> ContractResult:
         contract = bundle.contract
         params = rule_parameters(self.library, contract)
-        matches, faults = self.matches(bundle, params)
+        matches, faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.base})
         result = ContractResult(contract, bundle.as_of, rules_applied=sorted(params), facts=len(bundle.facts),
                                 faults=faults)
-        result.findings = self.findings(matches, bundle, params)
+        result.findings, later_faults = self.complete(matches, bundle, params)
+        result.faults += later_faults
         return result
+
+    def complete(self, base_matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]],
+                 kept: Iterable[models.Finding] = (), until: int | None = None
+                 ) -> tuple[list[models.Finding], list[EngineFault]]:
+        """The findings of the base rules' `base_matches`, then of the rules that read findings, stratum by stratum
+        (``strata``), each reading the findings before it; with the engine faults of the later strata. `kept`: base
+        findings of this contract kept from an earlier run (not in `base_matches`), which later rules read too; `until`:
+        the strata before this one only."""
+        found = self.findings(base_matches, bundle, params)
+        read = [*kept, *found]
+        faults: list[EngineFault] = []
+        for layer in self.layers[1:until]:
+            layer_params = {rule_id: params[rule_id] for rule_id in layer if rule_id in params}
+            if not layer_params:
+                continue
+            current = strata.with_findings(bundle, [(f, f.rule_id in self.base) for f in read])
+            types = set().union(*(self._types[rule_id] for rule_id in layer_params))
+            matches, wrong = self.matches(strata.narrowed(current, types), layer_params)
+            faults += wrong
+            new = self.findings(matches, current, params)
+            found += new
+            read += new
+        return sorted(found, key=_finding_order), faults
+
+    def bundle_for(self, rule_id: str, bundle: ContractFacts) -> ContractFacts:
+        """`bundle` with the findings `rule_id` may read (those of the strata before its own), to explain it."""
+        if rule_id in self.base:
+            return bundle
+        level = next(n for n, layer in enumerate(self.layers) if rule_id in layer)
+        params = rule_parameters(self.library, bundle.contract)
+        matches, _faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.base})
+        findings, _faults = self.complete(matches, bundle, params, until=level)
+        return strata.with_findings(bundle, [(f, f.rule_id in self.base) for f in findings])
 
     def matches(self, bundle: ContractFacts, params: dict[str, dict[str, Any]]) -> tuple[list[Match], list[EngineFault]]:
         """The engine's matches of the rules in `params` on `bundle`, and where the reference evaluation (when
@@ -162,8 +216,7 @@ class Evaluator:
                  ) -> list[models.Finding]:
         """The findings of `matches` on the contract of `bundle` (whose display records hold the records bound),
         most serious first."""
-        return sorted((self.finding(match, bundle, params[match.rule_id]) for match in matches),
-                      key=lambda f: (f.severity.rank, f.rule_id, f.facility_id or "", f.key))
+        return sorted((self.finding(match, bundle, params[match.rule_id]) for match in matches), key=_finding_order)
 
     # -- findings -----------------------------------------------------------------------------------------------------
 
@@ -198,8 +251,7 @@ class Evaluator:
             context[alias] = record
         env = {alias: bundle.by_key[(rule.alias_fact(alias), value)] for alias, value in match.bindings
                if not isinstance(value, tuple)}
-        modifiers = [m.reason for m in rule.then.modifiers
-                     if reference.holds(m.where, env.get(m.alias, {}), m.alias, env, params, bundle.as_of_day) is True]
+        modifiers = [m.reason for m in rule.then.modifiers if _modifier_holds(m, env, bundle, params)]
         observed_on = max(evidence_dates, default=None)
         if rule.then.verdict == "breach":  # a data gap or due diligence is not a repeat breach
             repeat = repeat_reason(rule.id, facility_id, observed_on, bundle)

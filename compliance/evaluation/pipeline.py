@@ -38,7 +38,7 @@ from compliance.domain import facts, models
 from compliance.domain.facts import Match
 from compliance.errors import StoreError
 from compliance.evaluation.contract import ContractResult, Evaluator, rule_parameters
-from compliance.rules import relevance
+from compliance.rules import relevance, strata
 from compliance.rules.library import RuleLibrary
 from compliance.store import partition_digest
 
@@ -83,6 +83,8 @@ class RunScope:
     #: contract id -> the facilities ("" for none) whose evidence the facility-local rules are evaluated on, when
     #: not all of them (their findings elsewhere are those of the last run: see ``Reuse``)
     units: dict[str, set[str]] = field(default_factory=dict)
+    #: contract id -> the findings of the last run kept at the other facilities (which rules reading findings read)
+    kept: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def scope(library: RuleLibrary, contracts: Iterable[models.Contract], as_of: dt.date,
@@ -162,7 +164,9 @@ class GroupEvaluator:
         rules_local = [r for r in self.library.rules if r.id in self.local]
         rules_contract = [r for r in self.library.rules if r.id not in self.local]
         local = {c: {r: v for r, v in scope.params[c].items() if r in self.local} for c in contract_ids}
-        other = {c: {r: v for r, v in scope.params[c].items() if r not in self.local} for c in contract_ids}
+        base = self.evaluator.base  # the other rules that read findings are evaluated after them (``complete``)
+        other = {c: {r: v for r, v in scope.params[c].items() if r not in self.local and r in base}
+                 for c in contract_ids}
         reducers = (relevance.Plan(rules_local, scope.as_of, local.values(), closures=False).reducer(),
                     relevance.Plan(rules_contract, scope.as_of, other.values()).reducer())
         for chunk, complete in chunks:
@@ -242,14 +246,18 @@ class GroupEvaluator:
                 for fact in relevance.latest_closures(closures, partitions):
                     if fact.get("facility_id") is not None:  # a repeat is at a facility (evaluation.repeat_reason)
                         bundle.closures.setdefault(fact["facility_id"], []).append(record(fact)[1])
-                result.findings = self.evaluator.findings(matches, bundle, scope.params[contract_id])
+                kept_findings = [models.Finding.model_validate(f) for f in scope.kept.get(contract_id, [])]
+                result.findings, later = self.evaluator.complete(matches, bundle, scope.params[contract_id],
+                                                                 kept_findings)
+                result.faults += later
             results[contract_id] = result
         return results
 
 
 def local_rules(library: RuleLibrary) -> set[str]:
-    """The rules whose matches lie within one facility's evidence (``relevance.facility_local``)."""
-    return {r.id for r in library.rules if relevance.facility_local(r)}
+    """The rules whose matches lie within one facility's evidence (``relevance.facility_local``) and that read no
+    findings (those are evaluated on the contract, after the findings they read)."""
+    return {r.id for r in library.rules if relevance.facility_local(r) and strata.is_base(r)}
 
 
 def _partitions(kept: list[dict[str, Any]]) -> dict[tuple[Any, Any], list[dict[str, Any]]]:
@@ -401,8 +409,8 @@ def reuse(store: EvidenceReader, library: RuleLibrary, scope: RunScope, found: I
         units = found.units[contract_id]
         same = {u for u, digest in units.items() if previous[contract_id].units.get(u) == digest}
         scope.units[contract_id] = set(units) - same
-        out.partial[contract_id] = [f for f in stored[contract_id]
-                                    if f["rule_id"] in local and (f["facility_id"] or "") in same]
+        out.partial[contract_id] = scope.kept[contract_id] = [
+            f for f in stored[contract_id] if f["rule_id"] in local and (f["facility_id"] or "") in same]
     return out
 
 

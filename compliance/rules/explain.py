@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from compliance.domain import models
 from compliance.domain.facts import ContractFacts, from_epoch_day
 from compliance.rules import reference, spec
 from compliance.rules.describe import condition_text
@@ -128,6 +129,10 @@ def _where_trace(where: list[Any], fact: dict[str, Any], alias: str, env: refere
 
 def _record(bundle: ContractFacts, fact: dict[str, Any]) -> str:
     shown = bundle.display.get((fact["type"], fact.get("id")), {})
+    if fact["type"] == models.FINDING_FACT:  # a finding of an earlier rule: its key is how officers look it up
+        return (f"finding {fact['id']} ({shown.get('rule_id')}, {shown.get('severity')}, "
+                f"{str(shown.get('verdict')).replace('_', ' ')}" + (f", at facility {shown['facility_id']}"
+                                                                   if shown.get("facility_id") else "") + ")")
     date = shown.get("date")
     source = shown.get("source")
     return (f"{fact['type']} {fact.get('id')}" + (f" of {date}" if isinstance(date, dt.date) else "")

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from compliance.errors import InputError, Problem
-from compliance.rules import compiler, engine, ruletests, spec
+from compliance.rules import compiler, engine, ruletests, spec, strata
 from compliance.rules.meaning import check_rule
 from compliance.rules.spec import SpecProblem
 from compliance.sources.structured import Loc, LocatedData, loc_text, read_structured, validation_problems
@@ -171,6 +171,12 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
             problems.append(Problem(name, data.line_of(p.loc), f"rule {rule.id}: {loc_text(p.loc[2:])}", p.message))
         library.rules.append(rule)
         library.sources[rule.id] = Path(name)
+    _layers, order_problems = strata.strata([rule for rule, *_ in located])
+    places = {rule.id: (name, data, i) for rule, name, data, i in located}
+    for rule_id, p in order_problems:
+        name, data, i = places[rule_id]
+        problems.append(Problem(name, data.line_of(("rules", i, *p.loc)), f"rule {rule_id}: {loc_text(p.loc)}",
+                                p.message))
     for clause_set, name, data, i in clause_set_places:
         for rule_id, overrides in clause_set.parameters.items():
             loc = ("clause_sets", i, "parameters", rule_id)

@@ -49,6 +49,8 @@ RESERVED_NAMES = frozenset({"type", "rule", "id", "sid", "as_of", "record_id"})
 def list_fields(fact_type: str) -> set[str]:
     if fact_type == "contract":
         return {"brands", "buyer_ids"}
+    if fact_type == models.FINDING_FACT:
+        return {"evidence_ids"}
     if fact_type in models.EVIDENCE_TYPES:
         annotations = models.field_annotations(models.EVIDENCE_TYPES[fact_type])
         return {name for name, annotation in annotations.items() if "list[" in str(annotation)}
@@ -73,6 +75,8 @@ _ALWAYS_PRESENT_CONTEXT = {
     "contract_item": {"id", "contract_id", "brand", "model", "disclosure_in_scope"},
     "facility": {"id", "name", "country"},
     "production_link": {"id", "brand", "facility_id", "tier"},
+    models.FINDING_FACT: {"id", "rule_id", "rule_family", "base", "severity", "severity_base", "verdict",
+                          "evidence_ids"},
     THRESHOLD_FACT: {"count", "first_date", "last_date"},
 }
 
@@ -279,6 +283,10 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
 
     for i, modifier in enumerate(rule.then.modifiers):
         where = ("then", "modifiers", i)
+        if modifier.exists is not None:
+            if check_fact(modifier.exists, where + ("exists",)):
+                check_conditions(modifier.exists, modifier.where, where + ("where",))
+            continue
         fact = scope.get(modifier.alias)
         if modifier.alias not in scope:
             bad(where + ("alias",), f'unknown alias "{modifier.alias}"{did_you_mean(modifier.alias, set(scope))}')
@@ -324,7 +332,8 @@ def field_kind(fact_type: str, field: str) -> str | None:
         annotation = models.field_annotations(models.EVIDENCE_TYPES[fact_type])[field]
         types = set(typing.get_args(annotation)) or {annotation}
     else:
-        types = {{"quantity": int, "disclosure_in_scope": bool, "workers_min": int, "workers_max": int}.get(field, str)}
+        types = {{"quantity": int, "disclosure_in_scope": bool, "workers_min": int, "workers_max": int,
+                  "base": bool}.get(field, str)}
     if bool in types:
         return "bool"
     if types & {int, float}:

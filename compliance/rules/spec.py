@@ -36,7 +36,7 @@ import jinja2.filters
 import jinja2.meta
 import jinja2.nodes
 import jinja2.sandbox
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from compliance.domain import models
 from compliance.domain.models import FPRW, Severity
@@ -139,11 +139,23 @@ EscalationLevel = Literal["E0", "E1", "E2", "E3", "E4", "E5"]
 
 
 class Modifier(_Spec):
-    """Raise the severity one level (Priority stays Priority) when the tests hold on a matched fact."""
+    """Raise the severity one level (Priority stays Priority) when the tests hold on a matched fact (``alias``), or
+    when some fact of a type exists for which they hold (``exists``: e.g. a finding of an earlier rule at the same
+    facility; its tests read the matched facts by alias)."""
 
     reason: str = Field(description="Why, in words the finding will show, e.g. 'large-scale harm'")
-    alias: Alias = Field(description="The alias of the matched fact the tests read")
+    alias: Alias | None = Field(default=None, description="The alias of the matched fact the tests read")
+    exists: str | None = Field(
+        default=None, description="Instead of alias: a fact type (e.g. finding); the modifier holds when a fact of "
+        "this type satisfies the tests")
     where: list[Condition] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> Modifier:
+        if (self.alias is None) == (self.exists is None):
+            raise ValueError("a modifier has either 'alias' (tests on a matched fact) or 'exists' (a fact type whose "
+                             "facts are searched), not both and not neither")
+        return self
 
 
 class Then(_Spec):
