@@ -916,7 +916,7 @@ CONTEXT_FACT_FIELDS: dict[str, list[str]] = {
     # A finding of an earlier rule, as rules that read findings see it (``rules.strata``): the finding's key, its
     # rule and that rule's family (FL-02 for FL-02-P), whether the rule reads evidence only (``base``), its
     # severity, verdict and facility, the worker group all its evidence names, the one evidence record it rests on
-    # (when one), all its evidence, and the date of its latest evidence.
+    # (when one), all its evidence, and the date of its latest evidence (the as-of date when it rests on none).
     "finding": [
         "id", "rule_id", "rule_family", "base", "severity", "severity_base", "verdict", "facility_id",
         "worker_group", "evidence_id", "evidence_ids", "date",

@@ -82,14 +82,15 @@ def _finding_order(finding: models.Finding) -> tuple[Any, ...]:
 
 
 def _modifier_holds(modifier: spec.Modifier, env: reference.Env, bundle: ContractFacts, params: dict[str, Any]) -> bool:
-    """Whether a severity modifier holds on a match: its tests on the matched fact it names, or (``exists``) on some
-    fact of its type (a finding of an earlier rule, say), reading the matched facts by alias."""
-    if modifier.exists is None:
-        assert modifier.alias is not None
-        return reference.holds(modifier.where, env.get(modifier.alias, {}), modifier.alias, env, params,
-                               bundle.as_of_day) is True
-    return any(reference.holds(modifier.where, fact, "", env, params, bundle.as_of_day) is True
-               for fact in bundle.facts if fact["type"] == modifier.exists)
+    """Whether a severity modifier holds on a match: its tests on the matched fact it names, and (``exists``) some
+    fact of a type (a finding of an earlier rule, say) satisfying its tests, which read the matched facts by alias."""
+    as_of = bundle.as_of_day
+    if modifier.alias is not None and \
+            reference.holds(modifier.where, env.get(modifier.alias, {}), modifier.alias, env, params, as_of) is not True:
+        return False
+    exists = modifier.exists
+    return exists is None or any(reference.holds(exists.where, fact, "", env, params, as_of) is True
+                                 for fact in bundle.facts if fact["type"] == exists.fact)
 
 
 @dataclass
@@ -231,7 +232,9 @@ class Evaluator:
         for alias, value in match.bindings:
             if isinstance(value, tuple):  # a threshold window
                 record, members = self._window_display(rule, bundle, value)
-                evidence_ids.update(m["id"] for m in members)
+                for member in members:
+                    evidence_ids.update(member["evidence_ids"] if member["type"] == models.FINDING_FACT
+                                        else [member["id"]])
                 evidence_dates += [m["date"] for m in members]
                 identity.append([alias, list(value[1])])
             else:
@@ -239,6 +242,9 @@ class Evaluator:
                 record = bundle.display[(fact_type, value)]
                 if fact_type in models.EVIDENCE_TYPES:
                     evidence_ids.add(value)
+                    evidence_dates.append(record["date"])
+                elif fact_type == models.FINDING_FACT:  # a finding read: the evidence behind it
+                    evidence_ids.update(record["evidence_ids"])
                     evidence_dates.append(record["date"])
                 pattern = next(p for p in rule.when.match if p.as_ == alias)
                 if pattern.latest_per:

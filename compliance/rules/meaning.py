@@ -283,9 +283,9 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
 
     for i, modifier in enumerate(rule.then.modifiers):
         where = ("then", "modifiers", i)
-        if modifier.exists is not None:
-            if check_fact(modifier.exists, where + ("exists",)):
-                check_conditions(modifier.exists, modifier.where, where + ("where",))
+        if modifier.exists is not None and check_fact(modifier.exists.fact, where + ("exists",)):
+            check_conditions(modifier.exists.fact, modifier.exists.where, where + ("exists", "where"))
+        if modifier.alias is None:
             continue
         fact = scope.get(modifier.alias)
         if modifier.alias not in scope:

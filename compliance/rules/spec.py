@@ -138,23 +138,30 @@ LetterType = Literal["L1", "L2", "L2-P", "L3", "L4", "L5", "L6"]
 EscalationLevel = Literal["E0", "E1", "E2", "E3", "E4", "E5"]
 
 
+class Exists(_Spec):
+    """Some fact of a type satisfies the tests (which may read the matched facts by alias)."""
+
+    fact: str = Field(description="Fact type, e.g. finding (a finding of an earlier rule)")
+    where: list[Condition] = Field(min_length=1)
+
+
 class Modifier(_Spec):
-    """Raise the severity one level (Priority stays Priority) when the tests hold on a matched fact (``alias``), or
-    when some fact of a type exists for which they hold (``exists``: e.g. a finding of an earlier rule at the same
-    facility; its tests read the matched facts by alias)."""
+    """Raise the severity one level (Priority stays Priority) when the tests hold on a matched fact (``alias`` and
+    ``where``) and, when given, some fact exists as ``exists`` says (a finding of an earlier rule at the same
+    facility, say)."""
 
     reason: str = Field(description="Why, in words the finding will show, e.g. 'large-scale harm'")
     alias: Alias | None = Field(default=None, description="The alias of the matched fact the tests read")
-    exists: str | None = Field(
-        default=None, description="Instead of alias: a fact type (e.g. finding); the modifier holds when a fact of "
-        "this type satisfies the tests")
-    where: list[Condition] = Field(min_length=1)
+    where: list[Condition] = Field(default_factory=list, description="Tests on the matched fact")
+    exists: Exists | None = Field(default=None, description="A fact that must exist, e.g. a finding of another rule")
 
     @model_validator(mode="after")
-    def _one_subject(self) -> Modifier:
-        if (self.alias is None) == (self.exists is None):
-            raise ValueError("a modifier has either 'alias' (tests on a matched fact) or 'exists' (a fact type whose "
-                             "facts are searched), not both and not neither")
+    def _tests_something(self) -> Modifier:
+        if self.where and self.alias is None:
+            raise ValueError("a modifier's 'where' tests a matched fact: name it with 'alias'")
+        if not self.where and self.exists is None:
+            raise ValueError("a modifier needs 'alias' with 'where' (tests on a matched fact), 'exists' (a fact that "
+                             "must exist), or both")
         return self
 
 

@@ -2,8 +2,8 @@
 
 Some contract conditions are graded by other findings: a corrective action overdue for more than 90 days is a
 Priority matter when the finding it corrects is Priority (PM-03), remedy is owed at the severity of the harm it
-remedies (GR-04). A rule reads findings with a ``finding`` pattern (``match`` or ``absent``) or a modifier that
-``exists: finding``. Every such pattern names the findings it reads by a test at the top of its ``where``:
+remedies (GR-04). A rule reads findings with a ``finding`` pattern (``match``, ``absent`` or ``threshold``) or a
+modifier whose ``exists`` is a finding. Every such pattern names the findings it reads by a test at the top of its ``where``:
 
 * ``rule_id == "FL-03"`` or ``rule_id in ["WH-01", "WH-02"]``: those rules' findings;
 * ``rule_family == "PM-03"`` or ``rule_family in [...]``: the findings of a rule and its variants (PM-03-P...);
@@ -43,7 +43,8 @@ def finding_patterns(rule: Rule) -> list[tuple[tuple[str | int, ...], list[Any]]
         out.append((("when", "threshold"), when.threshold.where))
     out += [(("when", "match", i), p.where) for i, p in enumerate(when.match) if p.fact == FINDING]
     out += [(("when", "absent", i), a.where) for i, a in enumerate(when.absent) if a.fact == FINDING]
-    out += [(("then", "modifiers", i), m.where) for i, m in enumerate(rule.then.modifiers) if m.exists == FINDING]
+    out += [(("then", "modifiers", i, "exists"), m.exists.where) for i, m in enumerate(rule.then.modifiers)
+            if m.exists is not None and m.exists.fact == FINDING]
     return out
 
 
@@ -156,8 +157,8 @@ def _first_reading(rule: Rule, read: str, rules: dict[str, Rule]) -> tuple[str |
 def types_read(rule: Rule) -> set[str]:
     """The fact types `rule`'s patterns (and modifiers that search facts) read."""
     when = rule.when
-    out = {p.fact for p in when.match} | {a.fact for a in when.absent} | {m.exists for m in rule.then.modifiers
-                                                                        if m.exists is not None}
+    out = {p.fact for p in when.match} | {a.fact for a in when.absent}
+    out |= {m.exists.fact for m in rule.then.modifiers if m.exists is not None}
     if when.threshold is not None:
         out.add(when.threshold.fact)
     return out
@@ -175,7 +176,7 @@ def finding_record(finding: models.Finding, base: bool, evidence: dict[str, list
         "facility_id": finding.facility_id,
         "worker_group": groups.pop() if len(groups) == 1 else None,
         "evidence_id": finding.evidence_ids[0] if len(finding.evidence_ids) == 1 else None,
-        "evidence_ids": list(finding.evidence_ids), "date": finding.observed_on,
+        "evidence_ids": list(finding.evidence_ids), "date": finding.observed_on or finding.as_of,
     }
 
 
