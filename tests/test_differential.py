@@ -497,7 +497,8 @@ def test_findings_on_the_records_the_rules_can_read_are_those_on_all_records(cas
     contract, facilities, links, records, as_of = case
     full = evaluator().evaluate(facts.build(contract, facilities, links, records, as_of))
     for record in records:
-        assert relevance.fact_from_payload(evidence_payload(record)) == facts.normalise(record.model_dump())
+        assert relevance.fact_from_payload(evidence_payload(record), as_of) == \
+            facts.normalise(models.known_on(record, as_of).model_dump())
     payloads = [evidence_payload(r) for r in records if r.date <= as_of]
     portfolio = pipeline.scope(library(), [contract], as_of, None, facilities, links)
     reduced = group_evaluator().evaluate_chunks(portfolio, [contract.id], [(payloads, True)])[contract.id]

@@ -121,8 +121,9 @@ def build(
     """The facts of `contract` as of `as_of`.
 
     Evidence counts for a contract when it names the contract, or names no contract and is about a
-    facility linked to the contract's products. Evidence dated after `as_of` is left out, so a re-run
-    as of a past date sees what was known then.
+    facility linked to the contract's products. Evidence dated after `as_of` is left out, and so are the
+    events a record dates after it (``models.known_on``), so a re-run as of a past date sees what was known
+    then.
     """
     bundle = ContractFacts(contract=contract, as_of=as_of)
     bundle.add(contract_record(contract))
@@ -152,7 +153,7 @@ def build(
              or (record.contract_id is None and record.facility_id in bundle.facility_ids))
     ]
     for record in sorted(relevant, key=lambda r: (r.date, r.id)):
-        bundle.add(record.model_dump())
+        bundle.add(models.known_on(record, as_of).model_dump())
     return bundle
 
 

@@ -953,6 +953,27 @@ def date_fields(fact_type: str) -> set[str]:
     return {name for name, annotation in field_annotations(cls).items() if annotation in (dt.date, dt.date | None)}
 
 
+#: Evidence date fields that plan rather than record (a deadline, the end of a pay period): known in advance, they
+#: may lie after the as-of date. Every other date field besides `date` records when something happened (a grievance
+#: acknowledged, a response given, wages paid, access granted...).
+PLANNED_DATE_FIELDS = frozenset({"due_date", "due_on", "extended_to", "period_end"})
+
+
+@functools.cache
+def event_date_fields(fact_type: str) -> frozenset[str]:
+    """The date fields of an evidence type, besides `date`, that record when something happened."""
+    return frozenset(date_fields(fact_type) - {"date"} - PLANNED_DATE_FIELDS)
+
+
+def known_on(record: EvidenceBase, as_of: dt.date) -> EvidenceBase:
+    """The record as an evaluation as of `as_of` knows it: what happened after that day (an acknowledgement, a
+    response, a payment recorded with a later date) is unknown, as if not recorded yet, so that a check as of a
+    past date sees what was known then. Every rule reads evidence through this, so none needs its own guard."""
+    later = {name: None for name in event_date_fields(record.type)
+             if (value := getattr(record, name)) is not None and value > as_of}
+    return record.model_copy(update=later) if later else record
+
+
 #: What a finding says about the contract condition. Only "breach" is non-compliance by the contractor;
 #: the others are there so officers see due diligence and data gaps rather than silence.
 Verdict = Literal["breach", "due_diligence_shown", "insufficient_evidence", "not_yet_due", "evidence_expired"]

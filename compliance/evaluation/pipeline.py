@@ -172,7 +172,7 @@ class GroupEvaluator:
         for chunk, complete in chunks:
             batch = []
             for payload in chunk:
-                fact = relevance.fact_from_payload(payload)
+                fact = relevance.fact_from_payload(payload, scope.as_of)
                 fact[PAYLOAD] = payload
                 batch.append(fact)
             for reducer in reducers if complete else reducers[1:]:
@@ -190,6 +190,7 @@ class GroupEvaluator:
                     raise StoreError(f"evidence record {fact['id']} is damaged in the store: {first['msg']} at "
                                      f"{'.'.join(str(p) for p in first['loc'])}. Import the record again to replace "
                                      "it, or restore the store from a backup.") from None
+                validated = models.known_on(validated, scope.as_of)
                 records[fact["id"]] = (validated, validated.model_dump())
             return records[fact["id"]]
 

@@ -54,12 +54,17 @@ _COMPUTED = {name: [(field_name, getattr(cls, field_name).fget) for field_name i
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
-def fact_from_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """The normalised fact of a stored evidence payload, as ``facts.normalise(record.model_dump())`` gives it:
-    dates as epoch days, computed fields derived, missing values left out. Stored payloads were validated on
+def fact_from_payload(payload: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    """The normalised fact of a stored evidence payload as known on `as_of`, as
+    ``facts.normalise(models.known_on(record, as_of).model_dump())`` gives it: dates as epoch days, events dated
+    after `as_of` unknown, computed fields derived, missing values left out. Stored payloads were validated on
     import, so this skips validation (the tests compare the two on every type)."""
     kind = payload["type"]
     dates = _DATE_FIELDS[kind]
+    later = [name for name in models.event_date_fields(kind) if payload.get(name) is not None
+             and dt.date.fromisoformat(payload[name]) > as_of]
+    if later:
+        payload = {**payload, **dict.fromkeys(later)}
     out: dict[str, Any] = {}
     for name, value in payload.items():
         if value is None:
