@@ -607,12 +607,17 @@ class WorkingHours(EvidenceBase):
     template_code: ClassVar[str] = "WH"
     template_hints: ClassVar[dict[str, Any]] = {
         "sample_workers": "80", "pct_weeks_over_60": "0.23", "max_week_hours": "78", "max_consecutive_days": "13",
-        "records_discrepancy": "true"}
+        "legal_monthly_overtime_cap": "36", "pct_months_over_legal_cap": "0.4", "records_discrepancy": "true"}
     type: Literal["working_hours"] = "working_hours"
     sample_workers: int | None = Field(default=None, ge=0)
     pct_weeks_over_60: float | None = Field(default=None, ge=0, le=1)
     max_week_hours: float | None = Field(default=None, ge=0)
     max_consecutive_days: int | None = Field(default=None, ge=0)
+    legal_monthly_overtime_cap: float | None = Field(
+        default=None, ge=0, description="The legal limit on overtime hours a month, where it is stricter than 60 hours "
+        "a week (e.g. 36 in China)")
+    pct_months_over_legal_cap: float | None = Field(
+        default=None, ge=0, le=1, description="Share of sampled worker-months over the legal overtime cap")
     records_discrepancy: bool | None = None
 
 
@@ -901,6 +906,13 @@ EVIDENCE_TYPES: dict[str, type[EvidenceBase]] = {
 # Facts: what rules see
 
 
+#: The ILO's eleven indicators of forced labour (ILO, 2012), as evidence and rules name them.
+ILO_INDICATORS = (
+    "abuse_of_vulnerability", "deception", "restriction_of_movement", "isolation", "physical_and_sexual_violence",
+    "intimidation_and_threats", "retention_of_identity_documents", "withholding_of_wages", "debt_bondage",
+    "abusive_working_and_living_conditions", "excessive_overtime",
+)
+
 #: The fact type of a finding read by a later rule.
 FINDING_FACT = "finding"
 
@@ -916,10 +928,11 @@ CONTEXT_FACT_FIELDS: dict[str, list[str]] = {
     # A finding of an earlier rule, as rules that read findings see it (``rules.strata``): the finding's key, its
     # rule and that rule's family (FL-02 for FL-02-P), whether the rule reads evidence only (``base``), its
     # severity, verdict and facility, the worker group all its evidence names, the one evidence record it rests on
-    # (when one), all its evidence, and the date of its latest evidence (the as-of date when it rests on none).
+    # (when one), all its evidence, the date of its latest evidence (the as-of date when it rests on none), and the
+    # ILO forced-labour indicator it evidences (when its rule says).
     "finding": [
         "id", "rule_id", "rule_family", "base", "severity", "severity_base", "verdict", "facility_id",
-        "worker_group", "evidence_id", "evidence_ids", "date",
+        "worker_group", "evidence_id", "evidence_ids", "date", "ilo_indicator",
     ],
 }
 
@@ -1036,5 +1049,6 @@ class Finding(_Model):
     buyer_actions: list[str] = Field(default_factory=list, description="What the buyer or working group does")
     letter_type: str | None = None
     verdict: Verdict = "breach"
+    ilo_indicator: str | None = Field(default=None, description="The ILO forced-labour indicator it evidences, if any")
     respond_by: dt.date
     as_of: dt.date

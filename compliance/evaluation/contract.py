@@ -93,6 +93,18 @@ def _modifier_holds(modifier: spec.Modifier, env: reference.Env, bundle: Contrac
                                  for fact in bundle.facts if fact["type"] == exists.fact)
 
 
+def _indicator(rule: spec.Rule, context: dict[str, Any]) -> str | None:
+    """The ILO forced-labour indicator a finding of `rule` evidences: the rule's, or its matched record's."""
+    indicator = rule.ilo_indicator
+    if indicator is None or isinstance(indicator, str):
+        return indicator
+    alias, field = indicator.from_.split(".")
+    value = context.get(alias, {}).get(field)
+    if indicator.map is not None:
+        value = indicator.map.get(str(value))
+    return value if value in models.ILO_INDICATORS else None
+
+
 @dataclass
 class ContractResult:
     contract: models.Contract
@@ -287,6 +299,7 @@ class Evaluator:
             buyer_actions=rule.then.buyer_actions,
             letter_type=rule.then.letter,
             verdict=rule.then.verdict,
+            ilo_indicator=_indicator(rule, context),
             respond_by=bundle.as_of + dt.timedelta(days=rule.response_days(severity)),
             as_of=bundle.as_of,
         )

@@ -164,11 +164,12 @@ class GroupEvaluator:
         rules_local = [r for r in self.library.rules if r.id in self.local]
         rules_contract = [r for r in self.library.rules if r.id not in self.local]
         local = {c: {r: v for r, v in scope.params[c].items() if r in self.local} for c in contract_ids}
-        base = self.evaluator.base  # the other rules that read findings are evaluated after them (``complete``)
-        other = {c: {r: v for r, v in scope.params[c].items() if r not in self.local and r in base}
-                 for c in contract_ids}
+        other = {c: {r: v for r, v in scope.params[c].items() if r not in self.local} for c in contract_ids}
         reducers = (relevance.Plan(rules_local, scope.as_of, local.values(), closures=False).reducer(),
                     relevance.Plan(rules_contract, scope.as_of, other.values()).reducer())
+        # The rules that read findings are evaluated after the rules they read (``Evaluator.complete``).
+        base = self.evaluator.base
+        other = {c: {r: v for r, v in rules.items() if r in base} for c, rules in other.items()}
         for chunk, complete in chunks:
             batch = []
             for payload in chunk:

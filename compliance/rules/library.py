@@ -240,7 +240,7 @@ def _partial_check(raw: Any, loc: Loc) -> list[SpecProblem]:
 def _spec_vocabulary() -> set[str]:
     names: set[str] = set()
     for cls in (spec.Rule, spec.When, spec.Then, spec.Pattern, spec.Absent, spec.Threshold, spec.AppliesTo,
-                spec.Modifier, spec.Exists,
+                spec.Modifier, spec.Exists, spec.IndicatorFrom,
                 spec.RuleFile, spec.ClauseSet, spec.ClauseSetFile):
         for name, info in cls.model_fields.items():
             names.add(info.alias or name)

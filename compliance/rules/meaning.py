@@ -295,6 +295,21 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
         elif fact is not None:
             check_conditions(fact, modifier.where, where + ("where",), when.threshold)
 
+    indicator = rule.ilo_indicator
+    if isinstance(indicator, str) and indicator not in models.ILO_INDICATORS:
+        bad(("ilo_indicator",), f'"{indicator}" is not an ILO indicator of forced labour'
+            f"{did_you_mean(indicator, set(models.ILO_INDICATORS))} (indicators: {', '.join(models.ILO_INDICATORS)})")
+    elif indicator is not None and not isinstance(indicator, str):
+        alias, field = indicator.from_.split(".")
+        if alias not in scope or scope[alias] == THRESHOLD_FACT:
+            bad(("ilo_indicator", "from"), f'"{alias}" is not the alias of a matched record'
+                f"{did_you_mean(alias, set(scope))}")
+        elif scope[alias] is not None:
+            check_field(scope[alias] or "", field, ("ilo_indicator", "from"))
+        for value, mapped in (indicator.map or {}).items():
+            if mapped not in models.ILO_INDICATORS:
+                bad(("ilo_indicator", "map", value), f'"{mapped}" is not an ILO indicator of forced labour'
+                    f"{did_you_mean(mapped, set(models.ILO_INDICATORS))}")
     problems += message_problems(rule, loc)
     for name, value in (params or {}).items():
         if name not in rule.params:

@@ -180,6 +180,15 @@ class Then(_Spec):
         "insufficient_evidence, not_yet_due, evidence_expired")
 
 
+class IndicatorFrom(_Spec):
+    """The ILO indicator a finding evidences, read from a matched record: its value, or its value mapped."""
+
+    from_: str = Field(alias="from", pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
+                       description="alias.field of a matched record")
+    map: dict[str, str] | None = Field(default=None, description="The record's values -> ILO indicators; a value "
+                                       "not listed evidences none")
+
+
 class AppliesTo(_Spec):
     """Which contracts a rule applies to; every list given must match (empty: all contracts)."""
 
@@ -235,6 +244,9 @@ class Rule(_Spec):
         default_factory=list, description="Parameters whose default is only proposed (no standard fixes it): confirm "
         "or override them per contract or clause set")
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
+    ilo_indicator: str | IndicatorFrom | None = Field(
+        default=None, description="The ILO forced-labour indicator its findings evidence (one of "
+        + ", ".join(models.ILO_INDICATORS) + "), or where a matched record says which; FL-06 counts them")
     when: When
     then: Then
 

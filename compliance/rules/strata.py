@@ -168,7 +168,7 @@ def finding_record(finding: models.Finding, base: bool, evidence: dict[str, list
                    ) -> dict[str, Any]:
     """The fact a finding is to the rules that read it (its fields: ``models.CONTEXT_FACT_FIELDS["finding"]``);
     `evidence` holds the contract's evidence records as displayed, by id."""
-    groups = {record.get("worker_group") for record_id in finding.evidence_ids for record in evidence.get(record_id, [])}
+    groups = {_worker_group(record) for record_id in finding.evidence_ids for record in evidence.get(record_id, [])}
     return {
         "type": FINDING, "id": finding.key, "rule_id": finding.rule_id, "rule_family": family(finding.rule_id),
         "base": base, "severity": finding.severity.value,
@@ -177,7 +177,14 @@ def finding_record(finding: models.Finding, base: bool, evidence: dict[str, list
         "worker_group": groups.pop() if len(groups) == 1 else None,
         "evidence_id": finding.evidence_ids[0] if len(finding.evidence_ids) == 1 else None,
         "evidence_ids": list(finding.evidence_ids), "date": finding.observed_on or finding.as_of,
+        "ilo_indicator": finding.ilo_indicator,
     }
+
+
+def _worker_group(record: dict[str, Any]) -> str | None:
+    """The worker group a record is about: its worker_group, or its subject when that is a group label (wg_...)."""
+    subject = record.get("subject")
+    return record.get("worker_group") or (subject if isinstance(subject, str) and subject.startswith("wg_") else None)
 
 
 def with_findings(bundle: ContractFacts, findings: list[tuple[models.Finding, bool]]) -> ContractFacts:
