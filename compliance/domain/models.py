@@ -17,7 +17,20 @@ import functools
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    TypeAdapter,
+    ValidationError,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from compliance.domain.vocabulary import Vocabulary, literal_values
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Vocabularies
@@ -158,9 +171,49 @@ def _value_problem(value: Any) -> str | None:
     return None
 
 
+@functools.cache
+def _vocabularies(cls: type[BaseModel]) -> dict[str, Vocabulary]:
+    """The fields of a model with a closed set of values (a Literal of strings), worked out once per class."""
+    return {name: Vocabulary(values) for name, info in cls.model_fields.items()
+            if (values := literal_values(info.annotation)) is not None}
+
+
 class _Model(BaseModel):
     # Infinity and NaN are refused as values (a float field holding "1e999" or "inf" is a problem at its field).
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _closed_vocabularies(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """Fields with a closed set of values read "In progress" as in_progress. A value outside the set is a
+        problem at its field naming the allowed values and the closest, reported with the record's other problems.
+        (A model validator: pydantic allows no field validator before the evidence types' discriminator `type`.)"""
+        vocabularies = _vocabularies(cls)
+        if not vocabularies or not isinstance(data, dict):
+            return handler(data)
+        refused: list[InitErrorDetails] = []
+        for name, vocabulary in vocabularies.items():
+            value = data.get(name)
+            if value is None:
+                continue
+            try:
+                allowed = vocabulary.read(value)
+            except ValueError as error:
+                refused.append(InitErrorDetails(type=PydanticCustomError("vocabulary", str(error)), loc=(name,),
+                                                input=value))
+                continue
+            if allowed != value:
+                data = {**data, name: allowed}  # a copy: the caller's data stays as it was given
+        if not refused:
+            return handler(data)
+        try:
+            handler(data)
+        except ValidationError as error:
+            # The record's other problems, kept as they are (pydantic's own message for a refused value is dropped).
+            refused_fields = {details["loc"] for details in refused}
+            refused += [InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"], input=e["input"])
+                        for e in error.errors(include_url=False) if e["loc"] not in refused_fields]
+        raise ValidationError.from_exception_data(cls.__name__, refused)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -889,7 +942,8 @@ Evidence = Annotated[
     Field(discriminator="type"),
 ]
 
-EVIDENCE_ADAPTER: TypeAdapter[Evidence] = TypeAdapter(Evidence)
+#: Titled, so that a validation error names evidence rather than listing the validators of every type.
+EVIDENCE_ADAPTER: TypeAdapter[Evidence] = TypeAdapter(Evidence, config=ConfigDict(title="Evidence"))
 
 #: type name -> model class, for every evidence type.
 EVIDENCE_TYPES: dict[str, type[EvidenceBase]] = {
