@@ -66,7 +66,7 @@ FIRST_NAMES = ("Somchai", "Nguyen Van", "Maria", "Jana", "Aung", "Siti", "Li", "
 LAST_NAMES = ("Srisuk", "An", "Hernandez Lopez", "Novakova", "Kyaw", "Rahman", "Wei", "Santos", "Bondarenko", "Kumar")
 ISSUES = ("wages", "overtime", "fees", "documents", "harassment", "dormitory", "safety", "discrimination")
 CODE_AREAS = ("working_hours", "wages", "fees", "health_and_safety", "freely_chosen", "freedom_of_association")
-ILO = ("", "", "", "debt_bondage", "retention_of_documents", "deception", "excessive_overtime")
+ILO = ("", "", "", "debt_bondage", "retention_of_identity_documents", "deception", "excessive_overtime")
 CURRENCIES = {"TH": "THB", "CN": "CNY", "VN": "VND", "MY": "MYR", "MX": "MXN", "CZ": "CZK", "PH": "PHP",
               "ID": "IDR", "IN": "INR", "TW": "TWD"}
 

@@ -201,7 +201,7 @@ CORRECTIVE = record(
     rule_id=maybe(["FL-01", "WH-01", "TR-01", "GR"]), code_area=maybe(area))
 # MO-03, FL-06 (threshold), EV-01, EX-MONITORING, MO-02 (the source, 730 days)
 MONITORING = record("monitoring_finding", date=VALID_730, code_area=area, worker_group=maybe(group),
-                    ilo_indicator=maybe(["debt_bondage", "retention_of_documents", "isolation"]),
+                    ilo_indicator=maybe(["debt_bondage", "retention_of_identity_documents", "isolation"]),
                     source=maybe(["worker_driven_monitoring", "social_audit"]))
 # MO-03, EV-01, EX-AUDIT
 AUDIT = record("audit_finding", date=VALID_730, code_area=area,

@@ -327,11 +327,11 @@ def monitoring(day: dt.date, indicator: str | None, group: str | None = "wg_mm",
 
 def test_fl06_fires_on_two_distinct_indicators():
     records = [monitoring(D(2024, 9, 1), "debt_bondage", id="M1"),
-               monitoring(D(2024, 10, 1), "retention_of_documents", id="M2")]
+               monitoring(D(2024, 10, 1), "retention_of_identity_documents", id="M2")]
     result = run(records)
     assert found(result, "FL-06") == {("FL-06", ("M1", "M2"))}
     [message] = messages(result, "FL-06")
-    assert "2 distinct forced-labour indicators (debt bondage, retention of documents)" in message
+    assert "2 distinct forced-labour indicators (debt bondage, retention of identity documents)" in message
     assert "for wg_mm at facility FAC-A between 2024-09-01 and 2024-10-01" in message
     assert "(threshold 2 within 365 days)" in message
 
@@ -341,7 +341,7 @@ def test_fl06_window_boundary(apart: int, fires: bool):
     # A 365-day window starting on day d ends on d + 364: findings 364 days apart share one, 365 apart do not.
     start = D(2023, 12, 1)
     records = [monitoring(start, "debt_bondage", id="M1"),
-               monitoring(start + dt.timedelta(days=apart), "retention_of_documents", id="M2")]
+               monitoring(start + dt.timedelta(days=apart), "retention_of_identity_documents", id="M2")]
     assert found(run(records), "FL-06") == ({("FL-06", ("M1", "M2"))} if fires else set())
 
 
@@ -352,10 +352,10 @@ def test_fl06_the_same_indicator_twice_is_one_indicator():
 
 def test_fl06_counts_per_worker_group_and_facility():
     groups = [monitoring(D(2024, 9, 1), "debt_bondage", id="M1"),
-              monitoring(D(2024, 10, 1), "retention_of_documents", "wg_other", id="M2")]
+              monitoring(D(2024, 10, 1), "retention_of_identity_documents", "wg_other", id="M2")]
     assert found(run(groups), "FL-06") == set()
     facilities = [monitoring(D(2024, 9, 1), "debt_bondage", id="M1"),
-                  monitoring(D(2024, 10, 1), "retention_of_documents", id="M2", facility_id=OTHER_FACILITY)]
+                  monitoring(D(2024, 10, 1), "retention_of_identity_documents", id="M2", facility_id=OTHER_FACILITY)]
     assert found(run(facilities), "FL-06") == set()
 
 
@@ -367,7 +367,7 @@ def test_fl06_findings_without_an_indicator_or_group_do_not_count():
 
 def test_fl06_the_finding_lists_every_member_of_the_window():
     records = [monitoring(D(2024, 9, 1), "debt_bondage", id="M1"), monitoring(D(2024, 9, 5), "debt_bondage", id="M2"),
-               monitoring(D(2024, 10, 1), "retention_of_documents", id="M3")]
+               monitoring(D(2024, 10, 1), "retention_of_identity_documents", id="M3")]
     result = run(records)
     assert found(result, "FL-06") == {("FL-06", ("M1", "M2", "M3"))}
     assert messages(result, "FL-06")[0].startswith("2 distinct forced-labour indicators")
@@ -375,7 +375,7 @@ def test_fl06_the_finding_lists_every_member_of_the_window():
 
 def test_fl06_per_contract_threshold_override():
     records = [monitoring(D(2024, 9, 1), "debt_bondage", id="M1"),
-               monitoring(D(2024, 10, 1), "retention_of_documents", id="M2")]
+               monitoring(D(2024, 10, 1), "retention_of_identity_documents", id="M2")]
     strict = make_contract(parameters={"FL-06": {"min_indicators": 3}})
     assert found(run(records, contract=strict), "FL-06") == set()
     lenient = make_contract(parameters={"FL-06": {"min_indicators": 1}})
@@ -558,7 +558,7 @@ def test_evidence_about_a_facility_linked_through_another_model_only_is_ignored(
 EVERYTHING = [
     protected(D(2024, 9, 10)), adverse(D(2024, 10, 2)), retention(), fee(20000), hours(max_week_hours=80),
     audit(), monitoring(D(2024, 9, 1), "debt_bondage", id="M1", code_area="docs"),
-    monitoring(D(2024, 10, 1), "retention_of_documents", id="M2"),
+    monitoring(D(2024, 10, 1), "retention_of_identity_documents", id="M2"),
     action(D(2024, 10, 1)), remediation(D(2024, 12, 1), 60),
 ]
 

@@ -15,6 +15,7 @@ import datetime as dt
 import enum
 import functools
 import re
+import typing
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -103,6 +104,19 @@ class Tier(str, enum.Enum):
     OTHER = "other"
 
 
+#: The ILO's eleven indicators of forced labour (ILO, "ILO Indicators of Forced Labour", 2012), in its order.
+IloIndicator = Literal[
+    "abuse_of_vulnerability", "deception", "restriction_of_movement", "isolation", "physical_and_sexual_violence",
+    "intimidation_and_threats", "retention_of_identity_documents", "withholding_of_wages", "debt_bondage",
+    "abusive_working_and_living_conditions", "excessive_overtime",
+]
+ILO_INDICATORS: tuple[str, ...] = typing.get_args(IloIndicator)
+
+#: Other names read as a vocabulary's value: the shorter name rule tests gave an indicator before the indicators
+#: were a vocabulary.
+VOCABULARY_ALIASES: dict[str, str] = {"retention_of_documents": "retention_of_identity_documents"}
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Open Supply Hub identifiers
 
@@ -174,7 +188,7 @@ def _value_problem(value: Any) -> str | None:
 @functools.cache
 def _vocabularies(cls: type[BaseModel]) -> dict[str, Vocabulary]:
     """The fields of a model with a closed set of values (a Literal of strings), worked out once per class."""
-    return {name: Vocabulary(values) for name, info in cls.model_fields.items()
+    return {name: Vocabulary(values, VOCABULARY_ALIASES) for name, info in cls.model_fields.items()
             if (values := literal_values(info.annotation)) is not None}
 
 
@@ -458,7 +472,7 @@ class AuditFinding(EvidenceBase):
     scheme: str | None = Field(default=None, description="e.g. RBA VAP")
     code_area: str
     classification: Literal["priority", "major", "minor", "conformance", "observation"]
-    ilo_indicator: str | None = None
+    ilo_indicator: IloIndicator | None = None
     summary: str | None = None
 
 
@@ -497,7 +511,7 @@ class MonitoringFinding(EvidenceBase):
     report_id: str | None = None
     code_area: str
     worker_group: str | None = None
-    ilo_indicator: str | None = Field(default=None, description="ILO forced-labour indicator, when one applies")
+    ilo_indicator: IloIndicator | None = Field(default=None, description="ILO forced-labour indicator, if one applies")
     n_reporting: int | None = Field(default=None, ge=0)
     confidence: Literal["low", "medium", "high"] | None = None
     summary: str | None = None
