@@ -54,8 +54,9 @@ BRANDS = ("Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adatum", "
           "Blue Yonder", "Coho", "Datum", "Graphic", "Nod", "Olympia", "Southridge", "VanArsdel")
 CODE_AREAS = ("working_hours", "wages", "fees", "health_and_safety", "freely_chosen", "freedom_of_association",
               "dormitories", "chemicals", "discrimination", "young_workers", "grievance", "management_systems")
-ILO = ("debt_bondage", "retention_of_identity_documents", "deception", "excessive_overtime", "abusive_conditions",
-       "restriction_of_movement", "withholding_of_wages", "intimidation_and_threats")
+ILO = ("debt_bondage", "retention_of_identity_documents", "deception", "excessive_overtime",
+       "abusive_working_and_living_conditions", "restriction_of_movement", "withholding_of_wages",
+       "intimidation_and_threats")
 ISSUES = ("wages", "overtime", "fees", "documents", "harassment", "dormitory", "safety", "discrimination", "food")
 CURRENCY = {"TH": "THB", "CN": "CNY", "VN": "VND", "MY": "MYR", "MX": "MXN", "CZ": "CZK", "PH": "PHP", "ID": "IDR",
             "IN": "INR", "TW": "TWD"}

@@ -61,7 +61,8 @@ def portfolio(contracts: int, records: int, seed: int):
                           "documented_prior_reason": rng.random() < 0.3}
             elif kind < 0.75:
                 record = {**base, "type": "monitoring_finding", "code_area": "fees", "worker_group": f"wg_{rng.randrange(5)}",
-                          "ilo_indicator": rng.choice(["debt_bondage", "retention_of_identity_documents", "deception", None])}
+                          "ilo_indicator": rng.choice(["debt_bondage", "retention_of_identity_documents", "deception",
+                                                       None])}
             elif kind < 0.85:
                 record = {**base, "type": "corrective_action", "cap_id": f"CAP{rng.randrange(10)}",
                           "action_ref": f"a{rng.randrange(3)}", "due_date": day + dt.timedelta(days=rng.randrange(60)),

@@ -38,6 +38,8 @@ from compliance.sources.pseudonyms import Pseudonymiser
 from compliance.store import ImportSummary, RunSummary, Store, display_url, evidence_hash
 
 __all__ = [
+    "catalogue_coverage",
+    "catalogue_table",
     "check",
     "check_evidence_type",
     "contract_facts",
@@ -698,6 +700,20 @@ def test_rules(library: RuleLibrary, junit_file: Path | None = None) -> list[Any
 
 
 test_rules.__test__ = False  # type: ignore[attr-defined]  # a library function, not a test for pytest to collect
+
+
+def catalogue_coverage(library: RuleLibrary) -> list[dict[str, Any]]:
+    """Each of the 40 catalogue entries with the rules implementing it and their deliberate differences."""
+    from compliance.rules import catalogue
+
+    return catalogue.entries(library)
+
+
+def catalogue_table(library: RuleLibrary) -> str:
+    """``catalogue_coverage`` as the Markdown table the README holds."""
+    from compliance.rules import catalogue
+
+    return catalogue.table(library)
 
 
 def rule_coverage(library: RuleLibrary) -> dict[str, Any]:

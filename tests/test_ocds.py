@@ -328,7 +328,7 @@ def test_oshub_country_names_unknown_columns_and_model_problems(tmp_path: Path):
         'did you mean "parent_company"?',
         f"{path}: row 2: id TH2023045R7KX2X: country_code: expected an ISO 3166-1 alpha-2 code; found 'Thailand'",
         f"{path}: row 3: id CN2022198F4QN8G: name: is required but missing",
-        f"{path}: row 3: id CN2022198F4QN8G: risk_level: input should be 'low', 'medium' or 'high'; found 'extreme'",
+        f"{path}: row 3: id CN2022198F4QN8G: risk_level: expected one of low, medium, high; found 'extreme'",
     ]
 
 

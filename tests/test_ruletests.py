@@ -97,8 +97,8 @@ def test_invalid_evidence_in_a_case_is_reported_when_validating(tmp_path: Path):
     rules = library_with(tmp_path, CASES.replace("holder: employer", "holder: boss"))
     result = CliRunner().invoke(cli, ["rules", "validate", str(rules)])
     assert result.exit_code == 3
-    assert f"{rules / 'cases.yaml'}:10: case 'near miss that wrongly expects nothing': holder: input should be" \
-        in result.output
+    assert f"{rules / 'cases.yaml'}:10: case 'near miss that wrongly expects nothing': holder: expected one of " \
+        "worker, employer, labour_agency, recruitment_agent, dormitory_operator, other; found 'boss'" in result.output
 
 
 def test_the_readme_lists_every_shipped_rule():

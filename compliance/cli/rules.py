@@ -122,19 +122,28 @@ def rules_test(paths: tuple[Path, ...], junit_file: Path | None) -> None:
 
 @rules.command("coverage")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--catalogue", "catalogue", is_flag=True,
+              help="List the 40 catalogue entries, the rules that implement each and every deliberate difference "
+                   "(a Markdown table; with --json, the same as data).")
 @json_option
-def rules_coverage(paths: tuple[Path, ...], as_json: bool) -> None:
+def rules_coverage(paths: tuple[Path, ...], catalogue: bool, as_json: bool) -> None:
     """Show which ILO categories, HRDD objectives and clauses have rules, and which rules lack tests.
 
     A rule counts as tested when it has a case that fires and a near miss that must not.
 
     \b
-    Example:
+    Examples:
         compliance rules coverage
+        compliance rules coverage --catalogue
     """
     from compliance import api
 
-    report = api.rule_coverage(api.load_library(paths or (Path("rules"),)))
+    library = api.load_library(paths or (Path("rules"),))
+    if catalogue:
+        click.echo(json.dumps(api.catalogue_coverage(library), indent=2) if as_json
+                   else api.catalogue_table(library), nl=False if not as_json else True)
+        return
+    report = api.rule_coverage(library)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

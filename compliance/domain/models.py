@@ -15,9 +15,23 @@ import datetime as dt
 import enum
 import functools
 import re
+import typing
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    TypeAdapter,
+    ValidationError,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from compliance.domain.vocabulary import Vocabulary, literal_values
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Vocabularies
@@ -90,6 +104,19 @@ class Tier(str, enum.Enum):
     OTHER = "other"
 
 
+#: The ILO's eleven indicators of forced labour (ILO, "ILO Indicators of Forced Labour", 2012), in its order.
+IloIndicator = Literal[
+    "abuse_of_vulnerability", "deception", "restriction_of_movement", "isolation", "physical_and_sexual_violence",
+    "intimidation_and_threats", "retention_of_identity_documents", "withholding_of_wages", "debt_bondage",
+    "abusive_working_and_living_conditions", "excessive_overtime",
+]
+ILO_INDICATORS: tuple[str, ...] = typing.get_args(IloIndicator)
+
+#: Other names read as a vocabulary's value: the shorter name rule tests gave an indicator before the indicators
+#: were a vocabulary.
+VOCABULARY_ALIASES: dict[str, str] = {"retention_of_documents": "retention_of_identity_documents"}
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Open Supply Hub identifiers
 
@@ -158,9 +185,49 @@ def _value_problem(value: Any) -> str | None:
     return None
 
 
+@functools.cache
+def _vocabularies(cls: type[BaseModel]) -> dict[str, Vocabulary]:
+    """The fields of a model with a closed set of values (a Literal of strings), worked out once per class."""
+    return {name: Vocabulary(values, VOCABULARY_ALIASES) for name, info in cls.model_fields.items()
+            if (values := literal_values(info.annotation)) is not None}
+
+
 class _Model(BaseModel):
     # Infinity and NaN are refused as values (a float field holding "1e999" or "inf" is a problem at its field).
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _closed_vocabularies(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """Fields with a closed set of values read "In progress" as in_progress. A value outside the set is a
+        problem at its field naming the allowed values and the closest, reported with the record's other problems.
+        (A model validator: pydantic allows no field validator before the evidence types' discriminator `type`.)"""
+        vocabularies = _vocabularies(cls)
+        if not vocabularies or not isinstance(data, dict):
+            return handler(data)
+        refused: list[InitErrorDetails] = []
+        for name, vocabulary in vocabularies.items():
+            value = data.get(name)
+            if value is None:
+                continue
+            try:
+                allowed = vocabulary.read(value)
+            except ValueError as error:
+                refused.append(InitErrorDetails(type=PydanticCustomError("vocabulary", str(error)), loc=(name,),
+                                                input=value))
+                continue
+            if allowed != value:
+                data = {**data, name: allowed}  # a copy: the caller's data stays as it was given
+        if not refused:
+            return handler(data)
+        try:
+            handler(data)
+        except ValidationError as error:
+            # The record's other problems, kept as they are (pydantic's own message for a refused value is dropped).
+            refused_fields = {details["loc"] for details in refused}
+            refused += [InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"], input=e["input"])
+                        for e in error.errors(include_url=False) if e["loc"] not in refused_fields]
+        raise ValidationError.from_exception_data(cls.__name__, refused)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -405,7 +472,7 @@ class AuditFinding(EvidenceBase):
     scheme: str | None = Field(default=None, description="e.g. RBA VAP")
     code_area: str
     classification: Literal["priority", "major", "minor", "conformance", "observation"]
-    ilo_indicator: str | None = None
+    ilo_indicator: IloIndicator | None = None
     summary: str | None = None
 
 
@@ -444,7 +511,7 @@ class MonitoringFinding(EvidenceBase):
     report_id: str | None = None
     code_area: str
     worker_group: str | None = None
-    ilo_indicator: str | None = Field(default=None, description="ILO forced-labour indicator, when one applies")
+    ilo_indicator: IloIndicator | None = Field(default=None, description="ILO forced-labour indicator, if one applies")
     n_reporting: int | None = Field(default=None, ge=0)
     confidence: Literal["low", "medium", "high"] | None = None
     summary: str | None = None
@@ -894,7 +961,8 @@ Evidence = Annotated[
     Field(discriminator="type"),
 ]
 
-EVIDENCE_ADAPTER: TypeAdapter[Evidence] = TypeAdapter(Evidence)
+#: Titled, so that a validation error names evidence rather than listing the validators of every type.
+EVIDENCE_ADAPTER: TypeAdapter[Evidence] = TypeAdapter(Evidence, config=ConfigDict(title="Evidence"))
 
 #: type name -> model class, for every evidence type.
 EVIDENCE_TYPES: dict[str, type[EvidenceBase]] = {
@@ -905,13 +973,6 @@ EVIDENCE_TYPES: dict[str, type[EvidenceBase]] = {
 # ---------------------------------------------------------------------------------------------------------------------
 # Facts: what rules see
 
-
-#: The ILO's eleven indicators of forced labour (ILO, 2012), as evidence and rules name them.
-ILO_INDICATORS = (
-    "abuse_of_vulnerability", "deception", "restriction_of_movement", "isolation", "physical_and_sexual_violence",
-    "intimidation_and_threats", "retention_of_identity_documents", "withholding_of_wages", "debt_bondage",
-    "abusive_working_and_living_conditions", "excessive_overtime",
-)
 
 #: The fact type of a finding read by a later rule.
 FINDING_FACT = "finding"

@@ -26,7 +26,6 @@ directly in Python.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
@@ -40,6 +39,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 
 from compliance.domain import models
 from compliance.domain.models import FPRW, Severity
+from compliance.domain.vocabulary import did_you_mean  # noqa: F401 - the rule language's did-you-mean, re-exported
 from compliance.rules.grammar import Test, TestField
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -244,6 +244,9 @@ class Rule(_Spec):
         default_factory=list, description="Parameters whose default is only proposed (no standard fixes it): confirm "
         "or override them per contract or clause set")
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
+    differences: list[str] = Field(
+        default_factory=list, description="Where the rule deliberately differs from the catalogue entry it "
+        "implements, and why (compliance rules coverage --catalogue lists them)")
     ilo_indicator: str | IndicatorFrom | None = Field(
         default=None, description="The ILO forced-labour indicator its findings evidence (one of "
         + ", ".join(models.ILO_INDICATORS) + "), or where a matched record says which; FL-06 counts them")
@@ -340,11 +343,6 @@ class SpecProblem:
 
     loc: tuple[str | int, ...]
     message: str
-
-
-def did_you_mean(word: str, choices: list[str] | set[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f'; did you mean "{close[0]}"?' if close else ""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
