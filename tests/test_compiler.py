@@ -56,7 +56,8 @@ def test_what_the_feeder_prepares_for_the_shipped_rules(compiled: compiler.Compi
     assert len(flags) == len(set(flags)) and set(flags) == used
     assert {("remediation", ("finding_ref", "kind")), ("corrective_action", ("cap_id", "action_ref")),
             ("audit_finding", ("facility_id",))} <= used
-    assert compiled.windows == [WindowPlan("FL-06", ("facility_id", "worker_group"), "window_days", "ilo_indicator")]
+    assert compiled.windows == [WindowPlan("FL-06", ("facility_id", "worker_group"), "window_days", "ilo_indicator"),
+                                WindowPlan("PM-03-R", ("facility_id", "cap_id"), "window_days", "date")]
     assert compiled.keyword_flags == []
 
 
@@ -169,7 +170,7 @@ def test_absent_alternatives_become_separate_not_patterns():
 
 def test_any_expands_to_one_engine_rule_per_alternative():
     rule = library().rule("WH-01")
-    assert sorted(compiler.compile_rules([rule]).definition) == ["WH-01#0", "WH-01#1", "WH-01#2", "__begin"]
+    assert sorted(compiler.compile_rules([rule]).definition) == ["WH-01#0", "WH-01#1", "WH-01#2", "WH-01#3", "__begin"]
 
 
 def test_too_many_alternatives_are_refused():

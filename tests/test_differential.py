@@ -288,7 +288,8 @@ EVIDENCE_TYPES = (
     several(record("age_verification", date=VALID_365, legal_minimum_age=st.sampled_from([14, 15, 16]),
                    under_minimum_age=st.sampled_from([0, 0, 1]), youngest_age=maybe([14, 15, 16, 17]),
                    under_18_night_shift=maybe([0, 1]), under_18_overtime=maybe([0, 1]),
-                   under_18_hazardous_work=maybe([0, 1]), workers_checked=maybe([100])), stale_after=365),
+                   under_18_hazardous_work=maybe([0, 1]), workers_checked=maybe([100]),
+                   forged_documents=maybe([False, True])), stale_after=365),
     # HS-01
     several(record("osh_incident", incident_type=st.sampled_from(["injury", "other", "fire", "chemical_exposure"]),
                    deaths=st.sampled_from([0, 0, 1]), hospitalised=maybe([0, 1, 2, 3, 4, 5, 6]),

@@ -382,24 +382,20 @@ def compile_rule(rule: Rule, preparation: Preparation) -> tuple[dict[str, Any], 
         for slot in slots:
             for alias, name in referenced_fields(slot.tests, slot.alias, facts):
                 required[alias].add(name)
-        # Per absent alternative: either all the fields it reads are present (it applies), or one is missing.
-        choices = [
-            [None] + sorted(referenced_fields(tests, f"__absent_{i}", facts))
-            for i, _, _, tests in absents
-        ]
-        for choice in itertools.product(*choices):
+        # The fields of the patterns that absent alternatives read and the patterns do not require: each is present
+        # or missing, and an engine rule covers each combination. An absent alternative applies where every field
+        # it reads is present; where one is missing it is unknown, so it cannot block, and it is left out.
+        reads = [sorted(referenced_fields(tests, f"__absent_{i}", facts)) for i, _, _, tests in absents]
+        optional = sorted({ref for refs in reads for ref in refs} - {(a, f) for a, names in required.items()
+                                                                    for f in names})
+        for choice in itertools.product((True, False), repeat=len(optional)):
             present = {alias: set(names) for alias, names in required.items()}
             missing: dict[str, set[str]] = {alias: set() for alias in required}
-            nots = []
-            for (i, j, fact, tests), pick in zip(absents, choice):
-                if pick is None:
-                    for alias, name in referenced_fields(tests, f"__absent_{i}", facts):
-                        present[alias].add(name)
-                    nots.append({f"n_{i}_{j}$not": compile_pattern(fact, tests, f"__absent_{i}", preparation)})
-                else:
-                    missing[pick[0]].add(pick[1])
-            if any(present[a] & missing[a] for a in required):
-                continue  # a field both present and missing: this engine rule could never fire
+            for (alias, name), is_present in zip(optional, choice):
+                (present if is_present else missing)[alias].add(name)
+            nots = [{f"n_{i}_{j}$not": compile_pattern(fact, tests, f"__absent_{i}", preparation)}
+                    for (i, j, fact, tests), refs in zip(absents, reads)
+                    if all(name in present[alias] for alias, name in refs)]
             patterns = []
             for slot in slots:
                 guards = slot.presence(present[slot.alias], missing[slot.alias])
