@@ -130,6 +130,11 @@ class Runs:
                                         first_run_id=run.id, last_run_id=run.id, payload=payload, waived_until=None,
                                         waiver_reason=None, waiver_approver=None))
                     continue
+                if row.firing and row.payload.get("respond_by"):
+                    # The deadline runs from when the finding was first found and stays put; a raised severity
+                    # with a shorter deadline can only bring it forward.
+                    payload = {**payload, "respond_by": min(payload["respond_by"], row.payload["respond_by"])}
+                    current[key] = payload
                 outcome = noted(key, lifecycle.found_again(_stored(row), severity, as_of))
                 if (outcome.state, outcome.firing, severity.value, verdict, payload) \
                         != (row.state, row.firing, row.severity, row.verdict, row.payload):
