@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo documents test test-pg fuzz bench bench-engine bench-import clean
+.PHONY: install demo documents test test-pg fuzz bench bench-engine bench-import readme-catalogue clean
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ bench-engine: install
 
 bench-import: install
 	$(BIN)/python bench/import_bench.py $(ARGS)
+
+# After changing a rule's `differences`: rewrite the README's catalogue table from `rules coverage --catalogue`.
+readme-catalogue: install
+	$(BIN)/python scripts/readme_catalogue.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis demo-documents

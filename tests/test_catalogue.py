@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import ROOT, bundle, evidence, example_store, library
 
 from compliance import api
 from compliance.cli import cli
 from compliance.evaluation.contract import Evaluator
 from compliance.rules import catalogue
-from helpers import ROOT, bundle, evidence, example_store, library
 
 COMMON = ["--as-of", "2025-06-30", "--rules", str(ROOT / "rules")]
 
@@ -45,7 +45,7 @@ def test_the_readme_holds_the_catalogue_coverage_as_the_command_prints_it():
     assert result.exit_code == 0, result.output
     assert result.output.startswith("| Entry | Rules | Deliberate differences from the catalogue |")
     assert result.output in (ROOT / "README.md").read_text(), \
-        "the README's catalogue table differs from `compliance rules coverage --catalogue rules`: paste it again"
+        "the README's catalogue table differs from `compliance rules coverage --catalogue rules`: run make readme-catalogue"
     data = json.loads(invoke("rules", "coverage", "--catalogue", "--json", str(ROOT / "rules")).output)
     assert {e["entry"]: e["rules"] for e in data}["PM-03"] == ["PM-03", "PM-03-R"]
 
