@@ -190,3 +190,25 @@ def test_a_findings_response_deadline_stays_put_across_runs(tmp_path: Path):
 
 def store_contracts(store) -> list[str]:
     return [c.id for c in store.contracts()]
+
+
+def test_a_timestamp_where_a_date_is_expected_is_read_as_its_day(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert invoke("--db", url, "db", "init").exit_code == 0
+    assert invoke("--db", url, "import", "contracts", str(ROOT / "contracts" / "contracts.yaml")).exit_code == 0
+    assert invoke("--db", url, "import", "facilities", str(ROOT / "contracts" / "facilities.yaml")).exit_code == 0
+    evidence = tmp_path / "notices.csv"
+    evidence.write_text("type,id,contract_id,facility_id,date,kind,subject_matter\n"
+                        "correspondence,FN-T,NDNA-CALLOFF-2024-017,TH2020112B8R4N8,2025-01-01T23:30:00+07:00,"
+                        "finding_notice,cap\n")
+    imported = invoke("--db", url, "import", "evidence", str(evidence))
+    assert imported.exit_code == 0, imported.output
+
+    def pm02(as_of: str) -> list[str]:
+        result = invoke("--db", url, "check", "NDNA-CALLOFF-2024-017", "--as-of", as_of, "--rules", str(ROOT / "rules"),
+                        "--json")
+        return [f["message"] for c in json.loads(result.output) for f in c["findings"] if f["rule_id"] == "PM-02"]
+    assert pm02("2025-01-15") == []  # day 14: not late yet
+    [message] = pm02("2025-01-16")
+    assert "Finding notice FN-T of 2025-01-01 asked for a corrective action plan" in message
+

@@ -192,9 +192,40 @@ def _vocabularies(cls: type[BaseModel]) -> dict[str, Vocabulary]:
             if (values := literal_values(info.annotation)) is not None}
 
 
+@functools.cache
+def _day_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a model that hold a day (a date, not a moment)."""
+    return tuple(name for name, info in cls.model_fields.items() if info.annotation in (dt.date, dt.date | None))
+
+
+def _day_of(value: Any) -> Any:
+    """The day a timestamp names, as written ("2025-01-31T23:59:00+07:00" is 2025-01-31): exports often give a
+    moment where a record holds a day. Anything else is left for validation."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, str) and len(value) > 10 and value[10] in "T ":
+        try:
+            dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return value[:10]
+    return value
+
+
 class _Model(BaseModel):
     # Infinity and NaN are refused as values (a float field holding "1e999" or "inf" is a problem at its field).
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _days_of_timestamps(cls, data: Any) -> Any:
+        """A day field given a timestamp takes the day written in it, so that a record of 2025-01-31T23:59 counts on
+        2025-01-31 as a record of 2025-01-31 does (the boundary day is the same whatever the export wrote)."""
+        fields = _day_fields(cls)
+        if not fields or not isinstance(data, dict):
+            return data
+        changed = {name: day for name in fields if name in data and (day := _day_of(data[name])) is not data[name]}
+        return {**data, **changed} if changed else data
 
     @model_validator(mode="wrap")
     @classmethod
