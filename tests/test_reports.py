@@ -200,7 +200,8 @@ def test_every_outcome_on_the_example_data(prepared: Prepared):
 
 
 #: The tags of the shipped rules (rules/*.yaml), as the dossier's sections read them.
-SHIPPED_TAGS = {"PM-02": {"overdue_plan"}, "PM-03": {"overdue_plan"}, "FL-02": {"harm"}, "FL-02-P": {"harm"},
+SHIPPED_TAGS = {"PM-02": {"overdue_plan"}, "PM-02-C": {"overdue_plan"}, "PM-02-P": {"overdue_plan"},
+                "PM-03": {"overdue_plan"}, "PM-03-R": {"overdue_plan"}, "FL-02": {"harm"}, "FL-02-P": {"harm"},
                 "GR-04": {"harm"}, "MO-03": {"contradiction"}, "WH-03-HRS": {"contradiction"},
                 "PM-01": {"non_response"}}
 

@@ -132,7 +132,7 @@ def rules_coverage(paths: tuple[Path, ...], catalogue: bool, as_json: bool) -> N
     A rule counts as tested when it has a case that fires and a near miss that must not.
 
     \b
-    Examples:
+    Example:
         compliance rules coverage
         compliance rules coverage --catalogue
     """
