@@ -148,13 +148,19 @@ def test_fl06_counts_indicators_of_different_evidence_for_one_worker_group(demo_
 # What is dated after the as-of date
 
 
+def contracts_only(tmp_path: Path) -> str:
+    """A store with the example contracts and facilities and no evidence, set up as a user does; its URL."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert invoke("--db", url, "db", "init").exit_code == 0
+    for kind, name in (("contracts", "contracts.yaml"), ("facilities", "facilities.yaml")):
+        assert invoke("--db", url, "import", kind, str(ROOT / "contracts" / name)).exit_code == 0
+    return url
+
+
 def test_a_response_dated_after_the_as_of_date_is_not_known_yet(tmp_path: Path):
     """GR-02 as of day 18 after a grievance acknowledged on day 19 and answered on day 35: not acknowledged in 7
     days, and nothing said about what the check could not have known."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    assert invoke("--db", url, "db", "init").exit_code == 0
-    assert invoke("--db", url, "import", "contracts", str(ROOT / "contracts" / "contracts.yaml")).exit_code == 0
-    assert invoke("--db", url, "import", "facilities", str(ROOT / "contracts" / "facilities.yaml")).exit_code == 0
+    url = contracts_only(tmp_path)
     evidence = tmp_path / "grievances.csv"
     evidence.write_text("type,id,facility_id,date,issue_categories,status,acknowledged_on,responded_on\n"
                         "grievance,G-LATE,TH2020112B8R4N8,2025-02-10,wages,Resolved,2025-03-01,2025-03-17\n")
@@ -193,10 +199,7 @@ def store_contracts(store) -> list[str]:
 
 
 def test_a_timestamp_where_a_date_is_expected_is_read_as_its_day(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    assert invoke("--db", url, "db", "init").exit_code == 0
-    assert invoke("--db", url, "import", "contracts", str(ROOT / "contracts" / "contracts.yaml")).exit_code == 0
-    assert invoke("--db", url, "import", "facilities", str(ROOT / "contracts" / "facilities.yaml")).exit_code == 0
+    url = contracts_only(tmp_path)
     evidence = tmp_path / "notices.csv"
     evidence.write_text("type,id,contract_id,facility_id,date,kind,subject_matter\n"
                         "correspondence,FN-T,NDNA-CALLOFF-2024-017,TH2020112B8R4N8,2025-01-01T23:30:00+07:00,"
