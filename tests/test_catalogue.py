@@ -108,6 +108,15 @@ def test_a_finding_pattern_must_say_whose_findings_it_reads(tmp_path: Path):
         in result.output
 
 
+def test_a_modifier_searches_findings_only(tmp_path: Path):
+    path = library_file(tmp_path, ("X-01", "grievance", 'status == "open"'))
+    path.write_text(path.read_text() + "      modifiers:\n        - reason: r\n"
+                    "          exists: {fact: grievance, where: ['status == \"closed\"']}\n")
+    result = invoke("rules", "validate", str(path))
+    assert result.exit_code == 3
+    assert "then.modifiers[0].exists.fact: a modifier's \"exists\" searches findings of other rules" in result.output
+
+
 def test_a_chain_of_rules_reading_findings_is_evaluated_in_order(tmp_path: Path):
     """X-03 reads X-02's findings, which read X-01's, which read evidence: each stratum sees the one before."""
     path = library_file(tmp_path, ("X-03", "finding", 'rule_id == "X-02"'), ("X-02", "finding", 'rule_id == "X-01"'),

@@ -283,8 +283,14 @@ def check_rule(rule: Rule, loc: tuple[str | int, ...], params: dict[str, ParamVa
 
     for i, modifier in enumerate(rule.then.modifiers):
         where = ("then", "modifiers", i)
-        if modifier.exists is not None and check_fact(modifier.exists.fact, where + ("exists",)):
-            check_conditions(modifier.exists.fact, modifier.exists.where, where + ("exists", "where"))
+        if modifier.exists is not None:
+            if modifier.exists.fact != models.FINDING_FACT:
+                # Evidence is reduced to what rules' patterns may read before evaluation; a modifier searching
+                # evidence could miss records so dropped. Findings are never reduced.
+                bad(where + ("exists", "fact"), 'a modifier\'s "exists" searches findings of other rules: write '
+                    f'fact: finding (found "{modifier.exists.fact}"); test evidence in the rule\'s own patterns')
+            else:
+                check_conditions(modifier.exists.fact, modifier.exists.where, where + ("exists", "where"))
         if modifier.alias is None:
             continue
         fact = scope.get(modifier.alias)

@@ -141,7 +141,7 @@ EscalationLevel = Literal["E0", "E1", "E2", "E3", "E4", "E5"]
 class Exists(_Spec):
     """Some fact of a type satisfies the tests (which may read the matched facts by alias)."""
 
-    fact: str = Field(description="Fact type, e.g. finding (a finding of an earlier rule)")
+    fact: str = Field(description="finding: a finding of another rule (the only fact type a modifier searches)")
     where: list[Condition] = Field(min_length=1)
 
 
