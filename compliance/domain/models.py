@@ -1019,12 +1019,13 @@ CONTEXT_FACT_FIELDS: dict[str, list[str]] = {
     "production_link": ["id", "brand", "model", "facility_id", "tier", "source"],
     # A finding of an earlier rule, as rules that read findings see it (``rules.strata``): the finding's key, its
     # rule and that rule's family (FL-02 for FL-02-P), whether the rule reads evidence only (``base``), its
-    # severity, verdict and facility, the worker group all its evidence names, the one evidence record it rests on
+    # severity, verdict and facility, the worker group all its evidence names and the subject (a worker's pseudonym
+    # or a group label) all its evidence is about, the one evidence record it rests on
     # (when one), all its evidence, the date of its latest evidence (the as-of date when it rests on none), and the
     # ILO forced-labour indicator it evidences (when its rule says).
     "finding": [
         "id", "rule_id", "rule_family", "base", "severity", "severity_base", "verdict", "facility_id",
-        "worker_group", "evidence_id", "evidence_ids", "date", "ilo_indicator",
+        "worker_group", "subject", "evidence_id", "evidence_ids", "date", "ilo_indicator",
     ],
 }
 

@@ -168,13 +168,17 @@ def finding_record(finding: models.Finding, base: bool, evidence: dict[str, list
                    ) -> dict[str, Any]:
     """The fact a finding is to the rules that read it (its fields: ``models.CONTEXT_FACT_FIELDS["finding"]``);
     `evidence` holds the contract's evidence records as displayed, by id."""
-    groups = {_worker_group(record) for record_id in finding.evidence_ids for record in evidence.get(record_id, [])}
+    records = [record for record_id in finding.evidence_ids for record in evidence.get(record_id, [])]
+    groups = {_worker_group(record) for record in records}
+    # The person or group its evidence is about (pseudonyms and group labels only: identities never reach a record).
+    subjects = {record.get("subject") or record.get("complainant") or record.get("worker_group") for record in records}
     return {
         "type": FINDING, "id": finding.key, "rule_id": finding.rule_id, "rule_family": family(finding.rule_id),
         "base": base, "severity": finding.severity.value,
         "severity_base": (finding.severity_base or finding.severity).value, "verdict": finding.verdict,
         "facility_id": finding.facility_id,
         "worker_group": groups.pop() if len(groups) == 1 else None,
+        "subject": subjects.pop() if len(subjects) == 1 else None,
         "evidence_id": finding.evidence_ids[0] if len(finding.evidence_ids) == 1 else None,
         "evidence_ids": list(finding.evidence_ids), "date": finding.observed_on or finding.as_of,
         "ilo_indicator": finding.ilo_indicator,
