@@ -41,8 +41,8 @@ def protected(day: dt.date, subject: str = "wg_b", **fields) -> object:
 
 
 def adverse(day: dt.date, subject: str = "wg_b", **fields) -> object:
-    return evidence("adverse_action", id=fields.pop("id", "AA-1"), date=day, subject=subject, action="non_renewal",
-                    **fields)
+    return evidence("adverse_action", id=fields.pop("id", "AA-1"), date=day, subject=subject,
+                    action=fields.pop("action", "non_renewal"), **fields)
 
 
 def test_gr03_fires_on_an_adverse_action_after_a_protected_activity():
@@ -77,12 +77,18 @@ def test_gr03_a_documented_prior_reason_is_not_retaliation():
     assert found(run(records), "GR-03") == set()
 
 
-def test_gr03_one_finding_per_pair():
+def test_gr03_one_finding_per_adverse_action_citing_the_latest_protected_activity_before_it():
     records = [protected(D(2024, 9, 10)), protected(D(2024, 9, 20), id="PA-2"), adverse(D(2024, 10, 2)),
                adverse(D(2024, 9, 15), id="AA-2"), adverse(D(2024, 10, 2), subject="wg_x", id="AA-3")]
-    assert found(run(records), "GR-03") == {
-        ("GR-03", ("AA-1", "PA-1")), ("GR-03", ("AA-1", "PA-2")), ("GR-03", ("AA-2", "PA-1")),
-    }
+    assert found(run(records), "GR-03") == {("GR-03", ("AA-1", "PA-2")), ("GR-03", ("AA-2", "PA-1"))}
+
+
+def test_gr03_and_gr03t_never_both_find_one_threat():
+    threat = adverse(D(2024, 10, 2), action="threat")
+    for records, rule_id in (([threat], "GR-03-T"), ([protected(D(2024, 9, 10)), threat], "GR-03"),
+                             ([protected(D(2024, 3, 1)), threat], "GR-03-T")):
+        result = run(records)
+        assert {f.rule_id for f in result.findings if f.rule_id.startswith("GR-03")} == {rule_id}
 
 
 def test_gr03_per_contract_parameter_override_widens_the_window():
