@@ -129,12 +129,14 @@ def test_tr01_fires_for_each_in_scope_model_without_a_disclosure():
     assert len(messages(result, "TR-01")) == 2
     assert tr01_models(result) == {MODEL, OTHER_MODEL}
     message = next(m for m in messages(result, "TR-01") if MODEL in m)
-    assert "model NB-450 (BrandH) by 2024-06-02, 90 days after signature on 2024-03-04" in message
+    assert "model NB-450 (BrandH); it was due by 2024-06-02, 90 days after signature on 2024-03-04" in message
 
 
 @pytest.mark.parametrize("day, fires", [(DEADLINE - dt.timedelta(days=30), False), (DEADLINE, False),
-                                        (DEADLINE + dt.timedelta(days=1), True)])
-def test_tr01_disclosure_on_the_deadline_day_counts_the_day_after_does_not(day: dt.date, fires: bool):
+                                        (DEADLINE + dt.timedelta(days=1), False), (AS_OF, False),
+                                        (AS_OF + dt.timedelta(days=1), True)])
+def test_tr01_tests_coverage_at_the_as_of_date(day: dt.date, fires: bool):
+    # A disclosure made late still covers the model once made; one dated after the as-of date is not known yet.
     result = run([disclosure(day)])
     assert tr01_models(result) == ({MODEL, OTHER_MODEL} if fires else {OTHER_MODEL})
 
@@ -168,10 +170,10 @@ def test_tr01_a_disclosure_for_another_model_or_tier_does_not_count():
 def test_tr01_clause_set_override_shortens_the_deadline():
     ndna = make_contract(clause_set={"id": "EWCC-v2-UK-NDNA", "version": "2.0"})
     records = [disclosure(D(2024, 5, 20)), disclosure(D(2024, 5, 20), model=OTHER_MODEL, id="D2")]
-    assert tr01_models(run(records)) == set()  # 77 days after signature: within 90
-    result = run(records, contract=ndna)  # but not within 60 (2024-05-03)
+    assert tr01_models(run(records, as_of=D(2024, 5, 19))) == set()  # nothing disclosed, but 90 days not over
+    result = run(records, as_of=D(2024, 5, 19), contract=ndna)  # while 60 days are (2024-05-03)
     assert tr01_models(result) == {MODEL, OTHER_MODEL}
-    assert all("by 2024-05-03, 60 days after signature" in m for m in messages(result, "TR-01"))
+    assert all("due by 2024-05-03, 60 days after signature" in m for m in messages(result, "TR-01"))
     assert tr01_models(run([disclosure(D(2024, 5, 3)), disclosure(D(2024, 5, 3), model=OTHER_MODEL, id="D2")],
                            contract=ndna)) == set()
 
@@ -180,8 +182,11 @@ def test_a_contract_parameter_beats_the_clause_set():
     ndna = make_contract(clause_set={"id": "EWCC-v2-UK-NDNA", "version": "2.0"},
                          parameters={"TR-01": {"disclosure_days": 120}})
     assert evaluation.rule_parameters(evaluator().library, ndna)["TR-01"]["disclosure_days"] == 120
+    # As of 2024-06-19 nothing is disclosed yet: 60 days are over (2024-05-03), 120 are not (2024-07-02).
     records = [disclosure(D(2024, 6, 20)), disclosure(D(2024, 6, 20), model=OTHER_MODEL, id="D2")]
-    assert tr01_models(run(records, contract=ndna)) == set()
+    assert tr01_models(run(records, as_of=D(2024, 6, 19), contract=ndna)) == set()
+    only_ndna = make_contract(clause_set={"id": "EWCC-v2-UK-NDNA", "version": "2.0"})
+    assert tr01_models(run(records, as_of=D(2024, 6, 19), contract=only_ndna)) == {MODEL, OTHER_MODEL}
 
 
 
