@@ -57,7 +57,9 @@ def test_what_the_feeder_prepares_for_the_shipped_rules(compiled: compiler.Compi
     assert {("remediation", ("finding_ref", "kind")), ("corrective_action", ("cap_id", "action_ref")),
             ("audit_finding", ("facility_id",))} <= used
     assert compiled.windows == [WindowPlan("FL-06", ("facility_id", "worker_group"), "window_days", "ilo_indicator"),
-                                WindowPlan("PM-03-R", ("facility_id", "cap_id"), "window_days", "date")]
+                                WindowPlan("PM-03-R", ("facility_id", "cap_id"), "window_days", "date"),
+                                WindowPlan("TR-05", ("facility_id",), 36525, None),
+                                WindowPlan("TR-05-TC", ("facility_id",), 36525, None)]
     assert compiled.keyword_flags == []
 
 

@@ -112,10 +112,11 @@ RECENT = rel("as_of", 0, 0, -1, 1, low=-400, high=0, spread=3)
 
 # Parameter overrides: each rule's value is one of these, so that the generated dates and numbers straddle the
 # overridden limits too. A key reaches the rule's variants: TR-01 -> TR-01-DD and TR-01-NYD, TR-02 -> TR-02-DD,
-# FL-02 -> FL-02-P, MO-01 -> MO-01-DD, TR-05 -> TR-05-TC, GR-01 -> GR-01-PARTIAL; TR-01-DD is also overridden on
-# its own (it wins over TR-01 then).
+# FL-02 -> FL-02-P, MO-01 -> MO-01-DD, TR-05 -> TR-05-TC, GR-01 -> GR-01-PARTIAL, GR-03 -> GR-03-T, TR-03-RENEWAL ->
+# TR-03-RENEWAL-END; TR-01-DD is also overridden on its own (it wins over TR-01 then).
 OVERRIDE_VALUES: dict[str, dict[str, list[Any]]] = {
     "GR-03": {"window_days": [30, 365]},
+    "FA-01-AA": {"window_days": [180]},
     "FL-06": {"window_days": [30, 400], "min_indicators": [1, 3]},
     "MO-03": {"within_days": [0, 30]},
     "TR-01": {"disclosure_days": [60, 120]},
@@ -173,10 +174,10 @@ def several(strategy: st.SearchStrategy[dict[str, Any]], at_most: int = 3, stale
         lambda t: [{**r, "date": Rel(r["date"].ref, r["date"].days - t[1])} for r in t[0]])
 
 
-# GR-03 (with the near pairs below)
+# GR-03, GR-03-T, FA-01-AA (with the near pairs below)
 PROTECTED = record("protected_activity", subject=subject,
-                   activity=st.sampled_from(["complaint", "spoke_to_monitors", "union_activity"]))
-ADVERSE = record("adverse_action", subject=subject, action=st.sampled_from(["dismissal", "threat"]),
+                   activity=st.sampled_from(["complaint", "spoke_to_monitors", "union_activity", "petition"]))
+ADVERSE = record("adverse_action", subject=subject, action=st.sampled_from(["dismissal", "threat", "violence"]),
                  documented_prior_reason=st.sampled_from([False, False, True]), n_affected=maybe([1, 12]))
 # GR-04 (due date; injury compensation raises it), FL-02 and FL-02-P (confirmed 90 and 180 days before as_of):
 # the latest report per finding and kind
@@ -311,10 +312,11 @@ EVIDENCE_TYPES = (
                    anonymous_channel=TRI, languages_cover_workforce=TRI, covers_all_worker_categories=TRI,
                    non_retaliation_policy=TRI, awareness_rate=maybe([0.29, 0.3, 0.49, 0.5, 0.51, 0.8, 0.81])),
             stale_after=730),
-    # MO-01, MO-01-DD: refused, or unanswered 30 days (14) after the request; the contractor's own request
+    # MO-01, MO-01-DD: refused, or no access granted 30 days (14) after the request; the contractor's own request
     several(record("monitor_access_request", date=rel("as_of", *before(14, 30), low=-200, high=0),
                    status=st.sampled_from(["pending", "no_response", "granted", "refused"]),
                    meeting_with_management=TRI,
+                   granted_on=maybe(rel("date", *around(14, 30), low=0, high=60)),
                    contractor_request_on=st.one_of(st.none(), *[rel("date", *around(14, 30), low=0, high=60)] * 2),
                    requested_by=maybe(["Electronics Watch"])), 4),
     # FL-05, DI-01 (systematic exclusion at hiring), HS-02, HS-03, WH-02 (coercion), WH-03
@@ -443,7 +445,8 @@ def shipped_cases(draw: st.DrawFn) -> Case:
              models.ProductionLink(brand="B", model=draw(st.sampled_from(MODELS)), facility_id="FAC-B"),
              models.ProductionLink(brand=draw(st.sampled_from(["B", "other"])), facility_id="FAC-C",
                                    tier=draw(st.sampled_from(["final_assembly", "strategic_component"])))]
-    anchors = {"as_of": as_of, "signed": signed, "renewal": renewal_on or as_of + dt.timedelta(days=60)}
+    # Without a renewal decision, the end (TR-03-RENEWAL-END).
+    anchors = {"as_of": as_of, "signed": signed, "renewal": renewal_on or max(ends_on, signed)}
     raw = [{k: chosen[v.n % len(chosen)] if isinstance(v, ItemModel) else v for k, v in resolve(r, anchors).items()}
            for r in draw(EVIDENCE)]
     records = [models.EVIDENCE_ADAPTER.validate_python({**r, "id": f"E{n}"}) for n, r in enumerate(raw)]
