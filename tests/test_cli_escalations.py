@@ -143,14 +143,14 @@ def test_findings_explain_shows_the_values_behind_a_finding(demo_url: str):
 
 
 def test_findings_explain_says_which_record_would_have_made_an_absence_rule_pass(demo_url: str):
-    result = CliRunner().invoke(cli, ["--db", demo_url, "findings", "explain", "NDNA-CALLOFF-2024-017", "TR-01",
+    result = CliRunner().invoke(cli, ["--db", demo_url, "findings", "explain", "NDNA-CALLOFF-2024-017", "TR-02",
                                       *COMMON[:4]])
     assert result.exit_code == 0, result.output
-    # The NDNA clause set gives 60 days: signed 2024-03-04, so a disclosure by 2024-05-03 would have met it.
+    # 180 days for the strategic components: signed 2024-03-04, so a disclosure by 2024-08-31 would have met it.
     assert ("    - a factory_disclosure record existed where model == item.model (= 'DT-300 G2'); "
-            'tier == "final_assembly"; date <= contract.signed_on + disclosure_days (= 2024-05-03)') \
+            'tier == "strategic_component"; date <= contract.signed_on + disclosure_days (= 2024-08-31)') \
         in result.output.splitlines()
-    assert "    - contract.signed_on were on or after 2025-05-01" in result.output.splitlines()
+    assert "    - contract.signed_on were on or after 2025-01-01" in result.output.splitlines()
 
 
 def test_findings_explain_says_why_a_rule_passed(demo_url: str):
@@ -159,10 +159,11 @@ def test_findings_explain_says_why_a_rule_passed(demo_url: str):
         assert result.exit_code == 0, result.output
         return result.output.splitlines()
 
-    disclosed = explain("NDNA-CALLOFF-2024-031", "TR-01")
-    assert disclosed[0] == "TR-01 did not fire on contract NDNA-CALLOFF-2024-031 as of 2025-06-30."
-    assert "factory_disclosure FD-NW-004 of 2024-11-25" in disclosed[1]
-    assert "    date <= contract.signed_on + disclosure_days: factory_disclosure.date is 2024-11-25 [2024-12-13] -> true" \
+    # DT-300 G2 was disclosed 17 days after the NDNA deadline (2024-05-03): covered at the as-of date all the same.
+    disclosed = explain("NDNA-CALLOFF-2024-017", "TR-01")
+    assert disclosed[0] == "TR-01 did not fire on contract NDNA-CALLOFF-2024-017 as of 2025-06-30."
+    assert any("factory_disclosure FD-NW-00" in line for line in disclosed[1:])
+    assert "    tier == \"final_assembly\": factory_disclosure.tier is 'final_assembly' ['final_assembly'] -> true" \
         in disclosed
     assert explain("APL-CALLOFF-2023-019", "FL-04")[1] == "  There is no document_retention record (needed for retention)."
     assert explain("NDNA-CALLOFF-2023-002", "FL-06")[0].startswith("FL-06 does not apply to contract NDNA-CALLOFF-2023-002")

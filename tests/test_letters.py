@@ -266,7 +266,7 @@ def test_a_letter_is_stored_then_approved_then_sent_and_its_findings_are_notifie
     invoke(example, "letter", "approve", reference, "--by", "Head of Procurement")
     assert "is approved; only a draft letter" in invoke(example, "letter", "approve", reference, code=3)
     output = invoke(example, "letter", "sent", reference, "--by", "A. Officer")
-    assert f"{len(before)} findings moved to notified" in output
+    assert f"{len(before)} finding{'s' if len(before) != 1 else ''} moved to notified" in output
     store = Store(example)
     try:
         row = store.letter(reference)
