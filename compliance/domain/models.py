@@ -19,6 +19,7 @@ import typing
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -159,6 +160,16 @@ def validate_facility_id(value: str) -> str:
 
 
 FacilityId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def code_of(text: str) -> str:
+    """A coded value as rules compare it: "Working hours" and "working-hours" are working_hours."""
+    return re.sub(r"[\s\-]+", "_", text.strip()).casefold()
+
+
+#: Free text used as a code (a Code area, an issue category): stored in one spelling, so that records written by
+#: different people meet ("Working hours", "working hours" and "working_hours" are one area).
+Code = Annotated[str, AfterValidator(code_of)]
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Parties, contracts and the supply chain
@@ -501,7 +512,7 @@ class AuditFinding(EvidenceBase):
     type: Literal["audit_finding"] = "audit_finding"
     audit_id: str | None = None
     scheme: str | None = Field(default=None, description="e.g. RBA VAP")
-    code_area: str
+    code_area: Code
     classification: Literal["priority", "major", "minor", "conformance", "observation"]
     ilo_indicator: IloIndicator | None = None
     summary: str | None = None
@@ -519,7 +530,7 @@ class Grievance(EvidenceBase):
         "acknowledged_on": "2025-04-03", "responded_on": "2025-04-25"}
     type: Literal["grievance"] = "grievance"
     channel: str | None = None
-    issue_categories: list[str] = Field(min_length=1)
+    issue_categories: list[Code] = Field(min_length=1)
     complainant: str | None = Field(default=None, description="Pseudonym (wp_...) - never a name")
     status: Literal["open", "acknowledged", "in_progress", "resolved", "closed"] = "open"
     acknowledged_on: dt.date | None = None
@@ -540,7 +551,7 @@ class MonitoringFinding(EvidenceBase):
         "summary": "Workers repay loans taken to cover recruitment fees of about 20,000 THB from their wages"}
     type: Literal["monitoring_finding"] = "monitoring_finding"
     report_id: str | None = None
-    code_area: str
+    code_area: Code
     worker_group: str | None = None
     ilo_indicator: IloIndicator | None = Field(default=None, description="ILO forced-labour indicator, if one applies")
     n_reporting: int | None = Field(default=None, ge=0)
@@ -740,7 +751,7 @@ class CorrectiveAction(EvidenceBase):
     completed_on: dt.date | None = None
     extended_to: dt.date | None = Field(default=None, description="Approved extension of the due date")
     rule_id: str | None = Field(default=None, description="The rule whose finding the action corrects, e.g. FL-01")
-    code_area: str | None = Field(default=None, description="The code area corrected, e.g. working_hours")
+    code_area: Code | None = Field(default=None, description="The code area corrected, e.g. working_hours")
     verified_by: Literal[
         "supplier", "contractor", "brand", "closure_audit", "monitoring_partner", "union", "worker_survey"
     ] | None = Field(default=None, description="Who verified completion; workers' side or a closure audit counts")
@@ -758,7 +769,7 @@ class ExternalSignal(EvidenceBase):
         "summary": "Local press reports battery workers taken to hospital after solvent fumes in a coating hall"}
     type: Literal["external_signal"] = "external_signal"
     source_type: Literal["media", "ngo", "brand_statement", "authority", "other"]
-    issue: str
+    issue: Code
     summary: str | None = None
     url: str | None = None
     reliability: Literal["low", "medium", "high"] = "medium"
