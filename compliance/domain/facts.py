@@ -63,6 +63,8 @@ class ContractFacts:
     #: actions repeat findings read (the latest report per facility, CAP and action, if a verified completion), by
     #: facility. None: repeat findings read them from `facts`.
     closures: dict[str, list[dict[str, Any]]] | None = None
+    _typed: dict[str, list[dict[str, Any]]] | None = field(default=None, repr=False, compare=False)
+    _indexes: dict[tuple[str, tuple[str, ...]], Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def as_of_day(self) -> int:
@@ -75,6 +77,22 @@ class ContractFacts:
         self.display[key] = record
         self.by_key[key] = normalise(record)
         self.facts.append(self.by_key[key])
+        self._typed = None
+        self._indexes = {}
+
+    def indexed(self, fact_type: str, fields: tuple[str, ...], build: Any) -> dict[tuple[Any, ...], list[Any]]:
+        """`build(self.of_type(fact_type), fields)`, kept until a fact is added: an index looked up per finding."""
+        if (fact_type, fields) not in self._indexes:
+            self._indexes[(fact_type, fields)] = build(self.of_type(fact_type), fields)
+        return self._indexes[(fact_type, fields)]
+
+    def of_type(self, fact_type: str) -> list[dict[str, Any]]:
+        """The normalised facts of one type, in order (indexed once, for lookups repeated per finding)."""
+        if self._typed is None:
+            self._typed = {}
+            for fact in self.facts:
+                self._typed.setdefault(fact["type"], []).append(fact)
+        return self._typed.get(fact_type, [])
 
 
 def contract_record(contract: models.Contract) -> dict[str, Any]:

@@ -89,8 +89,14 @@ def _modifier_holds(modifier: spec.Modifier, env: reference.Env, bundle: Contrac
             reference.holds(modifier.where, env.get(modifier.alias, {}), modifier.alias, env, params, as_of) is not True:
         return False
     exists = modifier.exists
-    return exists is None or any(reference.holds(exists.where, fact, "", env, params, as_of) is True
-                                 for fact in bundle.facts if fact["type"] == exists.fact)
+    if exists is None:
+        return True
+    candidates = bundle.of_type(exists.fact)
+    equal = reference.equality_lookup(exists.where, "", env)
+    if equal is not None:  # only facts whose fields equal the matched values can satisfy the tests: look them up
+        fields, values = equal
+        candidates = [] if None in values else bundle.indexed(exists.fact, fields, reference.index_by).get(values, [])
+    return any(reference.holds(exists.where, fact, "", env, params, as_of) is True for fact in candidates)
 
 
 def _indicator(rule: spec.Rule, context: dict[str, Any]) -> str | None:

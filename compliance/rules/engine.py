@@ -37,8 +37,9 @@ from compliance.rules.grammar import ENGINE_INT
 REQUIRED_BUILD = "2.0.28+compliance.1"
 
 #: What in JSON text may be a number the engine cannot read as written: exponent notation, infinities, or an
-#: integer too long for the engine's 64-bit integers.
-_RISKY_NUMBER = re.compile(r"\de[+-]\d|Infinity|NaN|\d{19}")
+#: integer too long for the engine's 64-bit integers (a run of 19 digits after a decimal point is a float's
+#: fraction, which the engine reads: 0.0030890277169894676 is common in data and needs no rewriting).
+_RISKY_NUMBER = re.compile(r"\de[+-]\d|Infinity|NaN|(?<![\d.])\d{19}")
 
 
 def engine_json(value: Any) -> str:

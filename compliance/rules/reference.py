@@ -173,7 +173,7 @@ def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any],
                 matches.append(Match(rule.id, tuple(sorted(bindings))))
             return
         alias, candidates, where = steps[i]
-        equal = _equality_lookup(where, alias, env)
+        equal = equality_lookup(where, alias, env)
         if equal is not None:
             # Only facts whose fields equal the bound values can satisfy the whole `where` list.
             fields, values = equal
@@ -181,7 +181,7 @@ def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any],
                 candidates = []
             else:
                 if fields not in indexes[i]:
-                    indexes[i][fields] = _index(candidates, fields)
+                    indexes[i][fields] = index_by(candidates, fields)
                 candidates = indexes[i][fields].get(values, [])
         for fact in candidates:
             if any(fact is bound for bound in env.values()):
@@ -193,7 +193,7 @@ def evaluate_rule(rule: Rule, bundle: ContractFacts, params: dict[str, Any],
     return matches
 
 
-def _equality_lookup(where: list[Any], alias: str, env: Env) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
+def equality_lookup(where: list[Any], alias: str, env: Env) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
     """The `field == other.field` tests of a `where` list (other: a bound pattern): their fields and bound values.
 
     Every test in the list must be true for the list to be true, so candidates can be looked up by these
@@ -209,7 +209,7 @@ def _equality_lookup(where: list[Any], alias: str, env: Env) -> tuple[tuple[str,
     return (tuple(fields), tuple(values)) if fields else None
 
 
-def _index(facts: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+def index_by(facts: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
     index: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for fact in facts:
         key = tuple(fact.get(f) for f in fields)
@@ -223,13 +223,13 @@ def _nothing_absent(rule: Rule, env: Env, typed: dict[str, list[dict[str, Any]]]
                     ) -> bool:
     for n, absent in enumerate(rule.when.absent):
         candidates = typed.get(absent.fact, [])
-        equal = _equality_lookup(absent.where, "", env)
+        equal = equality_lookup(absent.where, "", env)
         if equal is not None:  # as for matches: only facts with the bound values can satisfy the whole list
             fields, values = equal
             if None in values:
                 continue
             if fields not in indexes[n]:
-                indexes[n][fields] = _index(candidates, fields)
+                indexes[n][fields] = index_by(candidates, fields)
             candidates = indexes[n][fields].get(values, [])
         for fact in candidates:
             if any(fact is bound for bound in env.values()):
