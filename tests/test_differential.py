@@ -374,6 +374,11 @@ PAIRS = [
          days_apart(-1, 0, 1, low=-30, high=30)),                                                        # PM-07
     near(counted(LETTER).map(lambda r: {**r, "kind": "finding_notice", "subject_matter": "cap"}), CORRECTIVE, (),
          days_apart(-1, 0, 1, low=-30, high=30)),                                                        # PM-02
+    LETTER.map(lambda r: {**r, "kind": "finding_notice", "subject_matter": "cap", "facility_id": None,
+                          "contract_id": CONTRACT_ID}),                                                  # PM-02-C
+    near(counted(CORRECTIVE).map(lambda r: {**r, "status": "rejected"}),
+         CORRECTIVE.map(lambda r: {**r, "status": "rejected"}), ("cap_id", "facility_id", "contract_id"),
+         days_apart(0, 1, low=2, high=400)),                                                             # PM-03-R
 ]
 
 
@@ -421,8 +426,8 @@ def shipped_cases(draw: st.DrawFn) -> Case:
                                             | st.integers(-10, 600)))
     # PM-06 and TR-03-RENEWAL: a renewal decision (or, without one, the end) around as_of + 30 and + 120 days
     ahead = rel("as_of", *around(0, 30, 120), low=-30, high=200)
-    renewal = draw(st.one_of(st.none(), ahead, ahead, ahead))
-    end = draw(st.none() | ahead)
+    renewal = draw(st.one_of(st.none(), ahead))
+    end = draw(st.none() | ahead if renewal else st.none() | ahead | ahead)  # TR-03-RENEWAL-END: the end, no renewal
     ends_on = resolve({"end": end}, {"as_of": as_of})["end"] if end else signed + dt.timedelta(days=700)
     renewal_on = resolve({"on": renewal}, {"as_of": as_of})["on"] if renewal else None
     contract = make_contract(
