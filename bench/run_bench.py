@@ -11,8 +11,9 @@ then each measured step runs as a child process:
   run --full        `compliance run --full`: the same store, every contract evaluated again (the nightly truth)
   check (largest)   `compliance check` of the contract that reads the most evidence records, end to end
   floor             the same evidence rows read from the store, plus the plain-Python reference evaluation of the
-                    same rules on the same contracts (compliance/reference.py): what any evaluation has to pay;
-                    run/floor is the engine's overhead, measured in the same benchmark
+                    same rules on the same contracts, findings included (the rules that read findings need them):
+                    what any evaluation has to pay; run/floor is the engine's and the store's overhead, measured in
+                    the same benchmark
 
 and the CLI start-up (`compliance --help`, best of 5). The last full run is then checked against the reference
 evaluator: every stored finding must equal the finding the reference evaluation gives (rule, contract, key,
@@ -270,7 +271,7 @@ def bench_size(target: str, size: int, files: dict[str, Any], world: consortium.
         moment = ["--db", url, "--as-of", AS_OF.isoformat(), "--known-at", known_at, "--workers", str(workers)]
         floor = checked(python(["floor", *moment], env, workdir), "floor")
         timing = json.loads(floor.stdout)
-        result.steps.append(Step("floor", floor, total, f"{timing['matches']} matches"))
+        result.steps.append(Step("floor", floor, total, f"{timing['matches']} findings"))
         if check_findings:
             out = workdir / f"reference-{label}.json"
             checking = checked(python(["verify", *moment, "--out", str(out)], env, workdir), "verify")
@@ -320,8 +321,9 @@ def _floor_group(contract_ids: list[str]) -> tuple[int, float]:
         _STATE["store"] = Store(_STATE["url"])
         _STATE["evaluator"] = pipeline.GroupEvaluator(_STATE["library"], engine=False)
     start = time.perf_counter()
-    results = _STATE["evaluator"].evaluate(_STATE["store"], _STATE["portfolio"], contract_ids, findings=False)
-    return sum(r.facts for r in results.values()), time.perf_counter() - start
+    # With the findings: the rules that read findings need those of the rules before them.
+    results = _STATE["evaluator"].evaluate(_STATE["store"], _STATE["portfolio"], contract_ids)
+    return sum(len(r.findings) for r in results.values()), time.perf_counter() - start
 
 
 def _verify_contract(contract_id: str) -> list[dict[str, Any]]:
@@ -329,17 +331,15 @@ def _verify_contract(contract_id: str) -> list[dict[str, Any]]:
     version (one contract at a time, no reduction): the oracle the run is compared with."""
     from compliance import api
     from compliance.evaluation import contract as evaluation
-    from compliance.rules import reference
     from compliance.store import Store
 
     if "store" not in _STATE:
         _STATE["store"] = Store(_STATE["url"])
     store, library, p = _STATE["store"], _STATE["library"], _STATE["portfolio"]
-    evaluator = _STATE.setdefault("finder", evaluation.Evaluator(library, cross_check=False))
+    # The reference evaluator alone, stratum by stratum (rules that read findings after the rules they read).
+    evaluator = _STATE.setdefault("finder", evaluation.Evaluator(library, cross_check=False, engine=False))
     bundle = api.contract_facts(store, p.contracts[contract_id], p.as_of, p.facilities, p.links, known_at=p.known_at)
-    params = p.params[contract_id]
-    return [evaluator.finding(m, bundle, params[m.rule_id]).model_dump(mode="json")
-            for m in reference.evaluate(library.rules, bundle, params)]
+    return [f.model_dump(mode="json") for f in evaluator.evaluate(bundle).findings]
 
 
 def _pool(url: str, as_of: dt.date, known_at: dt.datetime, workers: int) -> tuple[Any, Any, Any]:

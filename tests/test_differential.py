@@ -475,12 +475,12 @@ def test_shipped_rules_engine_and_reference_agree_on_random_contracts(case: Case
     params = evaluation.rule_parameters(library(), contract)
     assert result.faults == [], ([str(f) for f in result.faults],
                                  shipped_reproduction(bundle, params, {f.rule_id for f in result.faults}))
-    # The rules that read evidence only, on the evidence; the rules that read their findings were cross-checked on
-    # the findings of the strata before them (result.faults).
-    base = {r: p for r, p in params.items() if r in checking.base}
-    matches = checking._engine().evaluate(bundle, base)  # the Evaluator's own session: one per ruleset
-    assert matches == reference.evaluate(library().rules, bundle, base)
-    assert len([f for f in result.findings if f.rule_id in checking.base]) == len(matches)
+    # The rules whose conditions read evidence only, on the evidence; the rules whose conditions read findings were
+    # cross-checked on the findings of the strata before them (result.faults).
+    early = {r: p for r, p in params.items() if r in checking.early}
+    matches = checking._engine().evaluate(bundle, early)  # the Evaluator's own session: one per ruleset
+    assert matches == reference.evaluate(library().rules, bundle, early)
+    assert len([f for f in result.findings if f.rule_id in checking.early]) == len(matches)
 
 
 def test_the_random_contracts_reach_every_shipped_rule():

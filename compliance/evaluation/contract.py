@@ -163,7 +163,13 @@ class Evaluator:
         #: rule ids stratum by stratum: the rules that read evidence only, then each rule after those it reads
         self.layers, _problems = strata.strata(library.rules)  # a loaded library has no problems
         self.base = set(self.layers[0]) if self.layers else set()
+        #: the rules whose conditions read evidence only: matched together with the base rules (their modifiers
+        #: may read findings, so their findings are made in their stratum)
+        self.early = {r.id for r in library.rules if strata.matches_on_evidence(r)}
         self._types = {r.id: strata.types_read(r) for r in library.rules}
+        #: the fact types a rule cannot match without (its match and threshold patterns)
+        self._needs = {r.id: {p.fact for p in r.when.match} | ({r.when.threshold.fact} if r.when.threshold else set())
+                       for r in library.rules}
 
     def _engine(self) -> Any:
         if self._session is None:
@@ -175,31 +181,40 @@ class Evaluator:
     def evaluate(self, bundle: ContractFacts) -> ContractResult:
         contract = bundle.contract
         params = rule_parameters(self.library, contract)
-        matches, faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.base})
+        matches, faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.early})
         result = ContractResult(contract, bundle.as_of, rules_applied=sorted(params), facts=len(bundle.facts),
                                 faults=faults)
         result.findings, later_faults = self.complete(matches, bundle, params)
         result.faults += later_faults
         return result
 
-    def complete(self, base_matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]],
+    def complete(self, early_matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]],
                  kept: Iterable[models.Finding] = (), until: int | None = None
                  ) -> tuple[list[models.Finding], list[EngineFault]]:
-        """The findings of the base rules' `base_matches`, then of the rules that read findings, stratum by stratum
-        (``strata``), each reading the findings before it; with the engine faults of the later strata. `kept`: base
-        findings of this contract kept from an earlier run (not in `base_matches`), which later rules read too; `until`:
-        the strata before this one only."""
-        found = self.findings(base_matches, bundle, params)
+        """The findings of `early_matches` (the matches of the rules whose conditions read evidence only) and of the
+        rules whose conditions read findings, stratum by stratum (``strata``), each stratum's findings made on the
+        findings before it; with the engine faults of the later strata. `kept`: base findings of this contract kept
+        from an earlier run (not among the matches), which later rules read too; `until`: the strata before this
+        one only."""
+        by_rule: dict[str, list[Match]] = {}
+        for match in early_matches:
+            by_rule.setdefault(match.rule_id, []).append(match)
+        found = self.findings([m for rule_id in self.layers[0] for m in by_rule.get(rule_id, [])], bundle, params)
         read = [*kept, *found]
         faults: list[EngineFault] = []
         for layer in self.layers[1:until]:
-            layer_params = {rule_id: params[rule_id] for rule_id in layer if rule_id in params}
-            if not layer_params:
+            applying = [rule_id for rule_id in layer if rule_id in params]
+            if not applying:
                 continue
             current = strata.with_findings(bundle, [(f, f.rule_id in self.base) for f in read])
-            types = set().union(*(self._types[rule_id] for rule_id in layer_params))
-            matches, wrong = self.matches(strata.narrowed(current, types), layer_params)
-            faults += wrong
+            matches = [m for rule_id in applying if rule_id in self.early for m in by_rule.get(rule_id, [])]
+            late = {rule_id: params[rule_id] for rule_id in applying if rule_id not in self.early
+                    and all(current.of_type(fact) for fact in self._needs[rule_id])}
+            if late:  # conditions that read findings: the engine, on the findings so far
+                types = set().union(*(self._types[rule_id] for rule_id in late))
+                more, wrong = self.matches(strata.narrowed(current, types), late)
+                matches += more
+                faults += wrong
             new = self.findings(matches, current, params)
             found += new
             read += new
@@ -211,7 +226,7 @@ class Evaluator:
             return bundle
         level = next(n for n, layer in enumerate(self.layers) if rule_id in layer)
         params = rule_parameters(self.library, bundle.contract)
-        matches, _faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.base})
+        matches, _faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.early})
         findings, _faults = self.complete(matches, bundle, params, until=level)
         return strata.with_findings(bundle, [(f, f.rule_id in self.base) for f in findings])
 

@@ -167,9 +167,9 @@ class GroupEvaluator:
         other = {c: {r: v for r, v in scope.params[c].items() if r not in self.local} for c in contract_ids}
         reducers = (relevance.Plan(rules_local, scope.as_of, local.values(), closures=False).reducer(),
                     relevance.Plan(rules_contract, scope.as_of, other.values()).reducer())
-        # The rules that read findings are evaluated after the rules they read (``Evaluator.complete``).
-        base = self.evaluator.base
-        other = {c: {r: v for r, v in rules.items() if r in base} for c, rules in other.items()}
+        # The rules whose conditions read findings are matched after the rules they read (``Evaluator.complete``).
+        early = self.evaluator.early
+        other = {c: {r: v for r, v in rules.items() if r in early} for c, rules in other.items()}
         for chunk, complete in chunks:
             batch = []
             for payload in chunk:

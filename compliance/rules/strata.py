@@ -53,6 +53,12 @@ def is_base(rule: Rule) -> bool:
     return not finding_patterns(rule)
 
 
+def matches_on_evidence(rule: Rule) -> bool:
+    """Whether `rule`'s conditions (its `when`) read evidence only, so that it matches with the base rules; only its
+    modifiers may read findings (then its findings are made in its stratum, after those it reads)."""
+    return all(loc[0] == "then" for loc, _where in finding_patterns(rule))
+
+
 def _named(where: list[Any], rules: dict[str, Rule]) -> set[str] | None:
     """The rules whose findings a pattern reads, from the naming tests at the top of its `where`; None when it has
     none. Several naming tests must all hold, so what they name is the intersection."""
