@@ -216,6 +216,25 @@ def test_identifiers_carrying_a_name_or_a_phone_are_refused_without_echoing_them
     assert f"GRV-{PSEUDONYMISE('Li Wei', 'TH')}-2025-01" in listing  # the quarantine names the row, masked
 
 
+def test_a_name_another_row_of_the_file_gives_is_masked_too(runner: CliRunner, seeded: str, tmp_path: Path):
+    """A summary names a worker whom only a later row's identity column names: the file is read once more first."""
+    plant = PLANTS["TH"]
+    path = write(tmp_path, "mixed.csv", "type,id,facility_id,date,code_area,classification,summary,activity,"
+                 "employee_number,worker_name\n"
+                 f"audit_finding,AF-1,{plant},2025-03-01,wages,minor,Interviewed Malee and MALEE SRISUK,,,\n"
+                 f"protected_activity,PA-1,{plant},2025-03-02,,,,complaint,TH-E-00412,Malee Srisuk\n")
+    result = invoke(runner, seeded, "import", "evidence", str(path))
+    assert result.exit_code == 0, result.output
+    store = Store(seeded)
+    try:
+        summary = store.evidence_records(["AF-1"])["AF-1"].summary  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    worker = PSEUDONYMISE("TH-E-00412", "TH")
+    assert summary == f"Interviewed {worker} and {worker}"
+    assert_nowhere(seeded, result.output, ["Malee", "MALEE", "Srisuk", "TH-E-00412"])
+
+
 def test_only_the_keys_own_pseudonyms_pass_and_look_alikes_are_hashed(runner: CliRunner, seeded: str,
                                                                        tmp_path: Path):
     genuine = PSEUDONYMISE("E-1001", "TH")
@@ -288,6 +307,27 @@ def test_ordinary_text_survives(runner: CliRunner, seeded: str, tmp_path: Path):
     assert records["AF-1"].summary == summary  # type: ignore[attr-defined]
     assert records["AF-1"].source == "social_audit" and records["AF-1"].audit_id == "VAP-2025-0113"
     assert records["COR-1"].subject_matter == "PO-2025-00123, order 4500012345"  # type: ignore[attr-defined]
+
+
+def test_an_employee_number_of_digits_is_masked_in_text_but_does_not_refuse_record_numbers(
+        runner: CliRunner, seeded: str, tmp_path: Path):
+    plant = PLANTS["TH"]
+    path = write(tmp_path, "pa.csv", "type,id,facility_id,date,activity,employee_number\n"
+                 f"protected_activity,PA-20931,{plant},2025-03-01,complaint,20931\n"
+                 f"protected_activity,PA-2,{plant},2025-03-01,complaint,0412\n")
+    note = write(tmp_path, "af.json", json.dumps([
+        {"type": "audit_finding", "id": "AF-20931", "facility_id": plant, "date": "2025-03-01", "code_area": "wages",
+         "classification": "minor", "summary": "worker 20931 and 0412 workers, 3 sites", "employee_number": "20931"}]))
+    for file in (path, note):
+        result = invoke(runner, seeded, "import", "evidence", str(file))
+        assert result.exit_code == 0, result.output
+    store = Store(seeded)
+    try:
+        records = store.evidence_records(["PA-20931", "PA-2", "AF-20931"])
+    finally:
+        store.close()
+    assert records["PA-20931"].subject == PSEUDONYMISE("20931")  # type: ignore[attr-defined]
+    assert records["AF-20931"].summary == f"worker {PSEUDONYMISE('20931')} and 0412 workers, 3 sites"
 
 
 def test_a_shifted_csv_row_is_refused_whole_and_keeps_nothing(runner: CliRunner, seeded: str, tmp_path: Path):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from phonenumbers import Leniency, PhoneNumberMatcher
@@ -75,7 +75,10 @@ _HANDLE_VALUE = r"(@?(?:(?=[\w.+-]{0,63}[^\W\d_])[\w.+-]{3,64}|[\w.+-]{6,64}))"
 _HANDLE = re.compile(rf"(?<!\w)(?:{_WORDS})(?:\s?(?:id|account|no\.?|number|号))?\s?[:：=]\s?{_HANDLE_VALUE}"
                      rf"|(?<!\w)(?:{_WORDS})\s(?:id)\s{_HANDLE_VALUE}"
                      r"|(?<![\w@.])(@(?=[\w.]*[^\W\d_])[\w.]{3,30})|\b(wxid_[a-z0-9]{6,})\b", re.IGNORECASE)
-_NATIONAL = re.compile(r"(?<![\d/])(?:" + "|".join(f"(?:{n.pattern})" for n in NATIONAL_IDS) + r")(?![\d/])")
+#: Not inside a longer run of letters and digits (an OS ID's last characters may be 13 digits in a row).
+_MAYBE_HANDLE = re.compile(r"[:：=@]|wxid_|\sid\s", re.IGNORECASE)
+_NATIONAL = re.compile(r"(?<![A-Za-z\d/])(?:" + "|".join(f"(?:{n.pattern})" for n in NATIONAL_IDS) +
+                       r")(?![A-Za-z\d/])")
 #: Words before a number that make it an order or invoice number, not a phone number ("PO 4500012345").
 _ORDER_NUMBER = re.compile(r"(?:\bP\.?O\.?|purchase order|order|invoice|inv)\s?(?:no\.?|number)?\s?[:#.\-]?\s?$",
                            re.IGNORECASE)
@@ -94,6 +97,8 @@ COMMON_PARTS = frozenset({
 })
 #: Names, numbers and scripts: at most this many identities are known per file (each row's own are always known).
 MAX_KNOWN = 100_000
+#: Texts up to this long have their tokens and pattern matches cached (ids, facility ids, channels, codes repeat).
+_CACHED_LENGTH = 200
 
 
 def _view(text: str) -> tuple[str, list[int] | None]:
@@ -132,9 +137,16 @@ _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
-def tokens(text: str, split_words: bool = False) -> list[tuple[str, int, int]]:
+def tokens(text: str, split_words: bool = False) -> tuple[tuple[str, int, int], ...]:
     """The tokens of `text` as names are matched: (key, start, end), keys without case or accents. With
     `split_words` (identifiers), "LiWei2025" is li, wei, 2025."""
+    return _tokens(text, split_words) if len(text) <= _CACHED_LENGTH else _tokens.__wrapped__(text, split_words)
+
+
+@functools.lru_cache(maxsize=65536)
+def _tokens(text: str, split_words: bool) -> tuple[tuple[str, int, int], ...]:
+    if text.isascii() and split_words:
+        return tuple((m.group().lower(), m.start(), m.end()) for m in _CAMEL.finditer(text))
     if text.isascii():
         found = [(m.group(), m.start(), m.end()) for m in _ASCII_WORD.finditer(text)]
     else:
@@ -160,7 +172,7 @@ def tokens(text: str, split_words: bool = False) -> list[tuple[str, int, int]]:
     if split_words:
         found = [(part.group(), start + part.start(), start + part.end()) for key, start, _end in found
                  for part in (_CAMEL.finditer(key) if key.isascii() else [re.match(r".+", key, re.S)]) if part]
-    return [(_fold(key), start, end) for key, start, end in found]
+    return tuple((_fold(key), start, end) for key, start, end in found)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -177,6 +189,7 @@ class Names:
     def __init__(self, limit: int | None = None) -> None:
         self._replacement: dict[tuple[str, ...], str] = {}
         self._prefixes: set[tuple[str, ...]] = set()
+        self._firsts: set[str] = set()
         self._values: set[str] = set()
         self._limit = limit
 
@@ -191,32 +204,51 @@ class Names:
             return
         if self._limit is not None and len(self._values) >= self._limit:
             return
-        whole = tuple(key for key, _start, _end in tokens(value) if key not in ("wp", "wg"))
-        if sum(map(len, whole)) < 2:
+        found = [token for token in tokens(value) if token[0] not in ("wp", "wg")]
+        whole = tuple(key for key, _start, _end in found)
+        text = "".join(whole)
+        # Too short to mean one person: two characters of Chinese or Thai may be a name, two Latin letters not;
+        # a number of fewer than five digits is any count or record number.
+        if len(text) < (2 if not text.isascii() else 3) or text.isdigit() and len(text) < 5:
             return
         self._values.add(value)
         self._know(whole, replacement)
         if len(whole) > 1 and len("".join(whole)) >= 5:
             self._know(("".join(whole),), replacement)  # written together: "SomchaiJaidee"
-        for part in re.split(r"[\s\-_.,/()]+", value) if parts else ():
-            keys = tuple(key for key, _start, _end in tokens(part))
-            if keys and keys != whole and keys[0] not in COMMON_PARTS and _distinctive(keys):
+        if not parts:
+            return
+        # Its parts: the words between separators (the characters of a word in a script without spaces together).
+        groups: list[list[str]] = []
+        for index, (key, start, _end) in enumerate(found):
+            joined = index and all(_token_char(c)[0] == "mark" for c in value[found[index - 1][2]:start])
+            if joined:
+                groups[-1].append(key)
+            else:
+                groups.append([key])
+        for group in groups:
+            keys = tuple(group)
+            if keys != whole and keys[0] not in COMMON_PARTS and _distinctive(keys):
                 self._know(keys, replacement)
 
     def _know(self, keys: tuple[str, ...], replacement: str) -> None:
         self._replacement.setdefault(keys, replacement)
         self._prefixes.update(keys[:n] for n in range(1, len(keys) + 1))
+        self._firsts.add(keys[0])
 
-    def find(self, found: list[tuple[str, int, int]]) -> Iterable[tuple[int, int, str]]:
-        """(start, end, replacement) of every known identity among `found` tokens, longest first at each place."""
+    def find(self, found: Sequence[tuple[str, int, int]], identifier: bool = False) -> Iterable[tuple[int, int, str]]:
+        """(start, end, replacement) of every known identity among `found` tokens, longest first at each place. In an
+        identifier an identity of digits alone is not looked for (record numbers are numbered like employees)."""
         index = 0
         while index < len(found):
+            if found[index][0] not in self._firsts:
+                index += 1
+                continue
             best = None
             for end in range(index + 1, len(found) + 1):
                 keys = tuple(key for key, _s, _e in found[index:end])
                 if keys not in self._prefixes:
                     break
-                if keys in self._replacement:
+                if keys in self._replacement and not (identifier and all(k.isdigit() for k in keys)):
                     best = end, self._replacement[keys]
             if best is None:
                 index += 1
@@ -226,11 +258,11 @@ class Names:
 
 
 def _distinctive(keys: tuple[str, ...]) -> bool:
-    """Whether a part of a name identifies its bearer well enough to be masked alone: three letters or more, or five
-    digits or more (an employee number's serial), and not a date-like or short number."""
+    """Whether a part of a name identifies its bearer well enough to be masked alone: three letters or more. A
+    number alone is not (the 20931 of MX-E-20931 would mask every amount and record number that happens to be
+    20931); the whole identifier is matched in any spelling."""
     text = "".join(keys)
-    digits = sum(c.isdigit() for c in text)
-    return digits >= 5 if digits == len(text) else len(text) - digits >= 3
+    return sum(not c.isdigit() for c in text) >= 3
 
 
 @dataclass(frozen=True)
@@ -241,47 +273,79 @@ class Span:
     kind: str
 
 
+@functools.lru_cache(maxsize=32768)
+def _pattern_spans(view: str, region: str | None, identifier: bool) -> tuple[Span, ...]:
+    """The identities found by their shape in `view` (a pseudonym first, kept as it is), first kind first. In an
+    identifier a phone number has nine digits or more (a mobile number), so that record numbers are not taken for
+    landlines."""
+    # Pseudonyms already in the text stay as they are (their hex digits are no phone number).
+    found = [Span(m.start(), m.end(), m.group(), "") for m in _PSEUDONYM.finditer(view)] if "w" in view else []
+    if "@" in view or "[" in view or "(" in view or "{" in view:
+        found += [Span(m.start(), m.end(), MASK_EMAIL, "an e-mail address") for m in _EMAIL.finditer(view)]
+    if "." in view or "://" in view:
+        found += [Span(m.start(), m.end(), MASK_LINK, "a messaging link") for m in _LINK.finditer(view)]
+    if (_DIGITS_9 if identifier else _DIGITS_7).search(view):
+        for region_ in (region,) if region else FALLBACK_REGIONS:
+            found += [Span(m.start, m.end, MASK_PHONE, "a phone number")
+                      for m in PhoneNumberMatcher(view, region_, leniency=Leniency.VALID)
+                      if not _ORDER_NUMBER.search(view[max(0, m.start - 24):m.start])
+                      and (region or _WRITTEN_AS_PHONE.match(m.raw_string))
+                      and (not identifier or sum(c.isdigit() for c in m.raw_string) >= 9)]
+    if _DIGITS_9.search(view) or "/" in view:
+        found += [Span(m.start(), m.end(), MASK_ID, "a national id number") for m in _NATIONAL.finditer(view)]
+    if _MAYBE_HANDLE.search(view):
+        for m in _HANDLE.finditer(view):
+            group = next(g for g in range(1, 5) if m.group(g))
+            found.append(Span(m.start(group), m.end(group), MASK_HANDLE, "a messaging handle"))
+    return tuple(found)
+
+
 class Identities:
     """The identities known while one file is read (names and numbers from its identity columns, up to
     ``MAX_KNOWN``), and the finding and masking of every kind of identity in text."""
 
     def __init__(self) -> None:
         self.names = Names(limit=MAX_KNOWN)
+        #: The file's names found in short texts, by text (the names are all known before the first row is masked).
+        self._named: dict[tuple[str, bool], list[Span]] = {}
+
+    @staticmethod
+    def _name_spans(names: Names, view: str, identifier: bool) -> list[Span]:
+        if view.isascii() and len(names._firsts) < 16:  # a record's own few names: a quick look first
+            lower = view.lower()
+            if not any(first in lower for first in names._firsts):
+                return []
+        return [Span(start, end, replacement, "a worker's name or number")
+                for start, end, replacement in names.find(tokens(view, identifier), identifier)]
 
     @property
     def full(self) -> bool:
         return len(self.names) >= MAX_KNOWN
 
     def spans(self, text: str, region: str | None, own: Names | None = None,
-              split_words: bool = False) -> tuple[str, list[int] | None, list[Span]]:
+              identifier: bool = False) -> tuple[str, list[int] | None, list[Span]]:
         """The identities in `text`, as spans of its searched form (see `_view`), first kind first; no overlaps."""
         view, positions = _view(text)
-        # Pseudonyms already in the text stay as they are (their hex digits are no phone number).
-        found = [Span(m.start(), m.end(), m.group(), "") for m in _PSEUDONYM.finditer(view)] if "w" in view else []
-        if "@" in view or "[" in view or "(" in view or "{" in view:
-            found += [Span(m.start(), m.end(), MASK_EMAIL, "an e-mail address") for m in _EMAIL.finditer(view)]
-        if "." in view or "://" in view:
-            found += [Span(m.start(), m.end(), MASK_LINK, "a messaging link") for m in _LINK.finditer(view)]
-        if _DIGITS_7.search(view):
-            for region_ in (region,) if region else FALLBACK_REGIONS:
-                found += [Span(m.start, m.end, MASK_PHONE, "a phone number")
-                          for m in PhoneNumberMatcher(view, region_, leniency=Leniency.VALID)
-                          if not _ORDER_NUMBER.search(view[max(0, m.start - 24):m.start])
-                          and (region or _WRITTEN_AS_PHONE.match(m.raw_string))]
-        if _DIGITS_9.search(view) or "/" in view:
-            found += [Span(m.start(), m.end(), MASK_ID, "a national id number") for m in _NATIONAL.finditer(view)]
-        for m in _HANDLE.finditer(view):
-            group = next(g for g in range(1, 5) if m.group(g))
-            found.append(Span(m.start(group), m.end(group), MASK_HANDLE, "a messaging handle"))
-        known = [names for names in (own, self.names) if names is not None and len(names)]
-        if known:
-            words = tokens(view, split_words)
-            for names in known:
-                found += [Span(start, end, replacement, "a worker's name or number")
-                          for start, end, replacement in names.find(words)]
+        short = len(view) <= _CACHED_LENGTH
+        found = list(_pattern_spans(view, region, identifier) if short else
+                     _pattern_spans.__wrapped__(view, region, identifier))
+        if own is not None and len(own):  # the record's own worker first: its pseudonym is the record's
+            found += self._name_spans(own, view, identifier)
+        if len(self.names):
+            if short and (view, identifier) in self._named:  # ids, codes and channels repeat in a file
+                found += self._named[(view, identifier)]
+            else:
+                named = self._name_spans(self.names, view, identifier)
+                if short and len(self._named) < MAX_KNOWN:
+                    self._named[(view, identifier)] = named
+                found += named
+        if not found:
+            return view, positions, []
         kept: list[Span] = []
         for span in found:  # where two overlap, the first kind found covers both ("wa.me/66 81 234 5678" is a link)
             overlapping = [k for k in kept if span.start < k.end and k.start < span.end]
+            if any(not k.kind for k in overlapping):
+                continue  # inside a pseudonym
             if overlapping:
                 first = overlapping[0]
                 kept = [k for k in kept if k not in overlapping]
@@ -297,7 +361,7 @@ class Identities:
 
     def found_in_identifier(self, value: str, region: str | None, own: Names | None = None) -> list[str]:
         """What kinds of identity an identifier carries (empty when none): ids are never masked, only refused."""
-        return list(dict.fromkeys(span.kind for span in self.spans(value, region, own, split_words=True)[2]))
+        return list(dict.fromkeys(span.kind for span in self.spans(value, region, own, identifier=True)[2]))
 
 
 def _replaced(text: str, positions: list[int] | None, spans: list[Span]) -> str:

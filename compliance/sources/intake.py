@@ -378,6 +378,14 @@ def _fields_of(type_name: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(models.date_fields(type_name)), frozenset(list_fields(type_name))
 
 
+@functools.cache
+def _codes_of(cls: type[models.EvidenceBase]) -> frozenset[str]:
+    """The fields of an evidence type that are neither identifiers nor free text (dates, numbers, fixed values)."""
+    type_name = cls.model_fields["type"].default
+    return frozenset(name for name in cls.model_fields
+                     if not models.is_identifier(name) and name not in models.free_text_fields(type_name))
+
+
 def region_of(facility_id: Any, countries: dict[str, str]) -> str | None:
     """The country a row's local phone numbers are read in: an OS ID's first two letters, else the country the
     store knows for the facility; None when neither says."""
@@ -460,7 +468,7 @@ def _protect(data: dict[str, Any], cls: type[models.EvidenceBase] | None, identi
     text_fields = models.free_text_fields(cls.model_fields["type"].default) if cls is not None else None
     person = set(_person_fields(cls, data))
     for name, value in data.items():
-        if name in person or value is None:
+        if name in person or value is None or text_fields is not None and name in _codes_of(cls):
             continue
         if models.is_identifier(name):
             if isinstance(value, (str, int)) and not isinstance(value, bool):
