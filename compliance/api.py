@@ -183,8 +183,11 @@ def erase_record(store: Store, record_id: str, reason: str) -> Any:
     """Erase an evidence record (its current and earlier versions and its quarantine entries; its id elsewhere is
     renamed ERASED-...) and log the erasure; returns the log entry."""
     store.require_current()
-    if not store.evidence_versions(record_id) and not any(q.record_id == record_id for q in store.quarantine(None)):
-        raise NotFound(f'no evidence record "{record_id}" in the store or its quarantine')
+    try:
+        store.evidence_versions(record_id)
+    except NotFound:
+        if not any(q.record_id == record_id for q in store.quarantine(None)):
+            raise NotFound(f'no evidence record "{record_id}" in the store or its quarantine') from None
     return store.erase("an evidence record", reason, record_id=record_id)
 
 
