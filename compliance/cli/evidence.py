@@ -89,11 +89,18 @@ def evidence_history(ctx: click.Context, evidence_id: str) -> None:
                 click.echo(f"    {name}: {value}")
 
 
+def _country(value: str | None) -> str | None:
+    if value is not None and not (len(value) == 2 and value.isascii() and value.isalpha()):
+        raise click.BadParameter(f"{value!r} is not a country code; use two letters, e.g. TH")
+    return value.upper() if value else None
+
+
 @evidence.command("erase")
 @click.argument("value", required=False)
 @click.option("--record", "record_id", metavar="ID", help="Erase this evidence record instead of a value")
 @click.option("--reason", required=True, help="Why (e.g. the erasure request's reference); never the value itself")
-@click.option("--country", metavar="CC", help="Read a local phone number VALUE in this country (e.g. TH)")
+@click.option("--country", metavar="CC", callback=lambda _ctx, _param, value: _country(value),
+              help="Read a local phone number VALUE in this country (e.g. TH)")
 @click.pass_context
 def evidence_erase(ctx: click.Context, value: str | None, record_id: str | None, reason: str,
                    country: str | None) -> None:
@@ -121,6 +128,6 @@ def evidence_erase(ctx: click.Context, value: str | None, record_id: str | None,
     else:
         if value is None:
             value = click.prompt("Value to erase", hide_input=True, err=True)
-        entry = api.erase_value(store, value, reason, country.upper() if country else None)
+        entry = api.erase_value(store, value, reason, country)
     changes = ", ".join(f"{table} {count}" for table, count in entry.changed.items()) or "nothing held it"
     click.echo(f"Erased {entry.kind}: {changes}. Logged as erasure {entry.seq} by {entry.actor} at {entry.at}.")
