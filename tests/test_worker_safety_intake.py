@@ -515,3 +515,37 @@ def test_a_long_misspelt_type_is_quarantined_on_every_backend(runner: CliRunner,
     path = write(tmp_path, "t.json", json.dumps([{"type": "9" * 500, "id": "X-1", "date": "2025-01-01"}]))
     result = invoke(runner, seeded, "import", "evidence", str(path))
     assert result.exit_code == 8, result.output
+
+
+def test_upgrading_a_store_reads_its_stored_sources_as_codes(store_url: str):
+    """Revision 0008: sources stored in words take their code, any other "other"; content hashes follow."""
+    from alembic import command
+
+    from compliance.store.common import json_hash
+
+    store = Store(store_url)
+    try:
+        command.upgrade(store._alembic_config(), "0007")
+        words = {"E-1": "Worker-driven monitoring", "E-2": "EW partner said so", "E-3": "social_audit", "E-4": None}
+        with store.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO import_batch (id, kind, source_file, content_hash, imported_at, imported_by, added, "
+                "updated, unchanged, status, quarantined, skipped) VALUES (1, 'evidence', 'old.csv', 'x', "
+                "'2025-01-01 00:00:00', 'someone', 4, 0, 0, 'complete', 0, 0)"))
+            for record_id, source in words.items():
+                payload = {"id": record_id, "type": "working_hours", "facility_id": None, "contract_id": None,
+                           "date": "2025-01-01", "source": source, "sensitivity": "buyer_only"}
+                connection.execute(sa.text(
+                    "INSERT INTO evidence (id, type, date, sensitivity, payload, content_hash, source_file, batch_id, "
+                    "version, imported_at) VALUES (:id, 'working_hours', '2025-01-01', 'buyer_only', :payload, :hash, "
+                    "'old.csv', 1, 1, '2025-01-01 00:00:00')"),
+                    {"id": record_id, "payload": json.dumps(payload), "hash": json_hash(payload)})
+        store.upgrade()
+        with store.engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT id, payload, content_hash FROM evidence ORDER BY id")).all()
+    finally:
+        store.close()
+    payloads = {i: json.loads(p) if isinstance(p, str) else p for i, p, _h in rows}
+    assert {i: p["source"] for i, p in payloads.items()} == {
+        "E-1": "worker_driven_monitoring", "E-2": "other", "E-3": "social_audit", "E-4": None}
+    assert all(h == json_hash(payloads[i]) for i, _p, h in rows)
