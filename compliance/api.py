@@ -8,6 +8,7 @@ only orders calls into rules/, sources/, evaluation/, store/, escalation/ and do
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import multiprocessing
@@ -53,6 +54,8 @@ __all__ = [
     "dossier",
     "draft_letter",
     "engine_rule_sizes",
+    "erase_record",
+    "erase_value",
     "escalation_levels",
     "EscalationReport",
     "escalations",
@@ -147,6 +150,8 @@ def import_evidence(store: Store, paths: Iterable[Path], options: intake.Options
     pseudonymiser = pseudonymiser or Pseudonymiser.from_environment()
     sources = _gather(paths, lambda path: intake.open_source(path, options))
     store.check_pseudonym_key(pseudonymiser.fingerprint)
+    # Local phone numbers are read in the facility's country: the store knows it for facilities without an OS ID.
+    options = dataclasses.replace(options, countries={id_: f.country for id_, f in store.facilities().items()})
     summaries = []
     for _path, source in sources:
         assert isinstance(source, intake.Source)
@@ -158,6 +163,32 @@ def import_evidence(store: Store, paths: Iterable[Path], options: intake.Options
         summary.warnings = list(source.warnings)
         summaries.append(summary)
     return summaries
+
+
+def erase_value(store: Store, value: str, reason: str, country: str | None = None) -> Any:
+    """Erase a raw value (a worker's name, phone number, e-mail, id number...) from every table that may hold it, the
+    same value however spelt (`country`: read a local phone number in it), and log the erasure without the value;
+    returns the log entry (its `changed` counts rows per table)."""
+    from compliance.sources.identities import eraser
+
+    store.require_current()
+    try:
+        kind, replace = eraser(value, country)
+    except ValueError as error:
+        raise InputError([Problem("erase", None, "value", f"{error}; give the whole value")]) from None
+    return store.erase(kind, reason, replace=replace)
+
+
+def erase_record(store: Store, record_id: str, reason: str) -> Any:
+    """Erase an evidence record (its current and earlier versions and its quarantine entries; its id elsewhere is
+    renamed ERASED-...) and log the erasure; returns the log entry."""
+    store.require_current()
+    try:
+        store.evidence_versions(record_id)
+    except NotFound:
+        if not any(q.record_id == record_id for q in store.quarantine(None)):
+            raise NotFound(f'no evidence record "{record_id}" in the store or its quarantine') from None
+    return store.erase("an evidence record", reason, record_id=record_id)
 
 
 def contract_facts(store: Store, contract: models.Contract, as_of: dt.date,

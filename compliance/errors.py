@@ -54,12 +54,12 @@ EXIT_CODES: dict[ExitCode, tuple[str, str]] = {
         "engine fault: the engine and the reference evaluation disagree (findings are still printed), or the engine "
         "failed"),
     ExitCode.UNAVAILABLE: (
-        "store, engine or setting unavailable (e.g. no pseudonym key)",
+        "store, engine or setting unavailable (e.g. no pseudonym key, or a weak one)",
         "the store, the engine or a setting is unavailable: database unreachable or not at the current schema "
-        "(`compliance db upgrade`), durable_rules cannot load, no pseudonym key configured (or not the store's key) "
-        "for an evidence import"),
-    ExitCode.TAMPERED: ("audit verify: the findings history was tampered with",
-                        "`audit verify`: a finding's history was edited or removed"),
+        "(`compliance db upgrade`), durable_rules cannot load, no pseudonym key configured for an evidence import "
+        "(or a weak one, two different ones, or not the store's key)"),
+    ExitCode.TAMPERED: ("audit verify: the findings history or erasure log was tampered with",
+                        "`audit verify`: a finding's history or the erasure log was edited or removed"),
     ExitCode.BUSY: ("run: another run is in progress (without --wait)",
                     "`run`: another run is in progress on this store (use `--wait` to wait for it)"),
     ExitCode.QUARANTINED: ("import evidence: rows were quarantined (the good rows were imported)",

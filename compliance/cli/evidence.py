@@ -1,4 +1,4 @@
-"""Commands for evidence: templates officers fill in, the evidence types, and a record's versions."""
+"""Commands for evidence: templates officers fill in, the evidence types, a record's versions, and erasure."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from compliance.cli.common import store_of
 
 @click.group()
 def evidence() -> None:
-    """Evidence: templates for officers, the types, and where a stored record came from."""
+    """Evidence: templates for officers, the types, where a stored record came from, and erasure."""
 
 
 @evidence.command("template")
@@ -87,3 +87,47 @@ def evidence_history(ctx: click.Context, evidence_id: str) -> None:
         for name, value in version["payload"].items():
             if value not in (None, [], ""):
                 click.echo(f"    {name}: {value}")
+
+
+def _country(value: str | None) -> str | None:
+    if value is not None and not (len(value) == 2 and value.isascii() and value.isalpha()):
+        raise click.BadParameter(f"{value!r} is not a country code; use two letters, e.g. TH")
+    return value.upper() if value else None
+
+
+@evidence.command("erase")
+@click.argument("value", required=False)
+@click.option("--record", "record_id", metavar="ID", help="Erase this evidence record instead of a value")
+@click.option("--reason", required=True, help="Why (e.g. the erasure request's reference); never the value itself")
+@click.option("--country", metavar="CC", callback=lambda _ctx, _param, value: _country(value),
+              help="Read a local phone number VALUE in this country (e.g. TH)")
+@click.pass_context
+def evidence_erase(ctx: click.Context, value: str | None, record_id: str | None, reason: str,
+                   country: str | None) -> None:
+    """Erase a raw value (a worker's name, phone, e-mail, id number...) or a whole evidence record from every table
+    that may hold it: evidence and its earlier versions, the quarantine, findings, run snapshots, file names.
+
+    The value is found however it is spelt (case, accents, dashes, spaces; a phone number in any format of the
+    same number) and replaced by [erased]; an evidence id holding it is renamed ERASED-... everywhere. The erasure
+    is logged (who, when, what kind, the reason, rows changed; never the value) in a chained log that
+    'compliance audit verify' checks. Without VALUE, the value is asked for without echo (kept out of the shell's
+    history).
+
+    \b
+    Example:
+        compliance evidence erase --reason "erasure request ER-2025-004"
+        compliance evidence erase --record GRV-2025-0113 --reason "entered in error (ticket 5512)"
+    """
+    from compliance import api
+
+    if value is not None and record_id is not None:
+        raise click.UsageError("give a VALUE or --record ID, not both")
+    store = store_of(ctx)
+    if record_id is not None:
+        entry = api.erase_record(store, record_id, reason)
+    else:
+        if value is None:
+            value = click.prompt("Value to erase", hide_input=True, err=True)
+        entry = api.erase_value(store, value, reason, country)
+    changes = ", ".join(f"{table} {count}" for table, count in entry.changed.items()) or "nothing held it"
+    click.echo(f"Erased {entry.kind}: {changes}. Logged as erasure {entry.seq} by {entry.actor} at {entry.at}.")

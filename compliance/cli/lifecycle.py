@@ -223,7 +223,8 @@ def audit() -> None:
 @audit.command("verify")
 @click.pass_context
 def audit_verify(ctx: click.Context) -> None:
-    """Recompute every finding's hash chain: exit 6 and name the entry if any history was edited or removed.
+    """Recompute every finding's hash chain and the erasure log's: exit 6 and name the entry if any was edited or
+    removed.
 
     \b
     Example:
@@ -231,9 +232,12 @@ def audit_verify(ctx: click.Context) -> None:
     """
     store = store_of(ctx)
     store.require_current()
-    problems = store.verify_history()
+    problems = store.verify_history() + store.verify_erasures()
     for problem in problems:
         click.secho(problem, fg="red", err=True)
     if problems:
         sys.exit(ExitCode.TAMPERED)
     click.echo("The findings' history is intact.")
+    erasures = len(store.erasures())
+    if erasures:
+        click.echo(f"The erasure log is intact ({erasures} erasure{'s' if erasures != 1 else ''}).")

@@ -136,7 +136,9 @@ def import_evidence(ctx: click.Context, files: tuple[Path, ...], evidence_type: 
     kept in the quarantine (see 'compliance quarantine'). Importing the same file again adds nothing; a
     changed record supersedes the stored one, whose earlier version is kept. Worker identifiers (names,
     employee numbers, phone numbers) are pseudonymised with the key in COMPLIANCE_PSEUDONYM_KEY_FILE (or
-    COMPLIANCE_PSEUDONYM_KEY) before anything is stored. Exit code 8 when rows were quarantined.
+    COMPLIANCE_PSEUDONYM_KEY) before anything is stored, and identities in free text (phones, e-mails, id
+    numbers, messaging handles and links, names the file's identity columns give) are masked; an id that
+    carries one is refused. Exit code 8 when rows were quarantined.
 
     \b
     Example:

@@ -117,6 +117,31 @@ ILO_INDICATORS: tuple[str, ...] = typing.get_args(IloIndicator)
 #: were a vocabulary.
 VOCABULARY_ALIASES: dict[str, str] = {"retention_of_documents": "retention_of_identity_documents"}
 
+#: Where an evidence record comes from, as a code: officers write the words ("Worker-driven monitoring", "Social
+#: audit"), which read as the code; a source not listed is "other". Rules and letters read it (a monitoring finding
+#: is worker-driven unless its source says otherwise; a letter names the kind of evidence from it).
+EvidenceSource = Literal[
+    "worker_driven_monitoring", "monitoring_organisation", "monitoring_partner", "worker_voice_app", "grievance",
+    "social_audit", "brand_audit", "brand_investigation", "supplier", "buyer", "brand_statement", "authority",
+    "media", "ngo", "union", "other",
+]
+EVIDENCE_SOURCES: tuple[str, ...] = typing.get_args(EvidenceSource)
+
+#: Other words for a field's values, by field (a word may mean one thing in one field and another elsewhere:
+#: "contractor" is a source of information from the supplier, but a verifier of its own).
+FIELD_ALIASES: dict[str, dict[str, str]] = {
+    "source": {
+        "wdm": "worker_driven_monitoring", "worker_driven": "worker_driven_monitoring",
+        "worker_led_monitoring": "worker_driven_monitoring",
+        "monitoring_organization": "monitoring_organisation", "worker_voice": "worker_voice_app",
+        "grievance_mechanism": "grievance", "hotline": "grievance", "worker_hotline": "grievance",
+        "audit": "social_audit", "third_party_audit": "social_audit", "rba_audit": "social_audit",
+        "rba_vap": "social_audit", "contractor": "supplier", "reseller": "supplier", "media_report": "media",
+        "press": "media", "news": "media", "civil_society": "ngo", "trade_union": "union", "government": "authority",
+        "labour_inspectorate": "authority", "labor_inspectorate": "authority",
+    },
+}
+
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Open Supply Hub identifiers
@@ -199,8 +224,8 @@ def _value_problem(value: Any) -> str | None:
 @functools.cache
 def _vocabularies(cls: type[BaseModel]) -> dict[str, Vocabulary]:
     """The fields of a model with a closed set of values (a Literal of strings), worked out once per class."""
-    return {name: Vocabulary(values, VOCABULARY_ALIASES) for name, info in cls.model_fields.items()
-            if (values := literal_values(info.annotation)) is not None}
+    return {name: Vocabulary(values, VOCABULARY_ALIASES | FIELD_ALIASES.get(name, {}))
+            for name, info in cls.model_fields.items() if (values := literal_values(info.annotation)) is not None}
 
 
 @functools.cache
@@ -468,7 +493,8 @@ class EvidenceBase(_Model):
     contract_id: str | None = Field(default=None, description="Set when the record is about one contract")
     facility_id: FacilityId | None = None
     date: dt.date
-    source: str | None = Field(default=None, description="e.g. worker_driven_monitoring, social_audit, supplier")
+    source: EvidenceSource | None = Field(
+        default=None, description="Where it comes from: worker_driven_monitoring, social_audit, supplier... (other)")
     sensitivity: Sensitivity = Sensitivity.BUYER_ONLY
 
     #: How long a record of this type describes the facility (days); None for events, which do not go stale.
@@ -764,7 +790,7 @@ class ExternalSignal(EvidenceBase):
     worker_event: ClassVar[bool] = False
     template_code: ClassVar[str] = "ES"
     template_hints: ClassVar[dict[str, Any]] = {
-        "source_type": "media", "issue": "chemical_exposure", "reliability": "medium", "source": "media_report",
+        "source_type": "media", "issue": "chemical_exposure", "reliability": "medium", "source": "media",
         "url": "https://news.example.org/2025/03/battery-plant-workers-hospitalised",
         "summary": "Local press reports battery workers taken to hospital after solvent fumes in a coating hall"}
     type: Literal["external_signal"] = "external_signal"
@@ -1068,6 +1094,33 @@ def date_fields(fact_type: str) -> set[str]:
             "signed_on", "start", "end", "max_extent", "renewal_decision_on"}}
     cls = EVIDENCE_TYPES[fact_type]
     return {name for name, annotation in field_annotations(cls).items() if annotation in (dt.date, dt.date | None)}
+
+
+def is_identifier(name: str) -> bool:
+    """Whether an evidence field identifies a record or points to another (id, contract_id, report_id, finding_ref):
+    such values are copied everywhere, so intake refuses one that carries a worker's identity."""
+    return name == "id" or name.endswith(("_id", "_ref"))
+
+
+#: The fields that name one worker, in any evidence type (a grievance's complainant, an action's subject).
+PERSON_FIELDS = frozenset(cls.person_field for cls in EVIDENCE_TYPES.values() if cls.person_field)
+
+
+@functools.cache
+def free_text_fields(type_name: str) -> frozenset[str]:
+    """The fields of an evidence type that people write text in (summaries, descriptions, channels, names of
+    organisations, group labels, lists of categories): every text or list-of-text field but identifiers, the person
+    field, fixed values and codes of a set form (a currency). Intake masks worker identities in them."""
+    cls = EVIDENCE_TYPES[type_name]
+    out = set()
+    for name, info in cls.model_fields.items():
+        if is_identifier(name) or name == cls.person_field or literal_values(info.annotation) is not None:
+            continue
+        if any(getattr(m, "pattern", None) for m in info.metadata):
+            continue
+        if info.annotation in (str, str | None, list[str], list[str] | None):
+            out.add(name)
+    return frozenset(out)
 
 
 #: Evidence date fields that plan rather than record (a deadline, the end of a pay period): known in advance, they

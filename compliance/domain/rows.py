@@ -31,7 +31,7 @@ class Row:
     @property
     def type_name(self) -> str | None:
         value = self.raw.get("type")
-        return storable(value[:40]) if isinstance(value, str) else None  # an evidence type name is short
+        return storable(value[:40]) if isinstance(value, str) else None  # what the quarantine's column holds
 
     @property
     def record_id(self) -> str | None:

@@ -13,8 +13,13 @@ Each row is prepared before validation:
 * column headers match fields ignoring case, spaces and hyphens ("Facility ID" is facility_id); a column that
   is not a field is reported once per file (with a did-you-mean) and its values are not imported;
 * worker identity columns (worker_name, employee_number, phone, ... see ``pseudonyms.IDENTITY_COLUMNS``) and
-  the record's person field (a grievance's complainant, an action's subject) become keyed-hash pseudonyms here,
-  before anything is validated, stored, reported or logged;
+  the record's person field (a grievance's complainant, an action's subject; for a row whose type is not known,
+  every person field) become keyed-hash pseudonyms here, before anything is validated, stored, reported or logged;
+* worker identities in free text (phones, e-mails, national ids, messaging handles and links, the names and numbers
+  of the file's identity columns) are replaced by masks or the worker's pseudonym (``identities``); an identifier
+  (id, report_id, finding_ref...) that carries one is refused, since it cannot be masked;
+* a CSV row with more or fewer cells than the header has columns is refused whole and none of its cells is kept
+  (its values may have shifted, a name into any column);
 * dates are ISO (2025-01-31); day-first dates (31/01/2025) only with ``day_first`` (never guessed);
 * list cells are split on ";"; a cell longer than ``MAX_CELL`` characters is refused, not stored whole;
 * rows whose id starts with ``EXAMPLE-`` (the example row of a template) are skipped.
@@ -22,7 +27,8 @@ Each row is prepared before validation:
 A bad row becomes a list of ``FieldProblem`` (field, value, what was expected) for the quarantine; the store
 checks what needs the database (unknown contract or facility, an id used twice). Problems that make the whole
 file unreadable (empty, wrong format, damaged workbook, not UTF-8, a required column missing) raise InputError
-before any row is read.
+before any row is read. A value that may be an identity (in a person or free-text field) is never echoed in a
+problem: it is ``[value withheld]``; other echoed values are masked like free text.
 """
 
 from __future__ import annotations
@@ -43,11 +49,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from compliance.domain import models
-from compliance.domain.rows import MAX_CELL, Row
+from compliance.domain.rows import MAX_CELL, Row, storable
 from compliance.errors import FieldProblem, InputError, Problem
 from compliance.rules import spec
 from compliance.rules.meaning import list_fields
-from compliance.sources.pseudonyms import IDENTITY_COLUMNS, Pseudonymiser
+from compliance.sources.identities import Identities, Names
+from compliance.sources.pseudonyms import IDENTITY_COLUMNS, KEYED, Pseudonymiser
 from compliance.sources.structured import read_structured
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
@@ -59,7 +66,11 @@ LIST_SEPARATOR = ";"
 #: A column a quarantine export adds; ignored on re-import.
 REASON_COLUMN = "quarantine_reason"
 
+#: What a problem shows instead of a value that may identify a worker.
+WITHHELD = "[value withheld]"
+
 _DAY_FIRST = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+_OS_ID_COUNTRY = re.compile(r"^([A-Z]{2})\d{7}")
 _ZIP_MAGIC = b"PK\x03\x04"
 _ALL_FIELDS = set().union(*(set(cls.model_fields) for cls in models.EVIDENCE_TYPES.values()))
 
@@ -75,6 +86,9 @@ class Options:
     day_first: bool = False
     sensitivity: str | None = None
     encoding: str = "utf-8-sig"
+    #: The country of each facility the store knows (its id -> ISO code), for facilities without an OS ID: local
+    #: phone numbers are read in it.
+    countries: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,6 +100,9 @@ class Source:
     file_hash: str
     estimated_rows: int
     warnings: list[str] = field(default_factory=list)
+    #: Whether rows may name workers (identity or person columns): the file is then read once more first, to know
+    #: every worker it names before any row's free text is masked.
+    names_workers: bool = True
     _rows: Callable[[], Iterator[tuple[int, dict[str, Any]]]] | None = None
 
     @property
@@ -199,6 +216,7 @@ def _columns(source: Source, headers: list[Any], options: Options) -> list[str |
         else:
             names.append(name)
     present = {n for n in names if n}
+    source.names_workers = bool(present & (set(IDENTITY_COLUMNS) | models.PERSON_FIELDS))
     if "type" not in present and not options.evidence_type:
         raise _fail(source.path, "has no type column: add one, or name the type of every row with --type TYPE")
     required = ["id", "date"]
@@ -234,10 +252,14 @@ def _open_csv(source: Source, options: Options) -> None:
             for index, cells in enumerate(reader):
                 if not any(cell.strip() for cell in cells):
                     continue
-                row = {name: cell.strip() for name, cell in zip(columns, cells) if name and cell.strip()}
-                if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns):]):
-                    row["__problem__"] = "has more cells than the header has columns"
-                yield index + 2, row
+                if len(cells) != len(columns):
+                    # A comma too many or too few shifts every later value (a name into channel): nothing of the
+                    # row can be trusted to be where it belongs, so none of it is kept.
+                    yield index + 2, {"__problem__": f"has {len(cells)} cells but the header has {len(columns)} "
+                                            "columns (an unquoted comma, or a missing cell?); none of its cells were "
+                                            "kept: correct the row in the file and import it again"}
+                    continue
+                yield index + 2, {name: cell.strip() for name, cell in zip(columns, cells) if name and cell.strip()}
 
     source._rows = rows
 
@@ -356,9 +378,119 @@ def _fields_of(type_name: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(models.date_fields(type_name)), frozenset(list_fields(type_name))
 
 
+@functools.cache
+def _codes_of(cls: type[models.EvidenceBase]) -> frozenset[str]:
+    """The fields of an evidence type that are neither identifiers nor free text (dates, numbers, fixed values)."""
+    type_name = cls.model_fields["type"].default
+    return frozenset(name for name in cls.model_fields
+                     if not models.is_identifier(name) and name not in models.free_text_fields(type_name))
+
+
+def region_of(facility_id: Any, countries: dict[str, str]) -> str | None:
+    """The country a row's local phone numbers are read in: an OS ID's first two letters, else the country the
+    store knows for the facility; None when neither says."""
+    if not isinstance(facility_id, str):
+        return None
+    match = _OS_ID_COUNTRY.match(facility_id.strip().upper().replace("-", "").replace(" ", ""))
+    return match.group(1) if match else countries.get(facility_id.strip())
+
+
+def _person_fields(cls: type[models.EvidenceBase] | None, data: dict[str, Any]) -> list[str]:
+    """The fields of the row that name one worker: its type's, or every person field a row of unknown type has."""
+    if cls is None:
+        return sorted(name for name in models.PERSON_FIELDS if name in data)
+    return [cls.person_field] if cls.person_field else []
+
+
+def _worker(data: dict[str, Any], cls: type[models.EvidenceBase] | None, pseudonymise: Pseudonymiser,
+            region: str | None) -> tuple[str | None, list[str], list[FieldProblem]]:
+    """Take the row's identity columns out and pseudonymise its person fields, in `data`: (the worker's pseudonym,
+    the raw identities the row gave, problems of person fields that hold no identifier). The person field's own
+    value names the worker; else the first identity column (``IDENTITY_COLUMNS``) does."""
+    identities = []
+    for column in IDENTITY_COLUMNS:
+        if column in data and (value := str(data.pop(column)).strip()):
+            identities.append(value)
+    fields = _person_fields(cls, data)
+    pseudonym, problems = None, []
+    for name in fields:
+        value = data.get(name)
+        if value in (None, ""):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            problems.append(FieldProblem(name, WITHHELD, "a worker pseudonym or identifier (text)"))
+            data[name] = WITHHELD
+            continue
+        value = str(value).strip()
+        data[name] = pseudonymise(value, region)
+        pseudonym = pseudonym or data[name]
+        if not KEYED.match(value):
+            identities.append(value)
+    if pseudonym is None and identities:
+        pseudonym = pseudonymise(identities[0], region)
+        if cls is not None:
+            data.update({name: pseudonym for name in fields if data.get(name) in (None, "")})
+    return pseudonym, identities, problems
+
+
+def known_workers(source: Source, options: Options, pseudonymise: Pseudonymiser) -> Identities:
+    """The workers the file names in identity columns and person fields, each with its pseudonym, read before any
+    row is prepared, so that a name in one row's free text is found even when another row names the worker."""
+    identities = Identities()
+    if not source.names_workers:
+        return identities
+    for _number, raw in source.raw_rows():
+        type_name = raw.get("type") or options.evidence_type
+        cls = models.EVIDENCE_TYPES.get(type_name) if isinstance(type_name, str) else None
+        data = dict(raw)
+        pseudonym, values, _problems = _worker(data, cls, pseudonymise, region_of(data.get("facility_id"),
+                                                                                  options.countries))
+        for value in values:
+            identities.names.add(value, pseudonym or WITHHELD)
+        if identities.full:
+            break
+    return identities
+
+
+def _masked(value: Any, mask: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, list):
+        return [mask(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _protect(data: dict[str, Any], cls: type[models.EvidenceBase] | None, identities: Identities,
+             region: str | None, own: Names) -> list[FieldProblem]:
+    """Mask the identities in the row's free text, and refuse identifiers that carry one (masked in `data`, so the
+    quarantine keeps no raw identity): the problems of the refused identifiers and of free text that is not text."""
+    problems = []
+    text_fields = models.free_text_fields(cls.model_fields["type"].default) if cls is not None else None
+    person = set(_person_fields(cls, data))
+    for name, value in data.items():
+        if name in person or value is None or text_fields is not None and name in _codes_of(cls):
+            continue
+        if models.is_identifier(name):
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                kinds = identities.found_in_identifier(str(value), region, own)
+                if kinds:
+                    problems.append(FieldProblem(name, WITHHELD, f"an identifier that carries no worker's identity "
+                                                 f"(this one holds {' and '.join(kinds)}): give the record one that "
+                                                 "does not"))
+                    data[name] = identities.mask(str(value), region, own)
+        elif text_fields is None or name in text_fields:
+            if text_fields is not None and not isinstance(value, (str, list)):
+                problems.append(FieldProblem(name, WITHHELD, "text"))
+                data[name] = WITHHELD
+            else:
+                data[name] = _masked(value, lambda text: identities.mask(text, region, own))
+    return problems
+
+
 def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Pseudonymiser,
-            warnings: set[str]) -> Row:
-    """The row as a validated record, or its problems. Worker identities are pseudonymised first of all."""
+            warnings: set[str], identities: Identities | None = None) -> Row:
+    """The row as a validated record, or its problems. Worker identities are pseudonymised and masked first of all,
+    whatever the row's type and whether or not it is valid. `identities`: the workers its file names."""
     problems: list[FieldProblem] = []
     data = dict(raw)
     whole_row = data.pop("__problem__", None)
@@ -366,24 +498,31 @@ def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Ps
         return Row(number, {}, problems=[FieldProblem(None, None, whole_row)])
     if whole_row:
         problems.append(FieldProblem(None, None, whole_row))
+    identities = identities if identities is not None else Identities()
+    for name, value in data.items():  # refused, and cut before anything reads them: a 100 MB cell is not searched
+        if isinstance(value, str) and len(value) > MAX_CELL:
+            problems.append(FieldProblem(name, f"{len(value)} characters", f"at most {MAX_CELL} characters"))
+            data[name] = storable(value)
     type_name = data.get("type") or options.evidence_type
     cls = models.EVIDENCE_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is not None:
         data["type"] = type_name
 
-    # Worker identities: from here on only pseudonyms exist.
-    identities = [data.pop(c) for c in IDENTITY_COLUMNS if c in data]
-    person = cls.person_field if cls is not None else None
-    if person and data.get(person) not in (None, ""):
-        data[person] = pseudonymise(str(data[person]).strip())
-    elif person and identities:
-        data[person] = pseudonymise(str(identities[0]).strip())
-    elif identities:
-        warnings.add(f"worker identity columns were not imported for {type_name or 'untyped'} records, which have "
-                     "no person field")
+    # Worker identities: from here on only pseudonyms and masks exist.
+    region = region_of(data.get("facility_id"), options.countries)
+    pseudonym, values, person_problems = _worker(data, cls, pseudonymise, region)
+    own = Names()
+    for value in values:
+        own.add(value, pseudonym or WITHHELD)
+    problems += person_problems + _protect(data, cls, identities, region, own)
+    if values and cls is not None and not cls.person_field:
+        warnings.add(f"worker identity columns were not imported for {type_name} records, which have no person field")
+
+    def mask(value: Any) -> Any:
+        return _masked(value, lambda text: identities.mask(text, region, own))
 
     if cls is None:
-        shown = None if type_name is None else _shown(type_name)
+        shown = None if type_name is None else _shown(mask(type_name))
         problems.append(FieldProblem("type", shown, "a value is required: add a type column or use --type"
                                      if type_name is None else "one of the evidence types (compliance evidence "
                                      f"types){spec.did_you_mean(str(type_name), set(models.EVIDENCE_TYPES))}"))
@@ -415,34 +554,38 @@ def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Ps
     for name in list_fields:
         if isinstance(data.get(name), str):
             data[name] = [part.strip() for part in data[name].split(LIST_SEPARATOR) if part.strip()]
-    for name, value in data.items():
-        if isinstance(value, str) and len(value) > MAX_CELL:
-            problems.append(FieldProblem(name, f"{len(value)} characters", f"at most {MAX_CELL} characters"))
 
     row = Row(number, data)
     if str(data.get("id", "")).startswith(EXAMPLE_PREFIX):
         row.skipped = True
         return row
+    if not problems:
+        try:
+            row.record = models.EVIDENCE_ADAPTER.validate_python(data)
+        except ValidationError as error:
+            withheld = models.free_text_fields(type_name) | {cls.person_field}
+            for e in error.errors(include_url=False):
+                loc = [str(p) for p in e["loc"] if p not in models.EVIDENCE_TYPES]
+                value = e.get("input")
+                shown = None if e["type"] == "missing" or isinstance(value, dict) else \
+                    WITHHELD if loc and loc[0] in withheld else _shown(mask(value))
+                problems.append(FieldProblem(".".join(loc) or None, shown, _expected(e)))
     if problems:
+        # A refused row is kept in the quarantine as read: whatever a field holds, no raw identity stays in it.
+        done = models.free_text_fields(type_name) | {cls.person_field}
+        row.raw = {name: value if name in done or models.is_identifier(name) else mask(value)
+                   for name, value in data.items()}
         row.problems = problems
-        return row
-    try:
-        row.record = models.EVIDENCE_ADAPTER.validate_python(data)
-    except ValidationError as error:
-        for e in error.errors(include_url=False):
-            loc = [str(p) for p in e["loc"] if p not in models.EVIDENCE_TYPES]
-            value = e.get("input")
-            shown = None if e["type"] == "missing" or isinstance(value, dict) else _shown(value)
-            row.problems.append(FieldProblem(".".join(loc) or None, shown, _expected(e)))
     return row
 
 
 def rows(source: Source, options: Options, pseudonymise: Pseudonymiser) -> Iterator[Row]:
     """Every row of the file, prepared; file-level warnings (unknown fields) collect on `source.warnings`."""
     warnings: set[str] = set()
+    identities = known_workers(source, options, pseudonymise)
     try:
         for number, raw in source.raw_rows():
-            row = prepare(number, raw, options, pseudonymise, warnings)
+            row = prepare(number, raw, options, pseudonymise, warnings, identities)
             row.unit = source.unit
             yield row
     finally:

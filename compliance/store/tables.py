@@ -152,6 +152,23 @@ class QuarantineRow(SQLModel, table=True):
     resolution: str | None = Field(default=None, max_length=2000)
 
 
+class ErasureRow(SQLModel, table=True):
+    """A record that something was erased from the store (`evidence erase`): who, when, what kind of value or a whole
+    record, why, and how many rows of each table changed; never the value. Append-only, and chained like a finding's
+    history: each entry's hash covers its content and the previous entry's hash (`audit verify`)."""
+
+    __tablename__ = "erasure"
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(sa_column_kwargs={"unique": True})
+    at: str = Field(max_length=40, description="UTC time, ISO 8601 text: hashed exactly as stored")
+    actor: str = Field(max_length=120)
+    kind: str = Field(max_length=40)
+    reason: str = Field(max_length=2000)
+    changed: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
 class StoreSettingRow(SQLModel, table=True):
     """Facts about the store itself, e.g. the fingerprint of the key its worker pseudonyms were made with."""
 
