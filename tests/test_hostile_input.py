@@ -259,17 +259,3 @@ def test_any_contracts_or_facilities_file_is_imported_or_refused_never_crashes(t
     code, output = run("--db", str(tmp_path / "store.db"), "import", kind, str(path))
     assert code in (0, 3, 5), output
     assert "internal error" not in output
-
-
-def test_a_row_whose_type_is_long_text_is_quarantined_on_every_backend(tmp_path: Path, store_url: str):
-    """Found by the evidence fuzz test on PostgreSQL: a type of 41+ characters overflowed the quarantine's column."""
-    from click.testing import CliRunner
-
-    from compliance.cli import cli
-
-    path = tmp_path / "rows.csv"
-    path.write_text("type,id,facility_id,date\n" + "9" * 500 + ",X-1,FAC-A,2025-01-01\n")
-    assert CliRunner().invoke(cli, ["--db", store_url, "db", "init"]).exit_code == 0
-    result = CliRunner().invoke(cli, ["--db", store_url, "import", "evidence", str(path)])
-    assert result.exit_code == 8, result.output
-    assert "row 2" in result.output
