@@ -488,7 +488,7 @@ def test_the_random_contracts_reach_every_shipped_rule():
     fired: Counter[str] = Counter()
 
     @seed(20261124)
-    @settings(max_examples=300, **SETTINGS)
+    @settings(max_examples=150, **SETTINGS)
     @given(case=shipped_cases())
     def collect(case: Case):
         contract, facilities, links, records, as_of = case
