@@ -840,7 +840,7 @@ def write_letter(letter: Any, out_dir: Path, formats: Iterable[str], templates: 
     from compliance.documents import environment as documents
 
     return documents.write(letter.text, out_dir / letter.reference, formats, f"{letter.reference} {letter.letter_type}",
-                           templates)
+                           templates, dated=letter.dated)
 
 
 def letter_text(letter: Any) -> str:

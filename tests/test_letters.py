@@ -247,6 +247,13 @@ def test_the_readme_command_writes_a_notice_of_concern_as_html_pdf_docx_and_text
     # The NDNA clause set asks for a rectification plan in 10 working days: 1 July 2025 -> 15 July 2025.
     assert "15 July 2025" in pdf_text and "15 July 2025" in docx_text
     assert len(word.tables) == 2 and word.tables[1].rows[0].cells[0].text == "No."
+    # The Word file says what it is and when it was dated, on A4; none of python-docx's template defaults.
+    properties = word.core_properties
+    assert properties.title == f"{reference} L2"
+    assert properties.author == properties.last_modified_by == "" and properties.comments == ""
+    assert properties.created.date() == properties.modified.date() == dt.date(2025, 7, 1)
+    section = word.sections[0]
+    assert (round(section.page_width.mm), round(section.page_height.mm)) == (210, 297)
 
 
 def test_a_letter_is_stored_then_approved_then_sent_and_its_findings_are_notified(example: str, tmp_path: Path):

@@ -351,13 +351,27 @@ def to_text(document: str, width: int = 100) -> str:
     return text.strip() + "\n"
 
 
-def write_docx(document: str, path: Path, title: str) -> None:
-    """A Word document with the same headings, paragraphs, numbered actions and tables as the HTML."""
+def write_docx(document: str, path: Path, title: str, dated: dt.date | None = None) -> None:
+    """A Word document with the same headings, paragraphs, numbered actions and tables as the HTML, on A4, whose
+    properties say what it is and when it was dated (never python-docx's own defaults: its template carries an
+    author and dates of its own)."""
     import docx
-    from docx.shared import Pt
+    from docx.shared import Mm, Pt
 
     out = docx.Document()
-    out.core_properties.title = title
+    properties = out.core_properties
+    moment = dt.datetime.combine(dated, dt.time()) if dated is not None else \
+        dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
+    properties.title = title
+    properties.author = properties.last_modified_by = ""
+    properties.comments = properties.keywords = properties.subject = properties.category = ""
+    properties.created = properties.modified = moment
+    properties.last_printed = moment
+    properties.revision = 1
+    for section in out.sections:  # A4, as letters in the UK are printed
+        section.page_width, section.page_height = Mm(210), Mm(297)
+        section.left_margin = section.right_margin = Mm(20)
+        section.top_margin = section.bottom_margin = Mm(20)
     style = out.styles["Normal"]
     style.font.name = "Arial"
     style.font.size = Pt(10.5)
@@ -450,11 +464,11 @@ def write_pdf(document: str, path: Path, templates: Path | None = None) -> None:
                               for url in refused])
 
 
-def write(document: str, base: Path, formats: Iterable[str], title: str, templates: Path | None = None
-          ) -> list[Path]:
+def write(document: str, base: Path, formats: Iterable[str], title: str, templates: Path | None = None,
+          dated: dt.date | None = None) -> list[Path]:
     """Write `document` (HTML) as each of `formats` beside `base` (base.html, base.pdf...). Call only after the
     redaction check has passed; `templates` is the institution's template folder the document was made with (its
-    assets may appear in the PDF)."""
+    assets may appear in the PDF); `dated`: the document's date (a letter's), for the Word file's properties."""
     written = []
     base.parent.mkdir(parents=True, exist_ok=True)
     for fmt in formats:
@@ -464,7 +478,7 @@ def write(document: str, base: Path, formats: Iterable[str], title: str, templat
         elif fmt == "txt":
             path.write_text(to_text(document), encoding="utf-8")
         elif fmt == "docx":
-            write_docx(document, path, title)
+            write_docx(document, path, title, dated)
         elif fmt == "pdf":
             write_pdf(document, path, templates)
         else:
