@@ -144,3 +144,13 @@ def test_a_lost_postgresql_connection_is_a_store_problem_and_the_next_command_wo
     finally:
         store.close()
         admin.dispose()
+
+
+@pytest.mark.parametrize("command", [["findings", "list"], ["letter", "list"], ["audit", "verify"],
+                                     ["findings", "export", "--format", "csv"]])
+def test_a_command_on_a_store_never_initialised_says_to_initialise_it(store_url: str, command: list[str]):
+    """Every command that reads the store answers an empty database with exit 5 and what to run, never an internal
+    error (exit 70)."""
+    result = CliRunner().invoke(cli, ["--db", store_url, *command])
+    assert result.exit_code == 5, result.output
+    assert "is not initialised" in result.output and "compliance db init" in result.output

@@ -68,6 +68,10 @@ _CONDITIONS = (
     (("could not connect", "connection refused", "connection failed", "password authentication failed",
       "connection to server", "timeout expired"),
      "cannot be reached ({error}): check that the database server is running and the URL is right"),
+    # After the conditions above (a database that does not exist is a connection failure): a table or column missing.
+    (("no such table", "no such column", '" does not exist'),
+     "is not initialised, or not at this version's schema ({error}). Run 'compliance db init' for a new store, "
+     "or 'compliance db upgrade'"),
 )
 
 
