@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from compliance.domain.vocabulary import Vocabulary, literal_values
+from compliance.domain.vocabulary import Vocabulary, literal_values, spelling_key
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Vocabularies
@@ -187,14 +187,10 @@ def validate_facility_id(value: str) -> str:
 FacilityId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-def code_of(text: str) -> str:
-    """A coded value as rules compare it: "Working hours" and "working-hours" are working_hours."""
-    return re.sub(r"[\s\-]+", "_", text.strip()).casefold()
-
-
 #: Free text used as a code (a Code area, an issue category): stored in one spelling, so that records written by
-#: different people meet ("Working hours", "working hours" and "working_hours" are one area).
-Code = Annotated[str, AfterValidator(code_of)]
+#: different people meet ("Working hours", "working hours" and "working_hours" are one area), the spelling the
+#: fixed vocabularies compare.
+Code = Annotated[str, AfterValidator(spelling_key)]
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Parties, contracts and the supply chain
