@@ -11,6 +11,7 @@ valid, whether it records a worker-related event, how it is described to a suppl
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import enum
 import functools
@@ -127,6 +128,18 @@ EvidenceSource = Literal[
 ]
 EVIDENCE_SOURCES: tuple[str, ...] = typing.get_args(EvidenceSource)
 
+#: Whether what a record says is established: an allegation (a media or NGO report, a worker's account not yet
+#: verified) makes a finding that asks for verification; a confirmation makes it the breach (the same finding); a
+#: record the supplier denies, not verified independently, stays disputed; a withdrawn record counts for nothing.
+Verification = Literal["alleged", "confirmed", "disputed", "withdrawn"]
+
+#: How precisely a record's `date` is known: public reports often give only a month ("2016-10") or a year ("2017").
+DatePrecision = Literal["day", "month", "year"]
+
+#: What a labour agency named on a record did: recruited the workers (fees, deception happen there), or employs
+#: them and dispatches them to the facility (agency or dispatch workers).
+AgencyRole = Literal["recruiter", "dispatch_employer", "other"]
+
 #: Other words for a field's values, by field (a word may mean one thing in one field and another elsewhere:
 #: "contractor" is a source of information from the supplier, but a verifier of its own).
 FIELD_ALIASES: dict[str, dict[str, str]] = {
@@ -139,6 +152,17 @@ FIELD_ALIASES: dict[str, dict[str, str]] = {
         "rba_vap": "social_audit", "contractor": "supplier", "reseller": "supplier", "media_report": "media",
         "press": "media", "news": "media", "civil_society": "ngo", "trade_union": "union", "government": "authority",
         "labour_inspectorate": "authority", "labor_inspectorate": "authority",
+    },
+    "verification": {
+        "verified": "confirmed", "substantiated": "confirmed", "established": "confirmed",
+        "allegation": "alleged", "unverified": "alleged", "reported": "alleged", "claimed": "alleged",
+        "denied": "disputed", "contested": "disputed", "denied_by_supplier": "disputed",
+        "retracted": "withdrawn",
+    },
+    "agency_role": {
+        "recruitment_agency": "recruiter", "recruitment_agent": "recruiter", "recruiting": "recruiter",
+        "dispatch": "dispatch_employer", "dispatch_agency": "dispatch_employer", "employer": "dispatch_employer",
+        "employer_of_record": "dispatch_employer", "labour_dispatch": "dispatch_employer",
     },
 }
 
@@ -477,6 +501,23 @@ class ProductionLink(_Model):
 TEMPLATE_CONTRACT_ID = "CALLOFF-2025-001"
 
 
+_PARTIAL_DATE = re.compile(r"^(?P<year>(19|20)\d\d)(-(?P<month>\d\d?))?$")
+
+
+def period_end(day: dt.date, precision: str) -> dt.date:
+    """The last day of the period a date of `precision` names (its month, its year, or the day itself)."""
+    if precision == "year":
+        return day.replace(month=12, day=31)
+    if precision == "month":
+        return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+    return day
+
+
+def period_text(day: dt.date, precision: str) -> str:
+    """A date as precisely as it is known: 2016-10-14, 2016-10 or 2016."""
+    return str(day.year) if precision == "year" else f"{day:%Y-%m}" if precision == "month" else day.isoformat()
+
+
 class EvidenceBase(_Model):
     """Fields every evidence record has.
 
@@ -488,10 +529,19 @@ class EvidenceBase(_Model):
     id: str = Field(min_length=1, max_length=120)
     contract_id: str | None = Field(default=None, description="Set when the record is about one contract")
     facility_id: FacilityId | None = None
-    date: dt.date
+    date: dt.date = Field(description="A day (2016-10-14), a month (2016-10) or a year (2016)")
+    date_precision: DatePrecision = Field(
+        default="day", description="Set from `date`: a month or a year where only that is known")
+    verification: Verification = Field(
+        default="confirmed", description="alleged, confirmed, disputed (denied by the supplier) or withdrawn")
+    estimated: list[str] = Field(
+        default_factory=list, description="The fields whose values are estimates (say how in estimate_basis)")
+    estimate_basis: str | None = Field(default=None, description="How the estimated values were arrived at")
     source: EvidenceSource | None = Field(
         default=None, description="Where it comes from: worker_driven_monitoring, social_audit, supplier... (other)")
     sensitivity: Sensitivity = Sensitivity.BUYER_ONLY
+    agency: str | None = Field(default=None, description="The labour agency or recruiter involved, if any")
+    agency_role: AgencyRole | None = Field(default=None, description="recruiter or dispatch_employer")
 
     #: How long a record of this type describes the facility (days); None for events, which do not go stale.
     #: The evidence-freshness rules (EX-...) read it as their default, overridable like any rule parameter.
@@ -518,6 +568,36 @@ class EvidenceBase(_Model):
     @classmethod
     def _facility_id(cls, value: str | None) -> str | None:
         return None if value is None else validate_facility_id(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _approximate_date(cls, data: Any) -> Any:
+        """A `date` of a month ("2016-10") or a year ("2017") is kept as the first day of that period with its
+        precision; a day with a coarser precision stated is moved to the first day of its period. Rules read the
+        period conservatively (``date_end``, ``known_on``)."""
+        if not isinstance(data, dict) or data.get("date") is None:
+            return data
+        value = data["date"]
+        text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        if text is not None and (shape := _PARTIAL_DATE.match(text)):
+            year, month = int(shape["year"]), shape["month"]
+            precision = "month" if month else "year"
+            if month and not 1 <= int(month) <= 12:
+                return data  # left for validation to refuse as a date
+            return {**data, "date": dt.date(year, int(month or 1), 1), "date_precision": precision}
+        precision = data.get("date_precision")
+        if precision in ("month", "year"):
+            try:
+                day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value).strip()[:10])
+            except ValueError:
+                return data
+            return {**data, "date": day.replace(day=1, month=1 if precision == "year" else day.month)}
+        return data
+
+    @property
+    def date_end(self) -> dt.date:
+        """The last day `date` may be: the day itself, or the end of its month or year."""
+        return period_end(self.date, self.date_precision)
 
 
 class AuditFinding(EvidenceBase):
@@ -796,6 +876,8 @@ class ExternalSignal(EvidenceBase):
     url: str | None = None
     reliability: Literal["low", "medium", "high"] = "medium"
     sensitivity: Sensitivity = Sensitivity.PUBLIC
+    verification: Verification = Field(
+        default="alleged", description="A published report is an allegation until verified (confirmed)")
 
 
 class WorkforceComposition(EvidenceBase):
@@ -853,7 +935,6 @@ class AgeVerification(EvidenceBase):
     under_18_overtime: int | None = Field(default=None, ge=0)
     under_18_hazardous_work: int | None = Field(default=None, ge=0)
     forged_documents: bool | None = None
-    agency: str | None = Field(default=None, description="Labour agency that supplied the workers, if any")
 
 
 class OSHIncident(EvidenceBase):
@@ -1142,7 +1223,8 @@ def known_on(record: EvidenceBase, as_of: dt.date) -> EvidenceBase:
 
 #: What a finding says about the contract condition. Only "breach" is non-compliance by the contractor;
 #: the others are there so officers see due diligence and data gaps rather than silence.
-Verdict = Literal["breach", "due_diligence_shown", "insufficient_evidence", "not_yet_due", "evidence_expired"]
+Verdict = Literal["breach", "due_diligence_shown", "insufficient_evidence", "not_yet_due", "evidence_expired",
+                  "alleged", "disputed", "human_review"]
 
 VERDICT_LABELS: dict[str, str] = {
     "breach": "breach",
@@ -1150,6 +1232,9 @@ VERDICT_LABELS: dict[str, str] = {
     "insufficient_evidence": "insufficient evidence",
     "not_yet_due": "not yet due",
     "evidence_expired": "evidence expired",
+    "alleged": "alleged - verification requested",
+    "disputed": "disputed by the supplier - independent verification requested",
+    "human_review": "needs human review",
 }
 
 
