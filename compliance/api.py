@@ -708,7 +708,8 @@ def engine_rule_sizes(library: RuleLibrary) -> dict[str, int]:
     """How many engine rules each rule compiles to (one per alternative of its conditions)."""
     from compliance.rules import compiler
 
-    return compiler.compile_rules(library.rules).sizes
+    early, late = compiler.compile_library(library.rules)
+    return {**early.sizes, **late.sizes}
 
 
 def describe_rule(library: RuleLibrary, rule_id: str) -> str:

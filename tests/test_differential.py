@@ -478,7 +478,7 @@ def test_shipped_rules_engine_and_reference_agree_on_random_contracts(case: Case
     # The rules whose conditions read evidence only, on the evidence; the rules whose conditions read findings were
     # cross-checked on the findings of the strata before them (result.faults).
     early = {r: p for r, p in params.items() if r in checking.early}
-    matches = checking._engine().evaluate(bundle, early)  # the Evaluator's own session: one per ruleset
+    matches = checking._engine(early).evaluate(bundle, early)  # the Evaluator's own session: one per ruleset
     assert matches == reference.evaluate(library().rules, bundle, early)
     assert len([f for f in result.findings if f.rule_id in checking.early]) == len(matches)
 

@@ -166,7 +166,7 @@ def build(
                     "tier": link.tier})
     relevant = [
         record for record in evidence
-        if record.date <= as_of
+        if record.date <= as_of and models.counts(record)
         and (record.contract_id == contract.id
              or (record.contract_id is None and record.facility_id in bundle.facility_ids))
     ]

@@ -214,7 +214,33 @@ FacilityId = Annotated[str, Field(min_length=1, max_length=64)]
 #: Free text used as a code (a Code area, an issue category): stored in one spelling, so that records written by
 #: different people meet ("Working hours", "working hours" and "working_hours" are one area), the spelling the
 #: fixed vocabularies compare.
-Code = Annotated[str, AfterValidator(spelling_key)]
+Code = Annotated[str, AfterValidator(lambda value: code_value(value))]
+
+#: Other names of the code areas the qualitative rules read (an audit's "Wages and Benefits", a monitor's
+#: "overtime"): read as the area's code, so that an audit scheme's own headings reach the rule of their area.
+CODE_SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(["hours", "overtime", "working_time", "hours_of_work", "excessive_hours", "excessive_overtime",
+                     "excessive_working_hours", "working_hours_and_rest_days", "rest_days"], "working_hours"),
+    **dict.fromkeys(["wage", "wages_and_benefits", "wages_benefits", "pay", "remuneration", "wage_arrears",
+                     "unpaid_wages", "underpayment", "minimum_wage", "compensation_and_benefits"], "wages"),
+    **dict.fromkeys(["non_discrimination", "discrimination_and_harassment", "equal_treatment"], "discrimination"),
+    **dict.fromkeys(["foa", "freedom_of_association_and_collective_bargaining", "collective_bargaining",
+                     "union_rights", "trade_union_rights", "foa_and_cb"], "freedom_of_association"),
+    **dict.fromkeys(["osh", "ohs", "health_safety", "occupational_health_and_safety", "occupational_safety_and_health",
+                     "health_and_safety_(osh)", "h&s", "safety"], "health_and_safety"),
+    **dict.fromkeys(["forced_labor", "freely_chosen_employment", "forced_or_compulsory_labour", "bonded_labour"],
+                    "forced_labour"),
+    **dict.fromkeys(["child_labor", "underage_workers", "underage_labour", "underage_labor"], "child_labour"),
+    **dict.fromkeys(["young_worker", "juvenile_workers", "juvenile_labour", "minors"], "young_workers"),
+    **dict.fromkeys(["student_interns", "student_workers", "interns", "internships", "student_labour",
+                     "student_internship"], "student_internships"),
+}
+
+
+def code_value(value: str) -> str:
+    """A code as stored: one spelling (``spelling_key``), and the area's code for another name of it."""
+    key = spelling_key(value)
+    return CODE_SYNONYMS.get(key, key)
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Parties, contracts and the supply chain
@@ -654,6 +680,8 @@ class MonitoringFinding(EvidenceBase):
     type: Literal["monitoring_finding"] = "monitoring_finding"
     report_id: str | None = None
     code_area: Code
+    classification: Literal["priority", "major", "minor"] | None = Field(
+        default=None, description="The monitor's own severity of the violation it reports, where it gives one")
     worker_group: str | None = None
     ilo_indicator: IloIndicator | None = Field(default=None, description="ILO forced-labour indicator, if one applies")
     n_reporting: int | None = Field(default=None, ge=0)
@@ -1212,13 +1240,48 @@ def event_date_fields(fact_type: str) -> frozenset[str]:
     return frozenset(date_fields(fact_type) - {"date"} - PLANNED_DATE_FIELDS)
 
 
+class ApproximateDate(dt.date):
+    """A date known only to a month or a year, as the rules read it: it is the day rules compare (``read_day``) and
+    prints as precisely as it is known ("2016-10"), in messages and documents alike."""
+
+    precision: str = "day"
+
+    def __new__(cls, year: int, month: int = 1, day: int = 1, precision: str = "day") -> ApproximateDate:
+        self = super().__new__(cls, year, month, day)
+        self.precision = precision
+        return self
+
+    def __reduce__(self) -> Any:  # kept across processes with its precision
+        return type(self), (self.year, self.month, self.day, self.precision)
+
+    def __str__(self) -> str:
+        return period_text(self, self.precision)
+
+
+def read_day(start: dt.date, precision: str, as_of: dt.date) -> dt.date:
+    """The day an approximate date counts as: the last day of its period, or the as-of date when the period has
+    not ended. So a deadline counts from the end of the period, a window includes the record when any day of the
+    period falls in it, and a record is known from the first day of its period (its stored `date`)."""
+    return min(period_end(start, precision), as_of)
+
+
 def known_on(record: EvidenceBase, as_of: dt.date) -> EvidenceBase:
     """The record as an evaluation as of `as_of` knows it: what happened after that day (an acknowledgement, a
     response, a payment recorded with a later date) is unknown, as if not recorded yet, so that a check as of a
-    past date sees what was known then. Every rule reads evidence through this, so none needs its own guard."""
-    later = {name: None for name in event_date_fields(record.type)
-             if (value := getattr(record, name)) is not None and value > as_of}
+    past date sees what was known then; a date known to a month or a year is read as ``read_day`` says. Every rule
+    reads evidence through this, so none needs its own guard."""
+    later: dict[str, Any] = {name: None for name in event_date_fields(record.type)
+                             if (value := getattr(record, name)) is not None and value > as_of}
+    if record.date_precision != "day":
+        day = read_day(record.date, record.date_precision, as_of)
+        later["date"] = ApproximateDate(day.year, day.month, day.day, record.date_precision)
     return record.model_copy(update=later) if later else record
+
+
+def counts(record: EvidenceBase | dict[str, Any]) -> bool:
+    """Whether a record counts as evidence at all: a withdrawn record (retracted by whoever reported it) does not."""
+    verification = record.get("verification") if isinstance(record, dict) else record.verification
+    return verification != "withdrawn"
 
 
 #: What a finding says about the contract condition. Only "breach" is non-compliance by the contractor;

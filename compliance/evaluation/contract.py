@@ -76,6 +76,27 @@ def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | 
             f"({last['cap_id']} action {last['action_ref']}, verified by {last['verified_by'].replace('_', ' ')})")
 
 
+#: How a finding resting on evidence not yet established says so, before the rule's own message.
+UNVERIFIED_PREFIX = {
+    "alleged": "Alleged, not yet verified:",
+    "disputed": "Disputed by the supplier, not verified independently:",
+}
+
+
+def established(verdict: str, verifications: set[str]) -> str:
+    """A breach is only as established as the evidence it rests on: any record disputed by the supplier (and not
+    verified independently) makes it "disputed", any record alleged and not yet verified makes it "alleged" (an
+    information request asking for verification), and its confirmation makes it the breach, with the same key. Other
+    verdicts (data gaps, due diligence) are not claims about a practice and stay as they are."""
+    if verdict != "breach":
+        return verdict
+    if "disputed" in verifications:
+        return "disputed"
+    if "alleged" in verifications:
+        return "alleged"
+    return verdict
+
+
 def _finding_order(finding: models.Finding) -> tuple[Any, ...]:
     """Most serious first, then by rule, facility and key."""
     return (finding.severity.rank, finding.rule_id, finding.facility_id or "", finding.key)
@@ -157,8 +178,9 @@ class Evaluator:
         self.cross_check = cross_check
         #: False: the reference evaluation alone (to measure what evaluating costs without the engine)
         self.use_engine = engine
-        self.compiled = compiler.compile_rules(library.rules)
-        self._session: Any = None
+        #: the rules whose conditions read evidence only, and those that read findings: two rulesets
+        self.compiled = compiler.compile_library(library.rules)
+        self._sessions: dict[int, Any] = {}
         self._rules = {r.id: r for r in library.rules}
         #: rule ids stratum by stratum: the rules that read evidence only, then each rule after those it reads
         self.layers, _problems = strata.strata(library.rules)  # a loaded library has no problems
@@ -171,12 +193,14 @@ class Evaluator:
         self._needs = {r.id: {p.fact for p in r.when.match} | ({r.when.threshold.fact} if r.when.threshold else set())
                        for r in library.rules}
 
-    def _engine(self) -> Any:
-        if self._session is None:
+    def _engine(self, rule_ids: Iterable[str]) -> Any:
+        """The engine session of the ruleset holding `rule_ids` (all early, or all reading findings)."""
+        part = 0 if all(rule_id in self.early for rule_id in rule_ids) else 1
+        if part not in self._sessions:
             from compliance.rules import engine  # imported late: `compliance --help` stays fast
 
-            self._session = engine.Session(self.compiled)
-        return self._session
+            self._sessions[part] = engine.Session(self.compiled[part])
+        return self._sessions[part]
 
     def evaluate(self, bundle: ContractFacts) -> ContractResult:
         contract = bundle.contract
@@ -235,7 +259,9 @@ class Evaluator:
         cross-checking) disagrees with them."""
         if not self.use_engine:
             return reference.evaluate(self.library.rules, bundle, params), []
-        matches = self._engine().evaluate(bundle, params)
+        if not params:
+            return [], []
+        matches = self._engine(params).evaluate(bundle, params)
         faults = []
         if self.cross_check:
             expected = set(reference.evaluate(self.library.rules, bundle, params))
@@ -260,6 +286,7 @@ class Evaluator:
         context: dict[str, Any] = {**params, "as_of": bundle.as_of, "contract_id": contract.id}
         evidence_ids: set[str] = set()
         evidence_dates: list[dt.date] = []
+        verifications: set[str] = set()
         identity: list[Any] = []
         facility_id = None
         for alias, value in match.bindings:
@@ -269,6 +296,7 @@ class Evaluator:
                     evidence_ids.update(member["evidence_ids"] if member["type"] == models.FINDING_FACT
                                         else [member["id"]])
                 evidence_dates += [m["date"] for m in members]
+                verifications.update(m.get("verification", "confirmed") for m in members)
                 identity.append([alias, list(value[1])])
             else:
                 fact_type = rule.alias_fact(alias)
@@ -276,6 +304,7 @@ class Evaluator:
                 if fact_type in models.EVIDENCE_TYPES:
                     evidence_ids.add(value)
                     evidence_dates.append(record["date"])
+                    verifications.add(record.get("verification", "confirmed"))
                 elif fact_type == models.FINDING_FACT:  # a finding read: the evidence behind it
                     evidence_ids.update(record["evidence_ids"])
                     evidence_dates.append(record["date"])
@@ -297,6 +326,10 @@ class Evaluator:
             if repeat:
                 modifiers.append(repeat)
         severity = rule.severity.raised(len(modifiers))
+        verdict = established(rule.then.verdict, verifications)
+        message = self._message(rule, context)
+        if verdict != rule.then.verdict:
+            message = f"{UNVERIFIED_PREFIX[verdict]} {message[:1].lower()}{message[1:]}"
         digest = hashlib.sha256(json.dumps([rule.id, contract.id, sorted(identity)], default=str).encode()).hexdigest()
         return models.Finding(
             key=f"{rule.id}/{contract.id}/{digest[:12]}",
@@ -313,13 +346,13 @@ class Evaluator:
             modifiers=modifiers,
             fprw=rule.fprw,
             hrdd_objectives=rule.hrdd_objectives,
-            message=self._message(rule, context),
+            message=message,
             evidence_ids=sorted(evidence_ids),
             observed_on=observed_on,
             required_actions=rule.then.required_actions,
             buyer_actions=rule.then.buyer_actions,
-            letter_type=rule.then.letter,
-            verdict=rule.then.verdict,
+            letter_type=rule.then.letter if verdict == rule.then.verdict else "L1",
+            verdict=verdict,
             ilo_indicator=_indicator(rule, context),
             respond_by=bundle.as_of + dt.timedelta(days=rule.response_days(severity)),
             as_of=bundle.as_of,

@@ -173,6 +173,8 @@ class GroupEvaluator:
         for chunk, complete in chunks:
             batch = []
             for payload in chunk:
+                if not models.counts(payload):
+                    continue
                 fact = relevance.fact_from_payload(payload, scope.as_of)
                 fact[PAYLOAD] = payload
                 batch.append(fact)

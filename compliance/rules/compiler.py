@@ -409,6 +409,16 @@ def compile_rule(rule: Rule, preparation: Preparation) -> tuple[dict[str, Any], 
     return out, plan
 
 
+def compile_library(rules: list[Rule]) -> tuple[CompiledRuleset, CompiledRuleset]:
+    """A rule library as the evaluator runs it, in two rulesets each within the engine's limit: the rules whose
+    conditions read evidence only (matched together in one pass), then those whose conditions read findings
+    (matched stratum by stratum on the findings made so far, ``strata``). No engine session sees both."""
+    from compliance.rules.strata import matches_on_evidence  # strata reads facts, which the compiler need not load
+
+    return (compile_rules([r for r in rules if matches_on_evidence(r)]),
+            compile_rules([r for r in rules if not matches_on_evidence(r)]))
+
+
 def compile_rules(rules: list[Rule]) -> CompiledRuleset:
     """Compile a rule library into one durable_rules ruleset definition (plain, JSON-able data)."""
     definition: dict[str, Any] = {}

@@ -196,18 +196,24 @@ def _engine_problems(located: list[tuple[spec.Rule, str, LocatedData, int]], fil
     """What keeps the engine from taking the library safely (``compiler.CompileError``: too many engine rules,
     names the engine would confuse), at the rule to change."""
     try:
-        compiled = compiler.compile_rules([rule for rule, *_ in located])
+        parts = compiler.compile_library([rule for rule, *_ in located])
     except compiler.CompileError as error:
         for rule, name, data, i in located:
             if rule.id == error.rule_id:
                 return [Problem(name, data.line_of(("rules", i, *error.loc)), f"rule {rule.id}: {loc_text(error.loc)}",
                                 error.message)]
         return [Problem(", ".join(str(f) for f in files), None, None, error.message)]
-    if not engine.available() or (reason := engine.refusal(compiled.definition)) is None:
+    if not engine.available():
         return []  # without the engine, check and run say so themselves (exit 5)
+    refused = [(part, reason) for part in parts if (reason := engine.refusal(part.definition)) is not None]
+    if not refused:
+        return []
+    compiled, reason = refused[0]
     # The engine refuses the library: name the rules it refuses on their own, else the largest.
     problems = []
     for rule, name, data, i in located:
+        if rule.id not in compiled.sizes:
+            continue
         alone = compiler.compile_rules([rule]).definition
         if (why := engine.refusal(alone)) is not None:
             problems.append(Problem(name, data.line_of(("rules", i, "when")), f"rule {rule.id}: when",

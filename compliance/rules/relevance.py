@@ -65,6 +65,9 @@ def fact_from_payload(payload: dict[str, Any], as_of: dt.date) -> dict[str, Any]
              and dt.date.fromisoformat(payload[name]) > as_of]
     if later:
         payload = {**payload, **dict.fromkeys(later)}
+    precision = payload.get("date_precision", "day")
+    if precision != "day":
+        payload = {**payload, "date": models.read_day(dt.date.fromisoformat(payload["date"]), precision, as_of).isoformat()}
     out: dict[str, Any] = {}
     for name, value in payload.items():
         if value is None:

@@ -579,15 +579,34 @@ def prepare(number: int, raw: dict[str, Any], options: Options, pseudonymise: Ps
     return row
 
 
+#: A record naming several facilities (`facility_ids`: a press report about three factories of one group) is
+#: imported as one record per facility, with the id ID@FACILITY: every rule reads evidence about one facility.
+FACILITIES_FIELD = "facility_ids"
+
+
+def per_facility(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The row as one row per facility it names (`facility_id` and `facility_ids`); itself when it names one."""
+    rest = {k: v for k, v in raw.items() if k != FACILITIES_FIELD}
+    value = raw.get(FACILITIES_FIELD)
+    if value in (None, "", []):
+        return [rest]
+    named = [raw.get("facility_id"), *(value if isinstance(value, list) else str(value).split(LIST_SEPARATOR))]
+    facilities = list(dict.fromkeys(str(f).strip() for f in named if f is not None and str(f).strip()))
+    if len(facilities) == 1:
+        return [{**rest, "facility_id": facilities[0]}]
+    return [{**rest, "facility_id": facility, "id": f"{raw.get('id')}@{facility}"} for facility in facilities]
+
+
 def rows(source: Source, options: Options, pseudonymise: Pseudonymiser) -> Iterator[Row]:
     """Every row of the file, prepared; file-level warnings (unknown fields) collect on `source.warnings`."""
     warnings: set[str] = set()
     identities = known_workers(source, options, pseudonymise)
     try:
         for number, raw in source.raw_rows():
-            row = prepare(number, raw, options, pseudonymise, warnings, identities)
-            row.unit = source.unit
-            yield row
+            for part in per_facility(raw):
+                row = prepare(number, part, options, pseudonymise, warnings, identities)
+                row.unit = source.unit
+                yield row
     finally:
         source.warnings += sorted(warnings - set(source.warnings))
 
