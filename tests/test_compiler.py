@@ -29,9 +29,26 @@ def golden_text(definition: dict[str, Any]) -> str:
     return json.dumps(definition, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
+def as_one(parts: tuple[compiler.CompiledRuleset, ...]) -> compiler.CompiledRuleset:
+    """The library's rulesets (evidence, then findings) read together, for the checks that hold for every one."""
+    return compiler.CompiledRuleset(
+        {name: rule for part in parts for name, rule in part.definition.items()},
+        [f for part in parts for f in part.latest_flags], [w for part in parts for w in part.windows],
+        [f for part in parts for f in part.keyword_flags], {k: v for part in parts for k, v in part.sizes.items()})
+
+
 @pytest.fixture(scope="module")
 def compiled() -> compiler.CompiledRuleset:
-    return compiler.compile_rules(library().rules)
+    return as_one(compiler.compile_library(library().rules))
+
+
+def test_the_library_compiles_to_a_ruleset_of_evidence_rules_and_one_of_rules_reading_findings():
+    from compliance.rules import strata
+
+    early, late = compiler.compile_library(library().rules)
+    assert set(early.sizes) == {r.id for r in library().rules if strata.matches_on_evidence(r)}
+    assert set(late.sizes) == {r.id for r in library().rules if not strata.matches_on_evidence(r)} != set()
+    assert max(len(early.definition), len(late.definition)) <= compiler.MAX_ENGINE_RULES + 1  # + the begin rule
 
 
 def test_compiled_shipped_rules_match_the_golden_file(compiled: compiler.CompiledRuleset):
@@ -44,7 +61,7 @@ def test_compiled_shipped_rules_match_the_golden_file(compiled: compiler.Compile
 
 
 def test_compilation_is_deterministic_and_does_not_depend_on_rule_order(compiled: compiler.CompiledRuleset):
-    again = compiler.compile_rules(list(reversed(library().rules)))
+    again = as_one(compiler.compile_library(list(reversed(library().rules))))
     assert golden_text(again.definition) == golden_text(compiled.definition)
     assert again.latest_flags == compiled.latest_flags and again.windows == compiled.windows
 
@@ -56,7 +73,7 @@ def test_what_the_feeder_prepares_for_the_shipped_rules(compiled: compiler.Compi
     assert len(flags) == len(set(flags)) and set(flags) == used
     assert {("remediation", ("finding_ref", "kind")), ("corrective_action", ("cap_id", "action_ref")),
             ("audit_finding", ("facility_id",))} <= used
-    assert compiled.windows == [WindowPlan("FL-06", ("facility_id", "worker_group"), "window_days", "ilo_indicator"),
+    assert sorted(compiled.windows, key=lambda w: w.rule_id) == [WindowPlan("FL-06", ("facility_id", "worker_group"), "window_days", "ilo_indicator"),
                                 WindowPlan("PM-03-R", ("facility_id", "cap_id"), "window_days", "date"),
                                 WindowPlan("TR-05", ("facility_id",), 36525, None),
                                 WindowPlan("TR-05-TC", ("facility_id",), 36525, None)]

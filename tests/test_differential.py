@@ -101,7 +101,11 @@ def days_apart(*boundaries: int, low: int, high: int) -> st.SearchStrategy[int]:
 TRI = st.sampled_from([None, True, False])  # an optional boolean
 subject = st.sampled_from(["wg_a", "wg_b"])
 group = st.sampled_from(["wg_a", "wg_b"])
-area = st.sampled_from(["docs", "fees", "hours"])
+area = st.sampled_from(["docs", "fees", "hours", "wages", "discrimination", "freedom_of_association",
+                        "health_and_safety", "child_labour", "young_workers", "student_internships"])
+#: How established a record is, and how precisely it is dated (the finding's verdict, the day rules read).
+verification = maybe(["alleged", "disputed", "withdrawn", "confirmed"])
+precision = maybe(["month", "year"])
 #: Facility ids of evidence: the three linked facilities (FAC-B and FAC-C not always), one never linked, or none.
 FACILITY_OF_EVIDENCE = st.sampled_from(["FAC-A", "FAC-A", "FAC-A", "FAC-A", "FAC-A", "FAC-B", "FAC-C", "FAC-Z", None])
 #: Evidence counts for K1 when it names K1, or names no contract and is about a linked facility.
@@ -203,11 +207,14 @@ CORRECTIVE = record(
 # MO-03, FL-06 (threshold), EV-01, EX-MONITORING, MO-02 (the source, 730 days)
 MONITORING = record("monitoring_finding", date=VALID_730, code_area=area, worker_group=maybe(group),
                     ilo_indicator=maybe(["debt_bondage", "retention_of_identity_documents", "isolation"]),
-                    source=maybe(["worker_driven_monitoring", "social_audit"]))
+                    source=maybe(["worker_driven_monitoring", "social_audit"]),
+                    classification=maybe(["priority", "major", "minor"]), verification=verification,
+                    date_precision=precision)
 # MO-03, EV-01, EX-AUDIT
 AUDIT = record("audit_finding", date=VALID_730, code_area=area,
                classification=st.sampled_from(["conformance", "conformance", "minor", "major"]),
-               ilo_indicator=maybe(["excessive_overtime", "deception"]))
+               ilo_indicator=maybe(["excessive_overtime", "deception"]), verification=verification,
+               date_precision=precision)
 # TR-01/-DD, TR-02/-DD: the contractor's formal requests to its supplier, around each disclosure deadline
 FORMAL_REQUEST = record(
     "correspondence", date=rel("signed", *around(30, 60, 90, 120, 180), low=0, high=200),

@@ -77,7 +77,7 @@ def test_property_names_with_colliding_hashes_are_refused_at_compile_time():
 def test_the_cross_check_reports_an_engine_that_drops_a_join_test():
     """Simulate engine defect #6 ($or dropping a correlated test): the reference evaluation catches it."""
     evaluator = Evaluator(LIBRARY)
-    broken = evaluator.compiled.definition["GR-03#0"]["all"][3]["u_adverse"]["$and"]
+    broken = evaluator.compiled[0].definition["GR-03#0"]["all"][3]["u_adverse"]["$and"]
     broken[:] = [t for t in broken if "subject" not in t]  # the engine "forgets" subject == protected.subject
     records = [
         {"type": "protected_activity", "id": "PA-1", "date": "2025-01-01", "subject": "wg_b", "activity": "complaint"},
@@ -93,7 +93,7 @@ def test_the_cross_check_reports_an_engine_that_drops_a_join_test():
 def test_an_engine_that_cannot_load_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(engine, "_IMPORT_ERROR", ImportError("undefined symbol: PyEval_CallObject"))
     with pytest.raises(EngineUnavailable, match="python scripts/install_engine.py"):
-        engine.Session(compiler.compile_rules(LIBRARY.rules))
+        engine.Session(compiler.compile_library(LIBRARY.rules)[0])
 
 
 def test_sessions_are_reused_and_deleted_so_many_contracts_fit_in_one_ruleset():
@@ -296,7 +296,9 @@ def test_every_library_that_validates_is_one_the_engine_creates(tmp_path: Path):
 
 def test_the_engines_refusal_is_named_with_its_limit():
     rules = load_rules([ROOT / "rules"]).rules
-    definition = compiler.compile_rules(rules).definition
+    early, late = compiler.compile_library(rules)
+    assert engine.refusal(late.definition) is None
+    definition = early.definition
     assert engine.refusal(definition) is None
     doubled = {**definition, **{f"{name}~{n}": rule for n in range(2) for name, rule in definition.items()}}
     assert "error 108" in (engine.refusal(doubled) or "")
@@ -351,6 +353,7 @@ def test_rules_validate_reports_each_rules_compiled_size():
     assert result.exit_code == 0, result.output
     sizes = {line.split()[0]: int(line.split()[1]) for line in result.output.splitlines() if "engine rule" in line
              and not line.endswith("engine rules).")}
-    compiled = compiler.compile_rules(LIBRARY.rules)
-    assert sizes == compiled.sizes and sum(sizes.values()) == len(compiled.definition) - 1
+    parts = compiler.compile_library(LIBRARY.rules)
+    assert sizes == {**parts[0].sizes, **parts[1].sizes}
+    assert sum(sizes.values()) == sum(len(part.definition) - 1 for part in parts)
     assert f"({sum(sizes.values())} engine rules)" in result.output

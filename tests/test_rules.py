@@ -598,7 +598,7 @@ def test_two_evaluations_give_identical_findings_in_identical_order():
 def test_finding_keys_are_stable_when_unrelated_evidence_is_added():
     before = {f.key: f for f in run(EVERYTHING).findings}
     unrelated = [
-        hours(id="W2", pct_weeks_over_60=0.0), audit(id="A2", code_area="wages", classification="minor"),
+        hours(id="W2", pct_weeks_over_60=0.0), audit(id="A2", code_area="wages", classification="conformance"),
         adverse(D(2024, 10, 3), subject="wg_z", id="AA-9"), retention(id="DR2", holder="worker"),
         evidence("external_signal", id="X1", date="2024-08-01", source_type="ngo", issue="wages", reliability="low"),
     ]

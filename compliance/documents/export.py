@@ -24,7 +24,8 @@ COLUMNS: list[tuple[str, str]] = [
     ("severity", "Priority, Major, Minor or Observation, after modifiers"),
     ("severity_base", "the rule's own severity"),
     ("modifiers", "why the severity was raised, separated by '; '"),
-    ("verdict", "breach, due_diligence_shown, insufficient_evidence, not_yet_due or evidence_expired"),
+    ("verdict", "breach, alleged, disputed, human_review, due_diligence_shown, insufficient_evidence, not_yet_due or "
+                "evidence_expired"),
     ("rule_id", "the rule"),
     ("title", "the rule's title"),
     ("clause", "the contract clause"),

@@ -8,7 +8,8 @@ A run's moves (``observe``):
 
 * found for the first time: detected, the finding is new;
 * found again when it was new: confirmed, new -> open;
-* found again when it had been resolved (no longer found) or closed: reopened;
+* found again when it had been resolved (no longer found): reopened; when it had been closed, reopened only on
+  evidence dated after the day it was closed (re-reading the evidence a closure covered leaves it closed);
 * found again when its waiver has expired (the as-of date is after the waiver's last day): waiver_expired, reopened;
 * found again with a more serious severity: worsened (the state stays);
 * no longer found: resolved (the state stays; it no longer fires).
@@ -62,6 +63,8 @@ class Stored:
     firing: bool
     severity: Severity
     waived_until: dt.date | None = None
+    #: The day an officer closed it, when its state is closed.
+    closed_on: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -97,11 +100,14 @@ def detected(as_of: dt.date) -> Outcome:
     return Outcome("new", "new", True, (Move("detected", None, "new", f"first found as of {as_of}"),))
 
 
-def found_again(stored: Stored, severity: Severity, as_of: dt.date) -> Outcome:
-    """A finding the store holds, found again with `severity`: its waiver expired, or it is reopened (it had been
-    resolved or closed), or worsened, or still open; and a new finding is confirmed (open)."""
+def found_again(stored: Stored, severity: Severity, as_of: dt.date, observed_on: dt.date | None = None) -> Outcome:
+    """A finding the store holds, found again with `severity` on evidence dated up to `observed_on`: its waiver
+    expired, or it is reopened (it had been resolved, or closed and there is evidence dated after the closure), or
+    it stays closed, or worsened, or still open; and a new finding is confirmed (open)."""
     moves = []
     state = stored.state
+    if state == "closed" and stored.closed_on is not None and (observed_on is None or observed_on <= stored.closed_on):
+        return Outcome("stays_closed", state, True)  # the evidence the closure covered, read again
     if state == "waived" and stored.waived_until is not None and stored.waived_until < as_of:
         moves.append(Move("waiver_expired", state, "reopened", f"the waiver expired on {stored.waived_until}"))
         change, state = "waiver_expired", "reopened"

@@ -51,29 +51,47 @@ REPEAT_WINDOW_DAYS = 730
 VERIFIED_CLOSURE = {"closure_audit", "monitoring_partner", "union", "worker_survey"}
 
 
-def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | None,
-                  bundle: ContractFacts) -> str | None:
-    """Why a finding is a repeat (PM-04), or None: a corrective action for the same rule at the same facility
-    was completed and verified by the workers' side before the new evidence, within REPEAT_WINDOW_DAYS."""
-    if facility_id is None or observed_on is None:
-        return None
+def verified_closures(rule_id: str, facility_id: str | None, bundle: ContractFacts) -> list[dict[str, Any]]:
+    """The corrective actions for `rule_id`'s family at the facility completed and verified by the workers' side
+    (the latest report of each action), by completion date."""
+    if facility_id is None:
+        return []
     if bundle.closures is not None:  # the evidence was reduced: the latest reports were kept aside
         latest = bundle.closures.get(facility_id, [])
     else:
         actions = [f for f in bundle.facts if f["type"] == "corrective_action" and f.get("facility_id") == facility_id]
         latest = [bundle.display[("corrective_action", f["id"])]
                   for f in reference.latest_only(actions, ["cap_id", "action_ref"])]
-    closures = sorted(
+    return sorted(
         (r for r in latest
          if r.get("rule_id") and in_family(rule_id, r["rule_id"])
-         and r["status"] == "completed" and r.get("completed_on") and r.get("verified_by") in VERIFIED_CLOSURE
-         and r["completed_on"] < observed_on <= r["completed_on"] + dt.timedelta(days=REPEAT_WINDOW_DAYS)),
+         and r["status"] == "completed" and r.get("completed_on") and r.get("verified_by") in VERIFIED_CLOSURE),
         key=lambda r: (r["completed_on"], r["id"]))
+
+
+def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | None,
+                  bundle: ContractFacts) -> str | None:
+    """Why a finding is a repeat (PM-04), or None: a corrective action for the same rule at the same facility
+    was completed and verified by the workers' side before the new evidence, within REPEAT_WINDOW_DAYS."""
+    if observed_on is None:
+        return None
+    closures = [r for r in verified_closures(rule_id, facility_id, bundle)
+                if r["completed_on"] < observed_on <= r["completed_on"] + dt.timedelta(days=REPEAT_WINDOW_DAYS)]
     if not closures:
         return None
     last = closures[-1]
     return (f"repeat finding: the same problem at this facility was closed on {last['completed_on']} "
             f"({last['cap_id']} action {last['action_ref']}, verified by {last['verified_by'].replace('_', ' ')})")
+
+
+def closed_by(rule_id: str, facility_id: str | None, observed_on: dt.date | None,
+              bundle: ContractFacts) -> dict[str, Any] | None:
+    """The verified closure that covers a breach, or None: a corrective action for the rule's family at the facility
+    completed and verified by the workers' side on or after the day of the latest evidence behind it. What the
+    closure covers is settled; evidence dated after it makes the finding again (a repeat, PM-04)."""
+    if observed_on is None:
+        return None
+    return next((r for r in verified_closures(rule_id, facility_id, bundle) if r["completed_on"] >= observed_on), None)
 
 
 #: How a finding resting on evidence not yet established says so, before the rule's own message.
@@ -275,8 +293,11 @@ class Evaluator:
     def findings(self, matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]]
                  ) -> list[models.Finding]:
         """The findings of `matches` on the contract of `bundle` (whose display records hold the records bound),
-        most serious first."""
-        return sorted((self.finding(match, bundle, params[match.rule_id]) for match in matches), key=_finding_order)
+        most serious first; a breach whose evidence a verified closure covers (``closed_by``) is settled, not made."""
+        made = (self.finding(match, bundle, params[match.rule_id]) for match in matches)
+        return sorted((f for f in made if not (f.verdict == "breach" and f.facility_id is not None
+                                               and closed_by(f.rule_id, f.facility_id, f.observed_on, bundle))),
+                      key=_finding_order)
 
     # -- findings -----------------------------------------------------------------------------------------------------
 

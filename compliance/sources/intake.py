@@ -55,7 +55,7 @@ from compliance.rules import spec
 from compliance.rules.meaning import list_fields
 from compliance.sources.identities import Identities, Names
 from compliance.sources.pseudonyms import IDENTITY_COLUMNS, KEYED, Pseudonymiser
-from compliance.sources.structured import read_structured
+from compliance.sources.structured import SHARED_VALUES_KEY, read_structured
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
            ".yaml": "yaml", ".yml": "yaml"}
@@ -197,7 +197,7 @@ def _columns(source: Source, headers: list[Any], options: Options) -> list[str |
     fields = (set(models.EVIDENCE_TYPES[options.evidence_type].model_fields)
               if options.evidence_type in models.EVIDENCE_TYPES and "type" not in map(column_name, headers)
               else _ALL_FIELDS)
-    known = fields | {"type"} | set(IDENTITY_COLUMNS)
+    known = fields | {"type", FACILITIES_FIELD} | set(IDENTITY_COLUMNS)
     seen: set[str] = set()
     for header in headers:
         name = column_name(header) if header not in (None, "") else ""
@@ -329,7 +329,7 @@ def _open_structured(source: Source) -> None:
     data = read_structured(source.path)
     value = data.value
     if isinstance(value, dict) and "evidence" in value:
-        other = sorted(set(value) - {"evidence"})
+        other = sorted(set(value) - {"evidence", SHARED_VALUES_KEY})
         if other:
             raise _fail(source.path, f'unknown top-level key "{other[0]}"; expected evidence', data.line_of((other[0],)))
         records, prefix = value["evidence"], ("evidence",)

@@ -22,7 +22,14 @@ from compliance.domain.policy import Policy
 from compliance.errors import InputError, Problem
 from compliance.rules.spec import did_you_mean
 from compliance.sources import ocds, oshub
-from compliance.sources.structured import Loc, LocatedData, field_names, read_structured, validation_problems
+from compliance.sources.structured import (
+    SHARED_VALUES_KEY,
+    Loc,
+    LocatedData,
+    field_names,
+    read_structured,
+    validation_problems,
+)
 
 _COLLECTION_KEYS = {
     "working_groups": ("working_groups",),
@@ -37,7 +44,7 @@ def _records(data: LocatedData, name: str, kind: str) -> list[tuple[str, int, An
     value = data.value
     keys = _COLLECTION_KEYS[kind]
     if isinstance(value, dict) and any(k in value for k in keys):
-        other = sorted(set(value) - set(keys))
+        other = sorted(set(value) - set(keys) - {SHARED_VALUES_KEY})
         if other:
             raise InputError([Problem(name, data.line_of((other[0],)), None,
                                       f'unknown top-level key "{other[0]}"; expected {", ".join(keys)}')])

@@ -24,6 +24,10 @@ from compliance.rules.spec import did_you_mean
 
 Loc = tuple[Any, ...]
 
+#: A data file's top-level key for shared values that records merge in with YAML anchors and merge keys
+#: (`defaults: &site {facility_id: ...}`, then `- <<: *site` in each record); it is not imported itself.
+SHARED_VALUES_KEY = "defaults"
+
 # ---------------------------------------------------------------------------------------------------------------------
 # YAML and JSON with line numbers
 

@@ -20,6 +20,7 @@ from compliance.store.findings import append_history
 from compliance.store.tables import (
     EvidencePartRecordRow,
     EvidencePartRow,
+    FindingEventRow,
     FindingRow,
     RunContractRow,
     RunPartitionRow,
@@ -42,15 +43,32 @@ class RunSummary:
     resolved: list[str] = field(default_factory=list)
     reopened: list[str] = field(default_factory=list)
     waiver_expired: list[str] = field(default_factory=list)
+    #: Closed findings found again on the evidence their closure covered: they stay closed.
+    stays_closed: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in
-                ("new", "still_open", "worsened", "resolved", "reopened", "waiver_expired")}
+                ("new", "still_open", "worsened", "resolved", "reopened", "waiver_expired", "stays_closed")}
 
 
-def _stored(row: Any) -> lifecycle.Stored:
-    """A stored finding (a row of its state, firing, severity and waiver's expiry) as the lifecycle sees it."""
-    return lifecycle.Stored(row.state, row.firing, models.Severity(row.severity), row.waived_until)
+def _stored(row: Any, closed_on: dict[str, dt.date] | None = None) -> lifecycle.Stored:
+    """A stored finding (a row of its state, firing, severity and waiver's expiry, and the day it was closed) as the
+    lifecycle sees it."""
+    return lifecycle.Stored(row.state, row.firing, models.Severity(row.severity), row.waived_until,
+                            (closed_on or {}).get(row.key))
+
+
+def _closed_on(connection: Any, keys: list[str]) -> dict[str, dt.date]:
+    """The day each of the closed findings `keys` was last closed, from its history."""
+    event_t = FindingEventRow.__table__
+    out: dict[str, dt.date] = {}
+    for part in chunked(keys):
+        for key, at in connection.execute(
+                sa.select(event_t.c.finding_key, sa.func.max(event_t.c.at))
+                .where(event_t.c.finding_key.in_(part)).where(event_t.c.to_state == "closed")
+                .group_by(event_t.c.finding_key)):
+            out[key] = dt.date.fromisoformat(at[:10])
+    return out
 
 
 class Runs:
@@ -107,6 +125,8 @@ class Runs:
                               finding_t.c.severity, finding_t.c.waived_until)
                     .where(finding_t.c.contract_id.in_(part))
                     .where(finding_t.c.firing.is_(True))).all()
+            closed_on = _closed_on(connection, sorted({row.key for row in [*stored.values(), *unchanged]
+                                                      if row.state == "closed"}))
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
             states: dict[tuple[str, str], list[str]] = {}  # (from, to) -> the reused contracts' findings moved
@@ -135,14 +155,17 @@ class Runs:
                     # with a shorter deadline can only bring it forward.
                     payload = {**payload, "respond_by": min(payload["respond_by"], row.payload["respond_by"])}
                     current[key] = payload
-                outcome = noted(key, lifecycle.found_again(_stored(row), severity, as_of))
+                observed_on = payload.get("observed_on")
+                outcome = noted(key, lifecycle.found_again(_stored(row, closed_on), severity, as_of,
+                                                           observed_on and dt.date.fromisoformat(observed_on)))
                 if (outcome.state, outcome.firing, severity.value, verdict, payload) \
                         != (row.state, row.firing, row.severity, row.verdict, row.payload):
                     updates.append(dict(k=key, state=outcome.state, severity=severity.value, verdict=verdict,
                                         payload=payload, firing=outcome.firing))
             for row in sorted(unchanged):
                 counts[row.contract_id] = counts.get(row.contract_id, 0) + 1
-                outcome = noted(row.key, lifecycle.found_again(_stored(row), models.Severity(row.severity), as_of))
+                outcome = noted(row.key, lifecycle.found_again(_stored(row, closed_on), models.Severity(row.severity),
+                                                               as_of))
                 if outcome.state != row.state:
                     states.setdefault((row.state, outcome.state), []).append(row.key)
             for key, row in sorted(stored.items()):
