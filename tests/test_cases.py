@@ -64,12 +64,14 @@ class Outcome:
     problems: list[str]
 
 
-def _invoke(runner: CliRunner, db: Path, args: list[str], problems: list[str], ok: tuple[int, ...] = (0,)) -> str:
+def _invoke(runner: CliRunner, db: Path, args: list[str], problems: list[str], ok: tuple[int, ...] = (0,),
+            both: bool = False) -> str:
+    """Standard output of a command (with standard error when `both`); an unexpected exit code is a problem."""
     result = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
     if result.exit_code not in ok:
         problems.append(f"`compliance {' '.join(args)}` exited {result.exit_code}: "
                         f"{(result.output + result.stderr).strip()[-1500:]}")
-    return result.stdout
+    return result.output if both else result.stdout
 
 
 def run_case(case: Path, tmp: Path) -> Outcome:
@@ -85,7 +87,7 @@ def run_case(case: Path, tmp: Path) -> Outcome:
     _invoke(runner, db, ["import", "facilities", str(case / "facilities.yaml")], problems)
     evidence = sorted(str(p) for p in (case / "evidence").iterdir() if p.suffix in (".yaml", ".csv", ".json"))
     # Exit 8 (rows quarantined) is reported row by row: each refused row is a problem of its own.
-    out = _invoke(runner, db, ["import", "evidence", *evidence], problems, ok=(0, 8))
+    out = _invoke(runner, db, ["import", "evidence", *evidence], problems, ok=(0, 8), both=True)
     problems += [line.strip() for line in out.splitlines() if "quarantined:" in line]
     _invoke(runner, db, ["run", "--as-of", as_of, "--rules", str(RULES)], problems, ok=(0, 1))
     stored = json.loads(_invoke(runner, db, ["findings", "list", "--json"], problems) or "[]")
