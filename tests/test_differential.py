@@ -104,8 +104,8 @@ group = st.sampled_from(["wg_a", "wg_b"])
 area = st.sampled_from(["docs", "fees", "hours", "wages", "discrimination", "freedom_of_association",
                         "health_and_safety", "child_labour", "young_workers", "student_internships"])
 #: How established a record is, and how precisely it is dated (the finding's verdict, the day rules read).
-verification = maybe(["alleged", "disputed", "withdrawn", "confirmed"])
-precision = maybe(["month", "year"])
+verification = st.sampled_from(["confirmed", "confirmed", "alleged", "disputed", "withdrawn"])
+precision = st.sampled_from(["day", "day", "month", "year"])
 #: Facility ids of evidence: the three linked facilities (FAC-B and FAC-C not always), one never linked, or none.
 FACILITY_OF_EVIDENCE = st.sampled_from(["FAC-A", "FAC-A", "FAC-A", "FAC-A", "FAC-A", "FAC-B", "FAC-C", "FAC-Z", None])
 #: Evidence counts for K1 when it names K1, or names no contract and is about a linked facility.

@@ -152,14 +152,15 @@ def _contains(haystack: str, needle: str) -> bool:
 
 
 def _free_text(record: models.EvidenceBase) -> list[tuple[str, str]]:
-    """The record's free-text values: strings not drawn from a fixed vocabulary (ids and dates aside)."""
+    """The record's free-text values: strings not drawn from a fixed vocabulary or a set of codes, and not the
+    buyer's own product names (ids and dates aside)."""
     out = []
     for name, info in type(record).model_fields.items():
-        if name in {"id", "type", "contract_id", "facility_id", "date", "sensitivity"}:
+        if name in {"id", "type", "contract_id", "facility_id", "date", "sensitivity"} | models.PRODUCT_FIELDS:
             continue
         value = getattr(record, name)
         values = value if isinstance(value, list) else [value]
-        if _vocabulary(info.annotation):
+        if _vocabulary(info.annotation) or models.is_code(info.annotation, info.metadata):
             continue
         out += [(name, v) for v in values if isinstance(v, str)]
     return out

@@ -17,6 +17,7 @@ import enum
 import functools
 import re
 import typing
+from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -214,7 +215,8 @@ FacilityId = Annotated[str, Field(min_length=1, max_length=64)]
 #: Free text used as a code (a Code area, an issue category): stored in one spelling, so that records written by
 #: different people meet ("Working hours", "working hours" and "working_hours" are one area), the spelling the
 #: fixed vocabularies compare.
-Code = Annotated[str, AfterValidator(lambda value: code_value(value))]
+_CODE = AfterValidator(lambda value: code_value(value))
+Code = Annotated[str, _CODE]
 
 #: Other names of the code areas the qualitative rules read (an audit's "Wages and Benefits", a monitor's
 #: "overtime"): read as the area's code, so that an audit scheme's own headings reach the rule of their area.
@@ -724,7 +726,7 @@ class Correspondence(EvidenceBase):
     ]
     sender: str | None = None
     recipient: str | None = None
-    subject_matter: str | None = Field(default=None, description="e.g. factory_disclosure, cap")
+    subject_matter: Code | None = Field(default=None, description="e.g. factory_disclosure, cap")
     model: str | None = None
     due_on: dt.date | None = None
     response_on: dt.date | None = None
@@ -1199,6 +1201,19 @@ def date_fields(fact_type: str) -> set[str]:
             "signed_on", "start", "end", "max_extent", "renewal_decision_on"}}
     cls = EVIDENCE_TYPES[fact_type]
     return {name for name, annotation in field_annotations(cls).items() if annotation in (dt.date, dt.date | None)}
+
+
+def is_code(annotation: Any, metadata: Iterable[Any] = ()) -> bool:
+    """Whether a field holds codes (``Code``: a code area, issue categories), optional or in a list: values in one
+    spelling from a shared set of words, not text a person wrote."""
+    if _CODE in metadata:
+        return True
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return any(_CODE in getattr(a, "__metadata__", ()) or is_code(a) for a in args)
+
+
+#: Fields naming the buyer's own products (a disclosure's brand and model): the contract's words, not a worker's.
+PRODUCT_FIELDS = frozenset({"brand", "model"})
 
 
 def is_identifier(name: str) -> bool:
