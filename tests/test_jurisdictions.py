@@ -15,7 +15,7 @@ from compliance import api
 from compliance.cli import cli
 from compliance.errors import InputError
 from compliance.rules import jurisdictions
-from compliance.rules.library import load_rules
+from compliance.rules.library import load_rules, resolve
 from compliance.rules.spec import ClauseSet
 from compliance.store import Store
 from tests.helpers import (
@@ -59,7 +59,7 @@ def test_each_level_wins_over_the_next(clause_value, pack_value, contract_value,
     lib = _library_with(clause_value, pack_value)
     parameters = {"YS-04": {"max_dispatch_share": contract_value}} if contract_value is not None else {}
     contract = make_contract(parameters=parameters)
-    setting = jurisdictions.resolve(lib, lib.rule("YS-04"), contract, "TH")["max_dispatch_share"]
+    setting = resolve(lib, lib.rule("YS-04"), contract, "TH")["max_dispatch_share"]
     assert (setting.level, setting.value) == (level, value)
     if level == "jurisdiction":
         assert setting.why == "TH pack: Test Act, s. 1, proposed"
@@ -67,7 +67,7 @@ def test_each_level_wins_over_the_next(clause_value, pack_value, contract_value,
 
 def test_a_pack_applies_only_to_facilities_in_its_country():
     lib = _library_with(0.30, 0.20)
-    setting = jurisdictions.resolve(lib, lib.rule("YS-04"), make_contract(), "VN")["max_dispatch_share"]
+    setting = resolve(lib, lib.rule("YS-04"), make_contract(), "VN")["max_dispatch_share"]
     assert (setting.level, setting.value) == ("clause set", 0.30)
 
 

@@ -18,7 +18,7 @@ from compliance.domain import models
 from compliance.domain.facts import ContractFacts, Match
 from compliance.errors import Problem
 from compliance.rules import compiler, jurisdictions, reference, spec, strata
-from compliance.rules.library import RuleLibrary, in_family, override_problems
+from compliance.rules.library import RuleLibrary, in_family, override_problems, resolve
 
 #: rule id -> its parameters
 Params = dict[str, dict[str, Any]]
@@ -139,9 +139,9 @@ def rule_parameters(library: RuleLibrary, contract: models.Contract, country: st
     jurisdiction pack applies): defaults < clause set < the country's jurisdiction pack < contract.
 
     An override keyed by a rule id also reaches the rule's variants (TR-01 -> TR-01-DD); within one level the
-    more specific key wins (TR-01-DD over TR-01). ``jurisdictions.resolve`` says where each value came from."""
+    more specific key wins (TR-01-DD over TR-01). ``library.resolve`` says where each value came from."""
     return {rule.id: {name: setting.value
-                      for name, setting in jurisdictions.resolve(library, rule, contract, country).items()}
+                      for name, setting in resolve(library, rule, contract, country).items()}
             for rule in library.rules if rule.applies_to.matches(contract)}
 
 
@@ -220,7 +220,7 @@ class Evaluator:
         id -> country, else the bundle's facility facts'."""
         if countries is None:
             countries = jurisdictions.facility_countries(bundle.of_type("facility"))
-        jurisdictions.fill_fee_caps(self.library, bundle, countries)
+        jurisdictions.fill_fee_caps(self.library.jurisdictions, bundle, countries)
         return facility_parameters(self.library, bundle.contract, countries)
 
     def complete(self, early_matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]],

@@ -237,7 +237,7 @@ class GroupEvaluator:
                     bundle = facts.ContractFacts(contract=contract, as_of=scope.as_of)
                     for fact in sorted((f for key in unit for f in kept[0].get(key, [])), key=_order):
                         bundle.add(record(fact)[1])
-                    jurisdictions.fill_fee_caps(self.library, bundle, scope.countries[contract_id])
+                    jurisdictions.fill_fee_caps(self.library.jurisdictions, bundle, scope.countries[contract_id])
                     found, wrong = self.evaluator.matches(bundle, params)
                     shared[memo] = (found, wrong, bundle)
                 found, wrong, bundle = shared[memo]
@@ -248,7 +248,7 @@ class GroupEvaluator:
             partitions = {(f, None) for f in scope.linked[contract_id]} | mine
             evidence = [record(f)[0] for key in partitions for f in kept[1].get(key, [])]
             bundle = facts.build(contract, scope.facilities, scope.links, evidence, scope.as_of)
-            jurisdictions.fill_fee_caps(self.library, bundle, scope.countries[contract_id])
+            jurisdictions.fill_fee_caps(self.library.jurisdictions, bundle, scope.countries[contract_id])
             found, wrong = self.evaluator.matches(bundle, other[contract_id], scope.sites[contract_id])
             matches += found
             faults += wrong

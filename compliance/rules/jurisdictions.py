@@ -8,7 +8,7 @@ may also give legal recruitment-fee caps by the worker's origin country (``recru
 no ``legal_limit`` of its own is read with the cap of its facility's pack (``fill_fee_caps``).
 
 A parameter resolves per facility, the most specific level winning: the contract's override, the pack of the
-facility's country, the contract's clause set, the rule's default (``resolve``).
+facility's country, the contract's clause set, the rule's default (``library.resolve``).
 
 How a contract with facilities in several countries is evaluated (``matches_by_facility``): the rules run once
 with the contract's parameters (no pack), then, for each distinct parameter set its facilities' packs give, once
@@ -27,7 +27,6 @@ the engine and the reference read it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -35,10 +34,7 @@ from pydantic import Field
 from compliance.rules.spec import ParamValue, _Spec
 
 if TYPE_CHECKING:
-    from compliance.domain import models
     from compliance.domain.facts import ContractFacts, Match
-    from compliance.rules.library import RuleLibrary
-    from compliance.rules.spec import Rule
 
 #: The file name of a pack is its country code: rules/jurisdictions/TH.yaml.
 PACK_KEY = "jurisdiction"
@@ -96,65 +92,27 @@ class PackFile(_Spec):
 # Resolution
 
 
-@dataclass(frozen=True)
-class Setting:
-    """A parameter's value at one place, with the level it came from and why."""
-
-    value: Any
-    level: str  # "default", "clause set", "jurisdiction" or "contract"
-    why: str
-
-
-def resolve(library: RuleLibrary, rule: Rule, contract: models.Contract | None = None,
-            country: str | None = None) -> dict[str, Setting]:
-    """Each parameter of `rule` for `contract` at a facility in `country`: the rule's default < the contract's
-    clause set < the country's pack < the contract's override. Within a level the most specific key wins
-    (TR-01-DD over TR-01)."""
-    from compliance.rules.library import family_keys
-
-    proposed = set(rule.proposed_defaults)
-    out = {name: Setting(value, "default", "rule default" + (", proposed" if name in proposed else ""))
-           for name, value in rule.params.items()}
-    clause_set = library.clause_set(contract.clause_set.id, contract.clause_set.version) if contract else None
-    pack = library.jurisdictions.get(country) if country else None
-    levels: list[tuple[str, dict[str, dict[str, Any]], Callable[[str, str], str]]] = []
-    if clause_set is not None:
-        levels.append(("clause set", clause_set.parameters,
-                       lambda _key, _name: f"clause set {clause_set.id} {clause_set.version}"))
-    if pack is not None:
-        levels.append(("jurisdiction", pack.overrides(),
-                       lambda key, name: pack.parameters[key][name].cited(pack.country)))
-    if contract is not None:
-        levels.append(("contract", contract.parameters, lambda _key, _name: f"contract {contract.id}"))
-    for level, overrides, why in levels:
-        for key in family_keys(rule.id, overrides):
-            for name, value in overrides[key].items():
-                if name in rule.params:
-                    out[name] = Setting(value, level, why(key, name))
-    return out
-
-
-def fee_cap(library: RuleLibrary, country: str | None, origin: str | None, currency: str | None
+def fee_cap(packs: dict[str, Pack], country: str | None, origin: str | None, currency: str | None
             ) -> tuple[float, str] | None:
     """The legal fee cap for a worker from `origin` at a facility in `country`, with its citation; None when the
     pack has none, or states it in another currency than the fee's (a zero cap needs none)."""
-    pack = library.jurisdictions.get(country or "")
+    pack = packs.get(country or "")
     cap = pack.recruitment_fee_caps.get(origin or "") if pack else None
     if cap is None or (cap.value and cap.currency != currency):
         return None
     return cap.value, cap.cited(pack.country)  # type: ignore[union-attr]
 
 
-def fill_fee_caps(library: RuleLibrary, bundle: ContractFacts, countries: dict[str, str]) -> None:
+def fill_fee_caps(packs: dict[str, Pack], bundle: ContractFacts, countries: dict[str, str]) -> None:
     """Give each recruitment fee that applies the legal limit but states none the cap of its facility's pack for
     its workers' origin country (`countries`: facility id -> country), on the fact the rules read and on the
     record messages show. The same bundle then reaches the engine and the reference evaluation."""
-    if not library.jurisdictions:
+    if not packs:
         return
     for fact in bundle.of_type("recruitment_fee"):
         if fact.get("standard_applied") != "legal_limit" or fact.get("legal_limit") is not None:
             continue
-        found = fee_cap(library, countries.get(fact.get("facility_id") or ""), fact.get("origin_country"),
+        found = fee_cap(packs, countries.get(fact.get("facility_id") or ""), fact.get("origin_country"),
                         fact.get("currency"))
         if found is not None:
             fact["legal_limit"] = found[0]

@@ -14,13 +14,14 @@ clause-level parameter once for every verdict of the clause.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from compliance.domain import models
 from compliance.errors import InputError, Problem
 from compliance.rules import compiler, engine, jurisdictions, ruletests, spec, strata
 from compliance.rules.meaning import check_rule
@@ -69,6 +70,42 @@ def family_keys(rule_id: str, overrides: dict[str, Any]) -> list[str]:
     """The keys of `overrides` that reach rule `rule_id`, the most general first (TR-01 before TR-01-DD), so
     that applying them in order lets the most specific one win."""
     return sorted((key for key in overrides if in_family(rule_id, key)), key=len)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A parameter's value at one place, with the level it came from and why."""
+
+    value: Any
+    level: str  # "default", "clause set", "jurisdiction" or "contract"
+    why: str
+
+
+def resolve(library: RuleLibrary, rule: spec.Rule, contract: models.Contract | None = None,
+            country: str | None = None) -> dict[str, Setting]:
+    """Each parameter of `rule` for `contract` at a facility in `country`: the rule's default < the contract's
+    clause set < the country's pack < the contract's override. Within a level the most specific key wins
+    (TR-01-DD over TR-01)."""
+    proposed = set(rule.proposed_defaults)
+    out = {name: Setting(value, "default", "rule default" + (", proposed" if name in proposed else ""))
+           for name, value in rule.params.items()}
+    clause_set = library.clause_set(contract.clause_set.id, contract.clause_set.version) if contract else None
+    pack = library.jurisdictions.get(country) if country else None
+    levels: list[tuple[str, dict[str, dict[str, Any]], Callable[[str, str], str]]] = []
+    if clause_set is not None:
+        levels.append(("clause set", clause_set.parameters,
+                       lambda _key, _name: f"clause set {clause_set.id} {clause_set.version}"))
+    if pack is not None:
+        levels.append(("jurisdiction", pack.overrides(),
+                       lambda key, name: pack.parameters[key][name].cited(pack.country)))
+    if contract is not None:
+        levels.append(("contract", contract.parameters, lambda _key, _name: f"contract {contract.id}"))
+    for level, overrides, why in levels:
+        for key in family_keys(rule.id, overrides):
+            for name, value in overrides[key].items():
+                if name in rule.params:
+                    out[name] = Setting(value, level, why(key, name))
+    return out
 
 
 def override_problems(rules: dict[str, spec.Rule], key: str, overrides: dict[str, Any],
