@@ -256,7 +256,7 @@ EVIDENCE_TYPES = (
     several(record("recruitment_fee", worker_group=group, median_fee=st.sampled_from([0, 100, 150, 200]),
                    standard_applied=st.sampled_from(["zero_fee", "legal_limit"]), legal_limit=maybe([100, 150]),
                    monthly_basic_wage=maybe([100, 150, 200, 400]), loans_reported=TRI, via_wage_deduction=TRI,
-                   n_workers=maybe([0, 1, 9, 10, 11]))),
+                   n_workers=maybe([0, 1, 9, 10, 11]), origin_country=maybe(["MM", "NP"]))),
     # FL-04
     several(record("document_retention", worker_group=group, documents=st.just(["passport"]),
                    holder=st.sampled_from(["worker", "employer", "labour_agency", "dormitory_operator"]),
@@ -438,8 +438,10 @@ def shipped_cases(draw: st.DrawFn) -> Case:
         clause_set={"id": draw(st.sampled_from(["EWCC-v2-UK", "EWCC-v2-UK-NDNA", "OTHER"])), "version": "2.0"},
         parameters=draw(overrides()),
     )
-    # Facilities with and without an address and a risk level (TR-03, MO-02); FAC-C is sometimes unknown.
-    facilities = {f: models.Facility(id=f, name=f, country="TH", address=draw(maybe(["1 Main Road"])),
+    # Facilities with and without an address and a risk level (TR-03, MO-02); FAC-C is sometimes unknown. Their
+    # countries' jurisdiction packs (or none, DE) give them parameters of their own, and TH a fee cap by origin.
+    facilities = {f: models.Facility(id=f, name=f, country=draw(st.sampled_from(["TH", "TH", "CN", "DE"])),
+                                     address=draw(maybe(["1 Main Road"])),
                                      risk_level=draw(st.sampled_from([None, "low", "medium", "high", "high"])))
                   for f in FACILITY_IDS}
     if draw(st.integers(0, 4)) == 0:
@@ -480,7 +482,10 @@ def test_shipped_rules_engine_and_reference_agree_on_random_contracts(case: Case
     early = {r: p for r, p in params.items() if r in checking.early}
     matches = checking._engine().evaluate(bundle, early)  # the Evaluator's own session: one per ruleset
     assert matches == reference.evaluate(library().rules, bundle, early)
-    assert len([f for f in result.findings if f.rule_id in checking.early]) == len(matches)
+    # Each facility with its jurisdiction pack's parameters: one run per distinct parameter set, each cross-checked.
+    at_sites, faults = checking.matches(bundle, early, checking.prepare(bundle))
+    assert faults == []
+    assert len([f for f in result.findings if f.rule_id in checking.early]) == len(at_sites)
 
 
 def test_the_random_contracts_reach_every_shipped_rule():

@@ -771,7 +771,8 @@ class RecruitmentFee(EvidenceBase):
     template_code: ClassVar[str] = "RF"
     template_hints: ClassVar[dict[str, Any]] = {
         "n_workers": "3100", "median_fee": "20000", "legal_limit": "3200", "standard_applied": "zero_fee",
-        "via_wage_deduction": "false", "monthly_basic_wage": "9900", "loans_reported": "true"}
+        "via_wage_deduction": "false", "monthly_basic_wage": "9900", "loans_reported": "true",
+        "origin_country": "MM"}
     type: Literal["recruitment_fee"] = "recruitment_fee"
     worker_group: str
     n_workers: int | None = Field(default=None, ge=0)
