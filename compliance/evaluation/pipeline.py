@@ -385,7 +385,10 @@ def inputs(store: EvidenceReader, library: RuleLibrary, scope: RunScope) -> Inpu
             shared = out.partitions.get((facility_id, None)) if facility_id in linked else None
             mine = out.partitions.get((facility_id, contract_id))
             if shared or mine:
-                units[facility_id or ""] = _sha([facility_id in linked, shared and shared[0], mine and mine[0]])
+                # A facility whose jurisdiction pack sets its parameters: they are among its inputs (its country).
+                site = scope.sites.get(contract_id, {}).get(facility_id or "")
+                units[facility_id or ""] = _sha([facility_id in linked, shared and shared[0], mine and mine[0]]
+                                                + ([site] if site else []))
         base = _sha({"library": library_hash, "software": __version__, "as_of": scope.as_of.isoformat(),
                      "contract": contract.model_dump(mode="json")})
         out.bases[contract_id], out.units[contract_id] = base, units
