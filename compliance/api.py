@@ -721,6 +721,23 @@ def describe_rule(library: RuleLibrary, rule_id: str) -> str:
     return describe.describe(library, rule_id)
 
 
+def parameters_at(store: Store, library: RuleLibrary, rule_id: str, facility_id: str,
+                  contract_id: str | None = None) -> tuple[models.Facility, dict[str, Any]]:
+    """A rule's parameters at a facility (for a contract, if named): each value with the level it came from and
+    why (``library.resolve``)."""
+    from compliance.rules.library import resolve
+
+    if rule_id not in library.sources:
+        raise NotFound(f'no rule "{rule_id}"{did_you_mean(rule_id, set(library.sources))}')
+    store.require_current()
+    facilities = store.facilities()
+    if facility_id not in facilities:
+        raise NotFound(f'no facility "{facility_id}" in the store{did_you_mean(facility_id, set(facilities))}')
+    facility = facilities[facility_id]
+    contract = store.contract(contract_id) if contract_id is not None else None
+    return facility, resolve(library, library.rule(rule_id), contract, facility.country)
+
+
 def test_rules(library: RuleLibrary, junit_file: Path | None = None) -> list[Any]:
     """Run the library's rule tests (cases beside the rules); with `junit_file`, also write JUnit XML."""
     from compliance.rules import ruletests

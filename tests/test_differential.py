@@ -465,6 +465,18 @@ def shipped_cases(draw: st.DrawFn) -> Case:
     return contract, facilities, links, records, as_of
 
 
+@st.composite
+def countries_cases(draw: st.DrawFn) -> Case:
+    """A shipped case whose facilities are in several countries, whose jurisdiction packs (none for DE) give them
+    parameters of their own, and whose recruitment fees name the workers' origin (TH has a fee cap by origin)."""
+    contract, facilities, links, records, as_of = draw(shipped_cases())
+    facilities = {f: site.model_copy(update={"country": draw(st.sampled_from(["TH", "CN", "DE"]))})
+                  for f, site in facilities.items()}
+    records = [r.model_copy(update={"origin_country": draw(st.sampled_from([None, "MM", "NP"]))})
+               if r.type == "recruitment_fee" else r for r in records]
+    return contract, facilities, links, records, as_of
+
+
 def shipped_reproduction(bundle: facts.ContractFacts, params: dict[str, dict[str, Any]], rule_ids: set[str]) -> str:
     """The parameters and facts behind a disagreement, to rebuild it with the rules named."""
     return json.dumps({"rules": sorted(rule_ids), "params": {r: params.get(r) for r in sorted(rule_ids)},
@@ -472,7 +484,7 @@ def shipped_reproduction(bundle: facts.ContractFacts, params: dict[str, dict[str
 
 
 @settings(max_examples=300, **SETTINGS)
-@given(case=shipped_cases())
+@given(case=countries_cases())
 def test_shipped_rules_engine_and_reference_agree_on_random_contracts(case: Case):
     contract, facilities, links, records, as_of = case
     assert evaluation.contract_parameter_problems(library(), contract) == []
@@ -487,7 +499,10 @@ def test_shipped_rules_engine_and_reference_agree_on_random_contracts(case: Case
     early = {r: p for r, p in params.items() if r in checking.early}
     matches = checking._engine(early).evaluate(bundle, early)  # the Evaluator's own session: one per ruleset
     assert matches == reference.evaluate(library().rules, bundle, early)
-    assert len([f for f in result.findings if f.rule_id in checking.early]) == len(matches)
+    # Each facility with its jurisdiction pack's parameters: one run per distinct parameter set, each cross-checked.
+    at_sites, faults = checking.matches(bundle, early, checking.prepare(bundle))
+    assert faults == []
+    assert len([f for f in result.findings if f.rule_id in checking.early]) == len(at_sites)
 
 
 def test_the_random_contracts_reach_every_shipped_rule():
@@ -508,7 +523,7 @@ def test_the_random_contracts_reach_every_shipped_rule():
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(case=shipped_cases())
+@given(case=countries_cases())
 def test_findings_on_the_records_the_rules_can_read_are_those_on_all_records(case: Case):
     """What a run evaluates: the contract's evidence reduced to the records some rule may read (``relevance``),
     read from stored payloads without validation; the rules that stay within a facility evaluated on each

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from compliance.cli.common import json_option, rules_option
+from compliance.cli.common import json_option, rules_option, store_of
 from compliance.domain.models import FPRW as FPRW_CATEGORIES
 from compliance.errors import ExitCode
 
@@ -83,17 +83,43 @@ def rules_list(paths: tuple[Path, ...], area: str | None, fprw: str | None, seve
 
 @rules.command("show")
 @click.argument("rule_id")
+@click.option("--facility", "facility_id", metavar="OSID",
+              help="Also show each parameter's value at this facility (from the store), with where it came from")
+@click.option("--contract", "contract_id", metavar="ID", help="With --facility: for this contract (its clause set and "
+              "its own overrides)")
 @rules_option
-def rules_show(rule_id: str, rules_dir: Path) -> None:
+@click.pass_context
+def rules_show(ctx: click.Context, rule_id: str, facility_id: str | None, contract_id: str | None,
+               rules_dir: Path) -> None:
     """Show a rule in plain language: what it checks, which clause, which evidence it reads.
+
+    With --facility, each parameter's value there and the level it came from: the contract's override, the
+    jurisdiction pack of the facility's country (with its source), the contract's clause set or the rule's default.
 
     \b
     Example:
         compliance rules show GR-03
+        compliance rules show YS-04 --facility CN2019155M1PSK2 --contract C-1
     """
     from compliance import api
 
-    click.echo(api.describe_rule(api.load_library([rules_dir]), rule_id), nl=False)
+    if contract_id is not None and facility_id is None:
+        raise click.UsageError("--contract needs --facility")
+    library = api.load_library([rules_dir])
+    text = api.describe_rule(library, rule_id)
+    if facility_id is None:
+        click.echo(text, nl=False)
+        return
+    facility, settings = api.parameters_at(store_of(ctx), library, rule_id, facility_id, contract_id)
+    click.echo(text, nl=False)
+    place = f"{facility.id} ({facility.name}, {facility.country})" + (f" for contract {contract_id}"
+                                                                     if contract_id else "")
+    if not settings:
+        click.echo(f"{rule_id} has no parameters to set at {place}.")
+        return
+    click.echo(f"Parameters at {place}:")
+    for name, setting in settings.items():
+        click.echo(f"  - {name} = {setting.value}  [{setting.level}] {setting.why}")
 
 
 @rules.command("test")

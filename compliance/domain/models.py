@@ -801,13 +801,18 @@ class RecruitmentFee(EvidenceBase):
     template_code: ClassVar[str] = "RF"
     template_hints: ClassVar[dict[str, Any]] = {
         "n_workers": "3100", "median_fee": "20000", "legal_limit": "3200", "standard_applied": "zero_fee",
-        "via_wage_deduction": "false", "monthly_basic_wage": "9900", "loans_reported": "true"}
+        "via_wage_deduction": "false", "monthly_basic_wage": "9900", "loans_reported": "true",
+        "origin_country": "MM"}
     type: Literal["recruitment_fee"] = "recruitment_fee"
     worker_group: str
     n_workers: int | None = Field(default=None, ge=0)
     median_fee: float = Field(ge=0)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    legal_limit: float | None = Field(default=None, ge=0)
+    legal_limit: float | None = Field(
+        default=None, ge=0, description="The legal cap on the fee; when left out, the jurisdiction pack of the "
+        "facility's country gives it for the workers' origin country")
+    origin_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
+                                       description="The workers' origin country (ISO 3166-1 alpha-2)")
     standard_applied: Literal["zero_fee", "legal_limit"] = "zero_fee"
     via_wage_deduction: bool | None = None
     monthly_basic_wage: float | None = Field(default=None, gt=0, description="In the fee's currency")

@@ -17,8 +17,11 @@ from typing import Any
 from compliance.domain import models
 from compliance.domain.facts import ContractFacts, Match
 from compliance.errors import Problem
-from compliance.rules import compiler, reference, spec, strata
-from compliance.rules.library import RuleLibrary, family_keys, in_family, override_problems
+from compliance.rules import compiler, jurisdictions, reference, spec, strata
+from compliance.rules.library import RuleLibrary, in_family, override_problems, resolve
+
+#: rule id -> its parameters
+Params = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -169,23 +172,45 @@ def contract_parameter_problems(library: RuleLibrary, contract: models.Contract)
             for p in override_problems(by_id, rule_id, overrides, ())]
 
 
-def rule_parameters(library: RuleLibrary, contract: models.Contract) -> dict[str, dict[str, Any]]:
-    """The applicable rules for `contract` and their parameters: defaults < clause set < contract.
+def rule_parameters(library: RuleLibrary, contract: models.Contract, country: str | None = None
+                    ) -> dict[str, dict[str, Any]]:
+    """The applicable rules for `contract` and their parameters, at a facility in `country` (None: where no
+    jurisdiction pack applies): defaults < clause set < the country's jurisdiction pack < contract.
 
     An override keyed by a rule id also reaches the rule's variants (TR-01 -> TR-01-DD); within one level the
-    more specific key wins (TR-01-DD over TR-01)."""
-    clause_set = library.clause_set(contract.clause_set.id, contract.clause_set.version)
-    levels = [clause_set.parameters if clause_set is not None else {}, contract.parameters]
-    out = {}
-    for rule in library.rules:
-        if not rule.applies_to.matches(contract):
-            continue
-        params = dict(rule.params)
-        for overrides in levels:
-            for key in family_keys(rule.id, overrides):
-                params.update({name: value for name, value in overrides[key].items() if name in rule.params})
-        out[rule.id] = params
-    return out
+    more specific key wins (TR-01-DD over TR-01). ``library.resolve`` says where each value came from."""
+    return {rule.id: {name: setting.value
+                      for name, setting in resolve(library, rule, contract, country).items()}
+            for rule in library.rules if rule.applies_to.matches(contract)}
+
+
+def facility_parameters(library: RuleLibrary, contract: models.Contract, countries: dict[str, str]
+                        ) -> dict[str, dict[str, dict[str, Any]]]:
+    """facility id -> the parameters of `contract`'s rules there, for the facilities (`countries`: facility id ->
+    country) whose jurisdiction pack changes them; the others have the contract's (``rule_parameters``)."""
+    wanted = {country for country in countries.values() if country in library.jurisdictions}
+    if not wanted:
+        return {}
+    base = rule_parameters(library, contract)
+    by_country = {country: rule_parameters(library, contract, country) for country in sorted(wanted)}
+    return {facility_id: by_country[country] for facility_id, country in countries.items()
+            if country in by_country and by_country[country] != base}
+
+
+def facility_of(rule: spec.Rule, match: Match, bundle: ContractFacts) -> str | None:
+    """The facility a match is at, as its finding names it: the facility bound, else the first bound record's."""
+    facility_id = None
+    for alias, value in match.bindings:
+        if isinstance(value, tuple):  # a threshold window: its group
+            assert rule.when.threshold is not None
+            record = dict(zip(rule.when.threshold.group_by, value[1]))
+        else:
+            fact_type = rule.alias_fact(alias)
+            record = bundle.display[(fact_type, value)]
+            if fact_type == "facility":
+                facility_id = facility_id or value
+        facility_id = facility_id or record.get("facility_id")
+    return facility_id
 
 
 class Evaluator:
@@ -223,25 +248,36 @@ class Evaluator:
     def evaluate(self, bundle: ContractFacts) -> ContractResult:
         contract = bundle.contract
         params = rule_parameters(self.library, contract)
-        matches, faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.early})
+        sites = self.prepare(bundle)
+        matches, faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.early}, sites)
         result = ContractResult(contract, bundle.as_of, rules_applied=sorted(params), facts=len(bundle.facts),
                                 faults=faults)
-        result.findings, later_faults = self.complete(matches, bundle, params)
+        result.findings, later_faults = self.complete(matches, bundle, params, sites=sites)
         result.faults += later_faults
         return result
 
+    def prepare(self, bundle: ContractFacts, countries: dict[str, str] | None = None) -> dict[str, Params]:
+        """The parameters of the contract's facilities whose jurisdiction pack changes them (``jurisdictions``),
+        by facility id; and the packs' recruitment-fee caps filled in on the bundle's fees. `countries`: facility
+        id -> country, else the bundle's facility facts'."""
+        if countries is None:
+            countries = jurisdictions.facility_countries(bundle.of_type("facility"))
+        jurisdictions.fill_fee_caps(self.library.jurisdictions, bundle, countries)
+        return facility_parameters(self.library, bundle.contract, countries)
+
     def complete(self, early_matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]],
-                 kept: Iterable[models.Finding] = (), until: int | None = None
+                 kept: Iterable[models.Finding] = (), until: int | None = None, sites: dict[str, Params] | None = None
                  ) -> tuple[list[models.Finding], list[EngineFault]]:
         """The findings of `early_matches` (the matches of the rules whose conditions read evidence only) and of the
         rules whose conditions read findings, stratum by stratum (``strata``), each stratum's findings made on the
         findings before it; with the engine faults of the later strata. `kept`: base findings of this contract kept
         from an earlier run (not among the matches), which later rules read too; `until`: the strata before this
-        one only."""
+        one only; `sites`: the parameters of the facilities whose own differ (``prepare``)."""
         by_rule: dict[str, list[Match]] = {}
         for match in early_matches:
             by_rule.setdefault(match.rule_id, []).append(match)
-        found = self.findings([m for rule_id in self.layers[0] for m in by_rule.get(rule_id, [])], bundle, params)
+        found = self.findings([m for rule_id in self.layers[0] for m in by_rule.get(rule_id, [])], bundle, params,
+                              sites)
         read = [*kept, *found]
         faults: list[EngineFault] = []
         for layer in self.layers[1:until]:
@@ -254,10 +290,10 @@ class Evaluator:
                     and all(current.of_type(fact) for fact in self._needs[rule_id])}
             if late:  # conditions that read findings: the engine, on the findings so far
                 types = set().union(*(self._types[rule_id] for rule_id in late))
-                more, wrong = self.matches(strata.narrowed(current, types), late)
+                more, wrong = self.matches(strata.narrowed(current, types), late, sites)
                 matches += more
                 faults += wrong
-            new = self.findings(matches, current, params)
+            new = self.findings(matches, current, params, sites)
             found += new
             read += new
         return sorted(found, key=_finding_order), faults
@@ -268,13 +304,24 @@ class Evaluator:
             return bundle
         level = next(n for n, layer in enumerate(self.layers) if rule_id in layer)
         params = rule_parameters(self.library, bundle.contract)
-        matches, _faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.early})
-        findings, _faults = self.complete(matches, bundle, params, until=level)
+        sites = self.prepare(bundle)
+        matches, _faults = self.matches(bundle, {r: p for r, p in params.items() if r in self.early}, sites)
+        findings, _faults = self.complete(matches, bundle, params, until=level, sites=sites)
         return strata.with_findings(bundle, [(f, f.rule_id in self.base) for f in findings])
 
-    def matches(self, bundle: ContractFacts, params: dict[str, dict[str, Any]]) -> tuple[list[Match], list[EngineFault]]:
+    def matches(self, bundle: ContractFacts, params: dict[str, dict[str, Any]], sites: dict[str, Params] | None = None
+                ) -> tuple[list[Match], list[EngineFault]]:
         """The engine's matches of the rules in `params` on `bundle`, and where the reference evaluation (when
-        cross-checking) disagrees with them."""
+        cross-checking) disagrees with them; at the facilities of `sites` with their own parameters (one run per
+        distinct parameter set, ``jurisdictions.matches_by_facility``)."""
+        if sites:
+            return jurisdictions.matches_by_facility(
+                lambda chosen: self._matches(bundle, chosen), params, sites,
+                lambda match: facility_of(self._rules[match.rule_id], match, bundle))
+        return self._matches(bundle, params)
+
+    def _matches(self, bundle: ContractFacts, params: dict[str, dict[str, Any]]
+                 ) -> tuple[list[Match], list[EngineFault]]:
         if not self.use_engine:
             return reference.evaluate(self.library.rules, bundle, params), []
         if not params:
@@ -290,11 +337,16 @@ class Evaluator:
                 faults.append(EngineFault(match.rule_id, bundle.contract.id, False, match.bindings))
         return matches, faults
 
-    def findings(self, matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]]
-                 ) -> list[models.Finding]:
+    def findings(self, matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]],
+                 sites: dict[str, Params] | None = None) -> list[models.Finding]:
         """The findings of `matches` on the contract of `bundle` (whose display records hold the records bound),
-        most serious first; a breach whose evidence a verified closure covers (``closed_by``) is settled, not made."""
-        made = (self.finding(match, bundle, params[match.rule_id]) for match in matches)
+        most serious first; each with the parameters of its facility (`sites`, else the contract's). A breach whose
+        evidence a verified closure covers (``closed_by``) is settled, not made."""
+        def own(match: Match) -> dict[str, Any]:
+            at = sites.get(facility_of(self._rules[match.rule_id], match, bundle) or "") if sites else None
+            return (at or params)[match.rule_id]
+
+        made = (self.finding(match, bundle, own(match)) for match in matches)
         return sorted((f for f in made if not (f.verdict == "breach" and f.facility_id is not None
                                                and closed_by(f.rule_id, f.facility_id, f.observed_on, bundle))),
                       key=_finding_order)

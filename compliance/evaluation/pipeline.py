@@ -37,8 +37,8 @@ from compliance import __version__
 from compliance.domain import facts, models
 from compliance.domain.facts import Match
 from compliance.errors import StoreError
-from compliance.evaluation.contract import ContractResult, Evaluator, rule_parameters
-from compliance.rules import relevance, strata
+from compliance.evaluation.contract import ContractResult, Evaluator, facility_parameters, rule_parameters
+from compliance.rules import jurisdictions, relevance, strata
 from compliance.rules.library import RuleLibrary
 from compliance.store import partition_digest
 
@@ -80,6 +80,10 @@ class RunScope:
     linked: dict[str, set[str]] = field(default_factory=dict)
     #: contract id -> {rule id: parameters} of the rules that apply to it
     params: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: contract id -> linked facility id -> its country (the jurisdiction packs apply by it)
+    countries: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: contract id -> facility id -> {rule id: parameters} at the facilities whose jurisdiction pack changes them
+    sites: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
     #: contract id -> the facilities ("" for none) whose evidence the facility-local rules are evaluated on, when
     #: not all of them (their findings elsewhere are those of the last run: see ``Reuse``)
     units: dict[str, set[str]] = field(default_factory=dict)
@@ -94,6 +98,9 @@ def scope(library: RuleLibrary, contracts: Iterable[models.Contract], as_of: dt.
     for contract in out.contracts.values():
         out.linked[contract.id] = {link.facility_id for link in facts.linked(contract, links)}
         out.params[contract.id] = rule_parameters(library, contract)
+        out.countries[contract.id] = jurisdictions.facility_countries(
+            facilities[f] for f in out.linked[contract.id] if f in facilities)
+        out.sites[contract.id] = facility_parameters(library, contract, out.countries[contract.id])
     return out
 
 
@@ -165,8 +172,10 @@ class GroupEvaluator:
         rules_contract = [r for r in self.library.rules if r.id not in self.local]
         local = {c: {r: v for r, v in scope.params[c].items() if r in self.local} for c in contract_ids}
         other = {c: {r: v for r, v in scope.params[c].items() if r not in self.local} for c in contract_ids}
-        reducers = (relevance.Plan(rules_local, scope.as_of, local.values(), closures=False).reducer(),
-                    relevance.Plan(rules_contract, scope.as_of, other.values()).reducer())
+        # The facilities whose jurisdiction pack changes parameters: the records their parameters may read are kept.
+        site_sets = [site for c in contract_ids for site in scope.sites[c].values()]
+        reducers = (relevance.Plan(rules_local, scope.as_of, [*local.values(), *site_sets], closures=False).reducer(),
+                    relevance.Plan(rules_contract, scope.as_of, [*other.values(), *site_sets]).reducer())
         # The rules whose conditions read findings are matched after the rules they read (``Evaluator.complete``).
         early = self.evaluator.early
         other = {c: {r: v for r, v in rules.items() if r in early} for c, rules in other.items()}
@@ -210,7 +219,6 @@ class GroupEvaluator:
             # Facility-local rules: each facility's records naming no contract (shared by every contract with the
             # same parameters), with the records naming this contract there, if any; and this contract's records
             # elsewhere.
-            signature = json.dumps(local[contract_id], sort_keys=True, default=str)
             units = [((f, None), (f, contract_id)) if (f, contract_id) in kept[0] else ((f, None),)
                      for f in sorted(scope.linked[contract_id], key=str)]
             units += [(key,) for key in sorted(mine, key=repr) if key[0] not in scope.linked[contract_id]]
@@ -222,12 +230,17 @@ class GroupEvaluator:
             for unit in units:
                 if not any(key in kept[0] for key in unit):
                     continue
+                # A facility's matches are its own: with its jurisdiction pack's parameters, if any.
+                site = scope.sites[contract_id].get(unit[0][0] or "")
+                params = local[contract_id] if site is None else {r: v for r, v in site.items() if r in self.local}
+                signature = json.dumps(params, sort_keys=True, default=str)
                 memo = (unit, signature) if len(unit) == 1 and unit[0][1] is None else (unit, contract_id)
                 if memo not in shared:
                     bundle = facts.ContractFacts(contract=contract, as_of=scope.as_of)
                     for fact in sorted((f for key in unit for f in kept[0].get(key, [])), key=_order):
                         bundle.add(record(fact)[1])
-                    found, wrong = self.evaluator.matches(bundle, local[contract_id])
+                    jurisdictions.fill_fee_caps(self.library.jurisdictions, bundle, scope.countries[contract_id])
+                    found, wrong = self.evaluator.matches(bundle, params)
                     shared[memo] = (found, wrong, bundle)
                 found, wrong, bundle = shared[memo]
                 matches += found
@@ -237,7 +250,8 @@ class GroupEvaluator:
             partitions = {(f, None) for f in scope.linked[contract_id]} | mine
             evidence = [record(f)[0] for key in partitions for f in kept[1].get(key, [])]
             bundle = facts.build(contract, scope.facilities, scope.links, evidence, scope.as_of)
-            found, wrong = self.evaluator.matches(bundle, other[contract_id])
+            jurisdictions.fill_fee_caps(self.library.jurisdictions, bundle, scope.countries[contract_id])
+            found, wrong = self.evaluator.matches(bundle, other[contract_id], scope.sites[contract_id])
             matches += found
             faults += wrong
             result = ContractResult(contract, scope.as_of, rules_applied=sorted(scope.params[contract_id]),
@@ -252,7 +266,7 @@ class GroupEvaluator:
                         bundle.closures.setdefault(fact["facility_id"], []).append(record(fact)[1])
                 kept_findings = [models.Finding.model_validate(f) for f in scope.kept.get(contract_id, [])]
                 result.findings, later = self.evaluator.complete(matches, bundle, scope.params[contract_id],
-                                                                 kept_findings)
+                                                                 kept_findings, sites=scope.sites[contract_id])
                 result.faults += later
             results[contract_id] = result
         return results
@@ -373,7 +387,10 @@ def inputs(store: EvidenceReader, library: RuleLibrary, scope: RunScope) -> Inpu
             shared = out.partitions.get((facility_id, None)) if facility_id in linked else None
             mine = out.partitions.get((facility_id, contract_id))
             if shared or mine:
-                units[facility_id or ""] = _sha([facility_id in linked, shared and shared[0], mine and mine[0]])
+                # A facility whose jurisdiction pack sets its parameters: they are among its inputs (its country).
+                site = scope.sites.get(contract_id, {}).get(facility_id or "")
+                units[facility_id or ""] = _sha([facility_id in linked, shared and shared[0], mine and mine[0]]
+                                                + ([site] if site else []))
         base = _sha({"library": library_hash, "software": __version__, "as_of": scope.as_of.isoformat(),
                      "contract": contract.model_dump(mode="json")})
         out.bases[contract_id], out.units[contract_id] = base, units

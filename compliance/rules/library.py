@@ -6,22 +6,24 @@
 library (it compiles it: a rule whose conditions expand past the engine's safe size is an input problem, not an
 engine failure), and raises one InputError listing every problem with its file, line and field.
 
-Parameter overrides keyed by a rule id reach the rule and its variants (``in_family``): a clause set or a
-contract sets a clause-level parameter once for every verdict of the clause.
+Parameter overrides keyed by a rule id reach the rule and its variants (``in_family``): a clause set, a
+jurisdiction pack (``jurisdictions``, files whose top-level key is `jurisdiction:`) or a contract sets a
+clause-level parameter once for every verdict of the clause.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from compliance.domain import models
 from compliance.errors import InputError, Problem
-from compliance.rules import compiler, engine, ruletests, spec, strata
+from compliance.rules import compiler, engine, jurisdictions, ruletests, spec, strata
 from compliance.rules.meaning import check_rule
 from compliance.rules.spec import SpecProblem
 from compliance.sources.structured import Loc, LocatedData, loc_text, read_structured, validation_problems
@@ -38,6 +40,8 @@ class RuleLibrary:
     sources: dict[str, Path] = field(default_factory=dict)
     #: rule tests as data: (case, file, line), from files whose top-level key is `cases:`
     cases: list[Any] = field(default_factory=list)
+    #: country code -> its jurisdiction pack (legal limits as rule parameters, with their sources)
+    jurisdictions: dict[str, jurisdictions.Pack] = field(default_factory=dict)
 
     def area(self, rule_id: str) -> str:
         return self.sources[rule_id].stem
@@ -66,6 +70,42 @@ def family_keys(rule_id: str, overrides: dict[str, Any]) -> list[str]:
     """The keys of `overrides` that reach rule `rule_id`, the most general first (TR-01 before TR-01-DD), so
     that applying them in order lets the most specific one win."""
     return sorted((key for key in overrides if in_family(rule_id, key)), key=len)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A parameter's value at one place, with the level it came from and why."""
+
+    value: Any
+    level: str  # "default", "clause set", "jurisdiction" or "contract"
+    why: str
+
+
+def resolve(library: RuleLibrary, rule: spec.Rule, contract: models.Contract | None = None,
+            country: str | None = None) -> dict[str, Setting]:
+    """Each parameter of `rule` for `contract` at a facility in `country`: the rule's default < the contract's
+    clause set < the country's pack < the contract's override. Within a level the most specific key wins
+    (TR-01-DD over TR-01)."""
+    proposed = set(rule.proposed_defaults)
+    out = {name: Setting(value, "default", "rule default" + (", proposed" if name in proposed else ""))
+           for name, value in rule.params.items()}
+    clause_set = library.clause_set(contract.clause_set.id, contract.clause_set.version) if contract else None
+    pack = library.jurisdictions.get(country) if country else None
+    levels: list[tuple[str, dict[str, dict[str, Any]], Callable[[str, str], str]]] = []
+    if clause_set is not None:
+        levels.append(("clause set", clause_set.parameters,
+                       lambda _key, _name: f"clause set {clause_set.id} {clause_set.version}"))
+    if pack is not None:
+        levels.append(("jurisdiction", pack.overrides(),
+                       lambda key, name: pack.parameters[key][name].cited(pack.country)))
+    if contract is not None:
+        levels.append(("contract", contract.parameters, lambda _key, _name: f"contract {contract.id}"))
+    for level, overrides, why in levels:
+        for key in family_keys(rule.id, overrides):
+            for name, value in overrides[key].items():
+                if name in rule.params:
+                    out[name] = Setting(value, level, why(key, name))
+    return out
 
 
 def override_problems(rules: dict[str, spec.Rule], key: str, overrides: dict[str, Any],
@@ -107,6 +147,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
     case_files: list[tuple[Path, LocatedData]] = []
     named: set[str] = set()
     clause_set_places: list[tuple[spec.ClauseSet, str, LocatedData, int]] = []
+    pack_places: list[tuple[jurisdictions.Pack, str, LocatedData]] = []
     vocabulary = _spec_vocabulary()
     for path in files:
         name = str(path)
@@ -130,9 +171,18 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
                 library.clause_sets.append(clause_set)
                 clause_set_places.append((clause_set, name, data, i))
             continue
+        if isinstance(value, dict) and jurisdictions.PACK_KEY in value:
+            try:
+                pack = jurisdictions.PackFile.model_validate(value).jurisdiction
+            except ValidationError as e:
+                problems += validation_problems(e, name, data, vocabulary=vocabulary)
+                continue
+            pack_places.append((pack, name, data))
+            continue
         if not isinstance(value, dict) or "rules" not in value:
             problems.append(Problem(name, data.line_of(()), None,
-                                    "expected a mapping with a 'rules:' list (or 'clause_sets:', or test 'cases:')"))
+                                    "expected a mapping with a 'rules:' list (or 'clause_sets:', 'jurisdiction:', "
+                                    "or test 'cases:')"))
             continue
         raw_rules = value["rules"]
         if not isinstance(raw_rules, list):
@@ -182,6 +232,7 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
             loc = ("clause_sets", i, "parameters", rule_id)
             for p in override_problems(by_id, rule_id, overrides, loc):
                 problems.append(Problem(name, data.line_of(loc), f"clause set {clause_set.id}", p.message))
+    problems += _pack_problems(library, by_id, pack_places)
     for path, data in case_files:
         library.cases += ruletests.load_cases(path, data, problems, named)
     if not problems:
@@ -190,6 +241,34 @@ def load_rules(paths: Iterable[Path]) -> RuleLibrary:
         raise InputError(problems)
     library.rules.sort(key=lambda r: r.id)
     return library
+
+
+def _pack_problems(library: RuleLibrary, by_id: dict[str, spec.Rule],
+                   places: list[tuple[jurisdictions.Pack, str, LocatedData]]) -> list[Problem]:
+    """Problems with jurisdiction packs: one pack per country, in the file named after it, and every parameter a
+    value the rule accepts (as a clause set's); the packs without problems join the library."""
+    problems = []
+    for pack, name, data in places:
+        label = f"jurisdiction {pack.country}"
+        found = []
+        if Path(name).stem != pack.country:
+            found.append(Problem(name, data.line_of(("jurisdiction", "country")), f"{label}: country",
+                                 f'a pack is named after its country: rename the file {pack.country}.yaml'))
+        if pack.country in library.jurisdictions:
+            found.append(Problem(name, data.line_of(("jurisdiction", "country")), f"{label}: country",
+                                 f"a second pack for {pack.country}; one pack per country"))
+        for rule_id, values in pack.parameters.items():
+            for param, value in values.items():
+                loc = ("jurisdiction", "parameters", rule_id, param)
+                for p in override_problems(by_id, rule_id, {param: value.value}, loc):
+                    where = loc if rule_id in by_id else loc[:3]
+                    found.append(Problem(name, data.line_of((*where, "value") if rule_id in by_id else where),
+                                         f"{label}: parameters.{rule_id}" + (f".{param}" if rule_id in by_id else ""),
+                                         p.message))
+        problems += found
+        if not found:
+            library.jurisdictions[pack.country] = pack
+    return problems
 
 
 def _engine_problems(located: list[tuple[spec.Rule, str, LocatedData, int]], files: list[Path]) -> list[Problem]:
@@ -247,7 +326,8 @@ def _spec_vocabulary() -> set[str]:
     names: set[str] = set()
     for cls in (spec.Rule, spec.When, spec.Then, spec.Pattern, spec.Absent, spec.Threshold, spec.AppliesTo,
                 spec.Modifier, spec.Exists, spec.IndicatorFrom,
-                spec.RuleFile, spec.ClauseSet, spec.ClauseSetFile):
+                spec.RuleFile, spec.ClauseSet, spec.ClauseSetFile,
+                jurisdictions.Pack, jurisdictions.PackFile, jurisdictions.PackValue, jurisdictions.FeeCap):
         for name, info in cls.model_fields.items():
             names.add(info.alias or name)
     return names
