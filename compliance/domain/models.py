@@ -728,7 +728,7 @@ class Remediation(EvidenceBase):
 
 
 class ProtectedActivity(EvidenceBase):
-    """A worker or worker group complained, spoke to monitors, petitioned or organised."""
+    """A worker or worker group complained, spoke to monitors, petitioned, organised or went on strike."""
 
     person_field: ClassVar[str | None] = "subject"
     label: ClassVar[str] = "information received"
@@ -737,7 +737,7 @@ class ProtectedActivity(EvidenceBase):
     template_hints: ClassVar[dict[str, Any]] = {"activity": "complaint"}
     type: Literal["protected_activity"] = "protected_activity"
     subject: str = Field(description="Worker pseudonym (wp_...) or worker-group label (wg_...)")
-    activity: Literal["complaint", "spoke_to_monitors", "petition", "union_activity", "testimony"]
+    activity: Literal["complaint", "spoke_to_monitors", "petition", "union_activity", "strike", "testimony"]
     sensitivity: Sensitivity = Sensitivity.WORKER_SAFETY
 
 
