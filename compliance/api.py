@@ -29,6 +29,7 @@ from compliance.domain import facts, models
 from compliance.domain.lifecycle import FINDING_STATES
 from compliance.domain.models import EVIDENCE_TYPES, FPRW, VERDICT_LABELS, Severity
 from compliance.errors import ConfigurationError, EngineError, InputError, NotFound, Problem, StoreError
+from compliance.escalation import agencies as labour_agencies
 from compliance.escalation import routing as escalation
 from compliance.evaluation import pipeline
 from compliance.evaluation.contract import ContractResult, Evaluator, contract_parameter_problems, rule_parameters
@@ -39,6 +40,8 @@ from compliance.sources.pseudonyms import Pseudonymiser
 from compliance.store import ImportSummary, RunSummary, Store, display_url, evidence_hash
 
 __all__ = [
+    "agencies",
+    "agency",
     "catalogue_coverage",
     "catalogue_table",
     "check",
@@ -462,6 +465,8 @@ class EscalationReport:
     recommendations: list[escalation.EscalationRecommendation]
     proposals: list[escalation.Proposal]
     faults: list[str] = field(default_factory=list)
+    #: Labour agencies implicated in a breach at one site: their other sites to monitor.
+    monitoring: list[labour_agencies.MonitoringRecommendation] = field(default_factory=list)
 
     def recommendation(self, finding_key: str) -> escalation.EscalationRecommendation:
         for r in self.recommendations:
@@ -483,8 +488,57 @@ def escalations(store: Store, library: RuleLibrary, groups_path: Path, as_of: dt
     portfolio = escalation.ContractNetwork(store.contracts(), store.production_links(), as_of)
     hints = {r.id: r.then.escalation for r in library.rules if r.then.escalation}
     recommendations, proposals = escalation.recommend(findings, portfolio, groups, hints, policy, referrals)
+    known = agencies(store, as_of)
+    named = {r.id: r for a in known.values() for r in a.evidence}
     return EscalationReport(as_of, groups, recommendations, proposals,
-                            [str(fault) for r in results for fault in r.faults])
+                            [str(fault) for r in results for fault in r.faults],
+                            labour_agencies.monitoring(findings, named, known))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Labour agencies
+
+
+def agencies(store: Store, as_of: dt.date) -> dict[str, labour_agencies.Agency]:
+    """Every labour agency named on evidence dated by `as_of` or declared on a facility, by name key."""
+    store.require_current()
+    return labour_agencies.index((r for r in store.agency_evidence() if r.date <= as_of), store.facilities())
+
+
+def agency(store: Store, name: str, as_of: dt.date) -> dict[str, Any]:
+    """What involves one agency (any spelling of its name): facilities, contracts, evidence, the findings of the
+    latest run that rest on its evidence, and the monitoring recommended for its other sites. NotFound with a
+    did-you-mean when no record names it."""
+    known = agencies(store, as_of)
+    found = labour_agencies.find(known, name)
+    if found is None:
+        raise NotFound(f'no labour agency "{name}" on any evidence or facility'
+                       f"{labour_agencies.suggestion(known, name)}")
+    named = {r.id: r for a in known.values() for r in a.evidence}
+    mine = {r.id for r in found.evidence}
+    current = [models.Finding.model_validate(row.payload) for row in store.stored_findings()
+               if row.firing and mine & set(row.payload.get("evidence_ids", []))]
+    network = escalation.ContractNetwork(store.contracts(), store.production_links(), as_of)
+    facilities = store.facilities()
+    contracts = {r.contract_id for r in found.evidence if r.contract_id}
+    contracts |= {c.id for f in found.facilities for c in network.contracts_at(f)}
+    monitoring = [m for m in labour_agencies.monitoring(current, named, known) if m.key == found.key]
+    return {
+        "agency": found.name, "key": found.key, "spellings": sorted(found.spellings),
+        "roles": found.roles,
+        "facilities": [{"id": f, "name": facilities[f].name if f in facilities else None,
+                        "country": facilities[f].country if f in facilities else None,
+                        "declared": f in found.declared_at,
+                        "evidence": sum(1 for r in found.evidence if r.facility_id == f)} for f in found.facilities],
+        "contracts": sorted(contracts),
+        "evidence": [{"id": r.id, "type": r.type, "date": models.period_text(r.date, r.date_precision),  # type: ignore[attr-defined]
+                      "role": r.agency_role, "facility_id": r.facility_id, "contract_id": r.contract_id,
+                      "agency": r.agency} for r in found.evidence],
+        "findings": [{"key": f.key, "rule_id": f.rule_id, "title": f.title, "severity": f.severity.value,
+                      "verdict": f.verdict, "contract_id": f.contract_id, "facility_id": f.facility_id}
+                     for f in sorted(current, key=lambda f: (f.severity.rank, f.key))],
+        "monitoring": [dataclasses.asdict(m) for m in monitoring],
+    }
 
 
 def decide(store: Store, report: EscalationReport, finding_key: str, decision: str, reason: str,

@@ -383,9 +383,9 @@ def test_the_same_issue_at_three_facilities_of_different_brands_proposes_an_issu
         institutions=("GB-PPON-C1", "GB-PPON-F1", "GB-PPON-N1"), consortia=("APUC", "LUPC", "NEUPC"),
         findings=tuple(sorted(f.key for f in findings)), facilities=("FAC-MX", "FAC-MY", "FAC-TH"),
         brands=("Contoso", "Fabrikam", "Northwind"),
-        reason=("FL-01 (Workers paid recruitment fees) at 3 facilities of 3 brands within 730 days, and no group "
-                "covers the issue; linked buyers: 3 institutions in 3 consortia through 3 live contracts worth "
-                "300,000"),
+        reason=("FL-01 (Workers paid recruitment fees) at 3 facilities (FAC-MX, FAC-MY, FAC-TH) of 3 brands "
+                "(Contoso, Fabrikam, Northwind) within 730 days, and no group covers the issue; linked buyers: "
+                "3 institutions in 3 consortia through 3 live contracts worth 300,000"),
     )]
     # Each brand alone is not serious (recent Majors only), so the findings stay at institution level.
     assert all(r.routes == () and r.level == "E2" for r in recs.values())

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from compliance import __version__
-from compliance.cli import checking, escalation, evidence, letters, lifecycle, reports, rules, storage
+from compliance.cli import agencies, checking, escalation, evidence, letters, lifecycle, reports, rules, storage
 from compliance.errors import EXIT_CODES, ComplianceError, EngineError, ExitCode
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code.value:<3} {short}"
@@ -83,7 +83,7 @@ def cli(ctx: click.Context, db_url: str | None, debug: bool) -> None:
 
 for command in (checking.check, checking.demo, rules.rules, storage.db, storage.import_, storage.quarantine,
                 storage.contracts, evidence.evidence, lifecycle.run, escalation.findings, escalation.escalations,
-                escalation.groups, lifecycle.audit, letters.letter, reports.report):
+                escalation.groups, agencies.agencies, lifecycle.audit, letters.letter, reports.report):
     cli.add_command(command)
 
 

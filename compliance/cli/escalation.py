@@ -93,6 +93,9 @@ def escalations_list(ctx: click.Context, rules_dir: Path, groups_file: Path, as_
                        + ("  [legal review required]" if r.legal_review else ""))
             click.echo(click.style(f"    {f.key}", dim=True))
         click.echo(f"{len(report.recommendations)} recommendations, {len(report.proposals)} new-group proposals.")
+        if report.monitoring:
+            click.echo(f"{len(report.monitoring)} labour agenc{'y' if len(report.monitoring) == 1 else 'ies'} "
+                       "implicated at one site: see compliance escalations monitoring.")
     if report.faults:
         sys.exit(ExitCode.ENGINE_FAULT)
 
@@ -105,6 +108,35 @@ def _recommendation_json(r: Any) -> dict[str, Any]:
         "leverage": {"institutions": list(r.leverage.institutions), "consortia": list(r.leverage.consortia),
                      "contracts": list(r.leverage.contracts), "value": r.leverage.value},
     }
+
+
+@escalations.command("monitoring")
+@escalation_options
+@json_option
+@click.pass_context
+def escalations_monitoring(ctx: click.Context, rules_dir: Path, groups_file: Path, as_of: dt.date | None,
+                           as_json: bool) -> None:
+    """Recommend monitoring the other sites of labour agencies implicated in a breach at one site.
+
+    \b
+    Example:
+        compliance escalations monitoring --as-of 2025-06-30
+    """
+    import dataclasses
+
+    report = _report(ctx, rules_dir, groups_file, as_of)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(m) for m in report.monitoring], indent=2))
+    else:
+        for m in report.monitoring:
+            click.secho(f"{m.agency}: monitor {', '.join(m.other_sites)}", bold=True)
+            for line in textwrap.wrap(m.reason, width=100):
+                click.echo(f"  {line}")
+            click.echo(f"  findings: {', '.join(m.findings)}")
+        if not report.monitoring:
+            click.echo("No labour agency implicated at one site works at another.")
+    if report.faults:
+        sys.exit(ExitCode.ENGINE_FAULT)
 
 
 @escalations.command("show")

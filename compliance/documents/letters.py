@@ -20,6 +20,7 @@ from typing import Any
 from compliance.documents import outbound
 from compliance.domain import models
 from compliance.errors import InputError, Problem
+from compliance.escalation import verdicts
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,9 @@ def default_findings(kind: str, rows: Iterable[Any], levels: dict[str, str] | No
 
 def letter_kind_of(payload: dict[str, Any]) -> str | None:
     """The letter a stored finding calls for: its rule's, except that a notice of concern about a finding raised to
-    Priority (a modifier) is a Priority notice."""
-    kind = payload.get("letter_type")
+    Priority (a modifier) is a Priority notice, and a finding not yet a breach calls for an information request
+    (alleged, disputed) or no letter (human review: `verdicts.letter_kind`)."""
+    kind = verdicts.letter_kind(payload.get("verdict"), payload.get("letter_type"))
     if kind == "L2" and payload.get("severity") == "priority":
         return "L2-P"
     return kind

@@ -113,6 +113,15 @@ def dossier_context(data: ReportData, contract: models.Contract, policy: escalat
         if numbers:
             signals.append(f"{text}: finding{'s' if len(numbers) != 1 else ''} {renewal.join_and(numbers)}.")
 
+    # A labour agency implicated in a breach elsewhere that also works at this contract's sites (routing: agencies).
+    for m in getattr(data.report, "monitoring", []):
+        here = [f for f in m.other_sites if f in facility_ids]
+        if here:
+            signals.append(f"Labour agency {m.agency}, implicated in breach findings ({', '.join(m.rules)}) at "
+                           f"{renewal.join_and([_facility_name(data, f) or f for f in m.implicated_at])}, also "
+                           f"works at {renewal.join_and([_facility_name(data, f) or f for f in here])}: "
+                           "monitoring of those sites is recommended.")
+
     groups: dict[str, dict[str, Any]] = {}
     for item in open_items:
         for route in item.recommendation.routes if item.recommendation else ():

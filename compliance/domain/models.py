@@ -494,11 +494,21 @@ class Facility(_Model):
         default=None, description="Internal risk profile (migrant, agency and intern shares, country risk, history)")
     workers_min: int | None = Field(default=None, ge=0)
     workers_max: int | None = Field(default=None, ge=0)
+    agencies: list[str] = Field(
+        default_factory=list, description="Labour agencies and recruiters declared to supply its workers, as written")
 
     @field_validator("id")
     @classmethod
     def _facility_id(cls, value: str) -> str:
         return validate_facility_id(value)
+
+    @field_validator("agencies", mode="before")
+    @classmethod
+    def _agency_list(cls, value: Any) -> Any:
+        """A CSV cell lists several agencies separated by ";"."""
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(";") if name.strip()]
+        return value
 
     @model_validator(mode="after")
     def _country_matches(self) -> Facility:
@@ -568,8 +578,10 @@ class EvidenceBase(_Model):
     source: EvidenceSource | None = Field(
         default=None, description="Where it comes from: worker_driven_monitoring, social_audit, supplier... (other)")
     sensitivity: Sensitivity = Sensitivity.BUYER_ONLY
-    agency: str | None = Field(default=None, description="The labour agency or recruiter involved, if any")
-    agency_role: AgencyRole | None = Field(default=None, description="recruiter or dispatch_employer")
+    agency: str | None = Field(
+        default=None, description="The labour agency or recruiter involved, if any, named as written (spellings match)")
+    agency_role: AgencyRole | None = Field(
+        default=None, description="What the agency did: recruiter, dispatch_employer (employs and dispatches) or other")
 
     #: How long a record of this type describes the facility (days); None for events, which do not go stale.
     #: The evidence-freshness rules (EX-...) read it as their default, overridable like any rule parameter.
@@ -758,7 +770,7 @@ class Remediation(EvidenceBase):
 
 
 class ProtectedActivity(EvidenceBase):
-    """A worker or worker group complained, spoke to monitors, petitioned or organised."""
+    """A worker or worker group complained, spoke to monitors, petitioned, organised or went on strike."""
 
     person_field: ClassVar[str | None] = "subject"
     label: ClassVar[str] = "information received"
@@ -767,7 +779,7 @@ class ProtectedActivity(EvidenceBase):
     template_hints: ClassVar[dict[str, Any]] = {"activity": "complaint"}
     type: Literal["protected_activity"] = "protected_activity"
     subject: str = Field(description="Worker pseudonym (wp_...) or worker-group label (wg_...)")
-    activity: Literal["complaint", "spoke_to_monitors", "petition", "union_activity", "testimony"]
+    activity: Literal["complaint", "spoke_to_monitors", "petition", "union_activity", "strike", "testimony"]
     sensitivity: Sensitivity = Sensitivity.WORKER_SAFETY
 
 
@@ -802,7 +814,7 @@ class RecruitmentFee(EvidenceBase):
     template_hints: ClassVar[dict[str, Any]] = {
         "n_workers": "3100", "median_fee": "20000", "legal_limit": "3200", "standard_applied": "zero_fee",
         "via_wage_deduction": "false", "monthly_basic_wage": "9900", "loans_reported": "true",
-        "origin_country": "MM"}
+        "origin_country": "MM", "agency": "Example Manpower Services Co., Ltd.", "agency_role": "recruiter"}
     type: Literal["recruitment_fee"] = "recruitment_fee"
     worker_group: str
     n_workers: int | None = Field(default=None, ge=0)
@@ -960,7 +972,8 @@ class AgeVerification(EvidenceBase):
     template_hints: ClassVar[dict[str, Any]] = {
         "workers_checked": "150", "legal_minimum_age": "15", "under_minimum_age": "0", "youngest_age": "16",
         "under_18_night_shift": "2", "under_18_overtime": "0", "under_18_hazardous_work": "0",
-        "forged_documents": "false", "agency": "Example Labour Dispatch Company", "source": "social_audit"}
+        "forged_documents": "false", "agency": "Example Labour Dispatch Company", "agency_role": "dispatch_employer",
+        "source": "social_audit"}
     type: Literal["age_verification"] = "age_verification"
     workers_checked: int | None = Field(default=None, ge=0)
     legal_minimum_age: int = Field(default=15, ge=14, le=18, description="15 under ILO C138, or the higher national age")

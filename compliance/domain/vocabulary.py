@@ -30,6 +30,23 @@ def spelling_key(value: str) -> str:
     return _SEPARATORS.sub("_", value.strip()).lower()
 
 
+#: Legal-form words at the end of an organisation's name, which writers keep or drop ("Ltd", "Co., Ltd.", "Sdn Bhd").
+_LEGAL_FORMS = {"ltd", "limited", "co", "company", "inc", "incorporated", "corp", "corporation", "llc", "plc",
+                "sdn", "bhd", "pvt", "private", "pte", "gmbh", "sa", "sro", "jsc", "tbk", "pt", "public"}
+_PUNCTUATION = re.compile(r"[^\w\s\-]+")
+
+
+def name_key(name: str) -> str:
+    """What two spellings of one organisation's name share, for matching (the name is shown as written):
+    "ABC Manpower Sdn. Bhd.", "abc manpower sdn bhd" and "ABC-Manpower" give abc_manpower. Punctuation and the
+    legal form at the end do not count; a name that is only a legal form keeps it."""
+    words = spelling_key(_PUNCTUATION.sub(" ", name)).split("_")
+    words = [w for w in words if w]
+    while len(words) > 1 and words[-1] in _LEGAL_FORMS:
+        words.pop()
+    return "_".join(words)
+
+
 def literal_values(annotation: Any) -> tuple[str, ...] | None:
     """The values a Literal of strings (or an optional one) allows; None for any other annotation."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):

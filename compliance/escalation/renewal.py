@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.domain.models import Severity
+from compliance.escalation import verdicts
 from compliance.escalation.routing import LEVELS, Policy
 
 #: The outcomes of the recommendation, from the most to the least cautious.
@@ -29,7 +30,10 @@ OUTCOMES = {
 #: finding's own response period (7 days for Priority, 14 for Major and Minor); the rest this many days.
 CONDITION_DAYS = 30
 #: Verdicts that are data gaps: the condition is the missing evidence.
-DATA_GAPS = frozenset({"insufficient_evidence", "evidence_expired", "not_yet_due"})
+DATA_GAPS = verdicts.DATA_GAPS
+
+#: How the reasons name the verdicts that are not yet a breach.
+VERDICT_WORDS = {"alleged": "alleged", "disputed": "disputed by the supplier", "human_review": "for human review"}
 
 #: The month names dates are written with (the documents use them too: `outbound.MONTHS`).
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -105,6 +109,10 @@ def recommend(findings: Iterable[Status], as_of: dt.date, policy: Policy = Polic
     conditional: list[str] = []
     for f in findings:
         name = f.name
+        if f.verdict in verdicts.NOT_YET_BREACH:  # not a breach: an open question, settled before the decision
+            conditional.append(f"{_cap(name)} is {VERDICT_WORDS[f.verdict]}, not a breach: it needs "
+                               f"{verdicts.what_it_needs(f.verdict)}.")
+            continue
         levels = f.levels()
         remedy = next(((level, who) for level, who in levels if level in ("E4", "E5")), None)
         if remedy:
@@ -152,6 +160,10 @@ def _condition(f: Status, as_of: dt.date) -> dict[str, Any] | None:
     elif f.overdue_plan:
         text, by = (f"The overdue corrective actions of {name} completed and verified by the workers' side or a "
                     "closure audit", later)
+    elif f.verdict in verdicts.HUMAN_REVIEW:
+        text, by = f"The human review of {name} completed and its outcome recorded", later
+    elif f.verdict in verdicts.NEEDS_VERIFICATION:
+        text, by = f"The information requested to verify {name} provided", later
     elif f.severity is Severity.OBSERVATION:
         return None
     elif f.verdict == "due_diligence_shown":

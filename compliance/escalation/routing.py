@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from compliance.domain import facts, models
 from compliance.domain.models import FPRW, Severity
 from compliance.domain.policy import Policy
+from compliance.escalation import verdicts
+from compliance.rules.strata import family
 
 LEVELS = {
     "E0": "record and monitor",
@@ -149,6 +151,9 @@ def recommend(findings: list[models.Finding], portfolio: ContractNetwork, groups
         brands = brands_of[finding.key]
         leverage = portfolio.leverage(portfolio.contracts_at(finding.facility_id)) if finding.facility_id else \
             portfolio.leverage(c for c in portfolio.live() if c.id == finding.contract_id)
+        if finding.verdict in verdicts.NOT_YET_BREACH:
+            out.append(_not_yet_breach(finding, brands, leverage, issue_groups, as_of))
+            continue
         routes: list[str] = []
         why: list[str] = []
         issue = FPRW.FREEDOM_OF_ASSOCIATION if FPRW.FREEDOM_OF_ASSOCIATION in finding.fprw else None
@@ -193,6 +198,24 @@ def recommend(findings: list[models.Finding], portfolio: ContractNetwork, groups
     return out, proposals
 
 
+def _not_yet_breach(finding: models.Finding, brands: tuple[str, ...], leverage: Leverage,
+                    issue_groups: dict[FPRW, str], as_of: dt.date) -> EscalationRecommendation:
+    """An alleged or disputed finding (E1, an information request) or one that needs human review (E0, for the
+    officer and the working group covering its issue): not a breach, so no breach step whatever its severity."""
+    if finding.verdict in verdicts.HUMAN_REVIEW:
+        routes = tuple(dict.fromkeys(issue_groups[c] for c in finding.fprw if c in issue_groups))
+        level, step = "E0", "no step before the review"
+        where = f"; {', '.join(routes)} reviews it with the officer" if routes else ""
+    else:
+        routes, level, step = (), "E1", "request the contractor's account and evidence"
+        where = "; no working group until it is verified"
+    reason = (f"{finding.severity.label} finding {finding.rule_id} ({finding.title}), visible for "
+              f"{_age(finding, as_of)} days, is {models.VERDICT_LABELS[finding.verdict]}, not a breach: {level} "
+              f"{LEVELS[level]} ({step}). Needs {verdicts.what_it_needs(finding.verdict)}{where}. "
+              f"Linked buyers: {leverage}.")
+    return EscalationRecommendation(finding, level, routes, brands, leverage, reason)
+
+
 def _brands(finding: models.Finding, portfolio: ContractNetwork) -> tuple[str, ...]:
     if finding.facility_id:
         return portfolio.brands_at(finding.facility_id)
@@ -204,7 +227,8 @@ def _serious(brand: str, findings: list[models.Finding], brands_of: dict[str, tu
              policy: Policy) -> str | None:
     """Why the open findings about a brand are serious enough for collective engagement, or None."""
     # One problem at a shared facility is a finding on every linked contract: count problems, not findings.
-    problems = {(f.rule_id, f.facility_id, tuple(f.evidence_ids)): f for f in findings if brand in brands_of[f.key]}
+    problems = {(f.rule_id, f.facility_id, tuple(f.evidence_ids)): f for f in findings
+                if brand in brands_of[f.key] and f.verdict not in verdicts.NOT_YET_BREACH}
     mine = list(problems.values())
     priority = [f for f in mine if f.severity is Severity.PRIORITY]
     if priority:
@@ -216,7 +240,7 @@ def _serious(brand: str, findings: list[models.Finding], brands_of: dict[str, tu
 
 
 #: Findings that are data gaps or not yet due: they ask for evidence, they are not a case for a working group.
-UNROUTED_VERDICTS = {"insufficient_evidence", "evidence_expired", "not_yet_due"}
+UNROUTED_VERDICTS = verdicts.DATA_GAPS
 
 
 def _level(finding: models.Finding, routes: list[str], hint: str | None, as_of: dt.date, policy: Policy,
@@ -262,16 +286,17 @@ def _brand_proposal(brand: str, findings: list[models.Finding], portfolio: Contr
 
 def _issue_proposals(findings: list[models.Finding], brands_of: dict[str, tuple[str, ...]],
                      issue_groups: dict[FPRW, str], portfolio: ContractNetwork, policy: Policy) -> list[Proposal]:
-    """The same issue (rule) at several facilities or brands within the window, with no group for it."""
+    """The same issue (a rule and its variants) at several facilities or brands within the window, with no group
+    for it: factories of several brands, or one component factory several brands share."""
     since = portfolio.as_of - dt.timedelta(days=policy.issue_window_days)
-    by_rule: dict[str, list[models.Finding]] = {}
+    by_issue: dict[str, list[models.Finding]] = {}
     for f in findings:
         # Labour-rights issues only (an FPRW category): process findings such as late paperwork need no group.
         if f.facility_id and f.fprw and (f.observed_on or portfolio.as_of) >= since \
-                and f.severity is not Severity.OBSERVATION:
-            by_rule.setdefault(f.rule_id, []).append(f)
+                and f.severity is not Severity.OBSERVATION and f.verdict not in verdicts.NOT_YET_BREACH:
+            by_issue.setdefault(family(f.rule_id), []).append(f)
     out = []
-    for rule_id, items in sorted(by_rule.items()):
+    for issue, items in sorted(by_issue.items()):
         if any(category in issue_groups for f in items for category in f.fprw):
             continue
         facilities = sorted({f.facility_id for f in items if f.facility_id})
@@ -279,15 +304,23 @@ def _issue_proposals(findings: list[models.Finding], brands_of: dict[str, tuple[
         if len(facilities) < policy.issue_facilities and len(brands) < policy.issue_brands:
             continue
         leverage = portfolio.leverage(c for fac in facilities for c in portfolio.contracts_at(fac))
+        title = next((f.title for f in items if f.rule_id == issue), items[0].title)
         out.append(Proposal(
-            id=f"proposed:issue:{rule_id}", kind="issue", scope=f"{items[0].title} across suppliers",
+            id=f"proposed:issue:{issue}", kind="issue", scope=f"{title} across suppliers",
             institutions=leverage.institutions, consortia=leverage.consortia,
             findings=tuple(sorted(f.key for f in items)), facilities=tuple(facilities), brands=tuple(brands),
-            reason=(f"{rule_id} ({items[0].title}) at {_count(len(facilities), 'facility', 'facilities')} of "
-                    f"{_count(len(brands), 'brand', 'brands')} within "
-                    f"{policy.issue_window_days} days, and no group covers the issue; linked buyers: {leverage}"),
+            reason=(f"{issue} ({title}) at {_count(len(facilities), 'facility', 'facilities')} "
+                    f"({_sites_text(facilities, portfolio)}) of {_count(len(brands), 'brand', 'brands')} "
+                    f"({', '.join(brands)}) within {policy.issue_window_days} days, and no group covers the issue; "
+                    f"linked buyers: {leverage}"),
         ))
     return out
+
+
+def _sites_text(facilities: list[str], portfolio: ContractNetwork) -> str:
+    """Facility ids, each a component factory marked so: one component factory serves every brand it supplies."""
+    components = {link.facility_id for link in portfolio.links if link.tier is models.Tier.STRATEGIC_COMPONENT}
+    return ", ".join(f"component factory {f}" if f in components else f for f in facilities)
 
 
 def leverage_table(portfolio: ContractNetwork) -> dict[str, dict[str, Leverage]]:

@@ -66,7 +66,9 @@ EXAMPLE_FACILITY_ID = "TH2025090EXAMP" + models.os_id_check_character("TH2025090
 #: within its bounds, the example date).
 _GENERIC_HINTS: dict[str, Any] = {
     "source": "worker_driven_monitoring", "worker_group": "wg_migrant_MM_2024", "currency": "THB",
-    "subject": "wp_3c9e", "complainant": "wp_3c9e", "contract_id": ""}
+    "subject": "wp_3c9e", "complainant": "wp_3c9e", "contract_id": "",
+    # Most records name no agency: the example leaves both empty unless its type's hints name one.
+    "agency": "", "agency_role": ""}
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -95,6 +95,14 @@ class EvidenceReads:
                     out[record.id] = record
         return out
 
+    def agency_evidence(self) -> list[models.EvidenceBase]:
+        """The current version of every evidence record that names a labour agency, by date then id."""
+        with Session(self.engine) as session:
+            payloads = session.exec(select(EvidenceRow.payload)
+                                    .where(EvidenceRow.payload["agency"].as_string().is_not(None))  # type: ignore[index]
+                                    .order_by(EvidenceRow.date, EvidenceRow.id)).all()
+        return [models.EVIDENCE_ADAPTER.validate_python(p) for p in payloads]
+
     def monitors(self) -> set[str]:
         """Every monitoring partner named by a monitoring finding in the store."""
         with Session(self.engine) as session:
