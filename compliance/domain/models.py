@@ -160,6 +160,8 @@ FIELD_ALIASES: dict[str, dict[str, str]] = {
         "denied": "disputed", "contested": "disputed", "denied_by_supplier": "disputed",
         "retracted": "withdrawn",
     },
+    "activity": {"demonstration": "protest", "walkout": "strike", "work_stoppage": "strike", "sit_in": "protest",
+                 "collective_complaint": "petition", "grievance": "complaint"},
     "agency_role": {
         "recruitment_agency": "recruiter", "recruitment_agent": "recruiter", "recruiting": "recruiter",
         "dispatch": "dispatch_employer", "dispatch_agency": "dispatch_employer", "employer": "dispatch_employer",
@@ -779,7 +781,8 @@ class ProtectedActivity(EvidenceBase):
     template_hints: ClassVar[dict[str, Any]] = {"activity": "complaint"}
     type: Literal["protected_activity"] = "protected_activity"
     subject: str = Field(description="Worker pseudonym (wp_...) or worker-group label (wg_...)")
-    activity: Literal["complaint", "spoke_to_monitors", "petition", "union_activity", "strike", "testimony"]
+    activity: Literal["complaint", "spoke_to_monitors", "petition", "union_activity", "strike", "protest",
+                      "testimony"]
     sensitivity: Sensitivity = Sensitivity.WORKER_SAFETY
 
 
