@@ -191,7 +191,10 @@ def recommend(findings: list[models.Finding], portfolio: ContractNetwork, groups
         out.append(EscalationRecommendation(finding, level, tuple(routes), brands, leverage, reason))
 
     proposals = [_brand_proposal(brand, items, portfolio) for brand, items in sorted(brand_proposals.items())]
-    proposals += _issue_proposals(findings, brands_of, issue_groups, portfolio, policy)
+    # A new group is for a concern no group covers: findings an existing group already takes up need none.
+    covered = {r.finding.key for r in out if any(not route.startswith("proposed:") for route in r.routes)}
+    proposals += _issue_proposals([f for f in findings if f.key not in covered], brands_of, issue_groups, portfolio,
+                                  policy)
     # Most serious first, then the highest step; among equals, the most collective leverage first.
     out.sort(key=lambda r: (r.finding.severity.rank, -int(r.level[1]), -len(r.leverage.institutions),
                             -r.leverage.value, r.finding.key))
