@@ -203,7 +203,7 @@ def contract_facts(store: Store, contract: models.Contract, as_of: dt.date,
     evidence records read."""
     facilities = store.facilities(known_at) if facilities is None else facilities
     links = store.production_links(known_at) if links is None else links
-    linked_ids = {link.facility_id for link in facts.linked(contract, links)}
+    linked_ids = {link.facility_id for link in facts.linked(contract, links, as_of)}
     evidence = store.evidence_for(contract, linked_ids, as_of, known_at)
     if snapshot is not None:
         snapshot.update((record.id, evidence_hash(record)) for record in evidence)
@@ -225,6 +225,7 @@ def check(store: Store, library: RuleLibrary, contract_ids: Iterable[str] | None
     scope = pipeline.scope(library, contracts, as_of, known_at, store.facilities(known_at),
                            store.production_links(known_at))
     results = pipeline.GroupEvaluator(library, cross_check).evaluate(store, scope, sorted(scope.contracts))
+    results |= {c.id: ContractResult(c, as_of, outside_term=why) for c, why in scope.outside.values()}
     return [results[c.id] for c in contracts]
 
 
@@ -245,6 +246,9 @@ class RunResult:
     evaluated: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     store: Store | None = field(default=None, repr=False)
+    #: The active contracts not evaluated because the as-of date is outside their term: contract id -> why. Their
+    #: stored findings are left as they are (neither still found nor resolved).
+    outside_term: dict[str, str] = field(default_factory=dict)
 
     @functools.cached_property
     def findings(self) -> list[models.Finding]:
@@ -304,6 +308,9 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
         _require_valid_parameters(library, contracts)
         scope = pipeline.scope(library, contracts, as_of, known, store.facilities(known),
                                store.production_links(known))
+        for contract_id, (_contract, why) in sorted(scope.outside.items()):
+            log("contract_outside_term", contract_id=contract_id, reason=why)
+        contracts = list(scope.contracts.values())
         inputs = pipeline.inputs(store, library, scope)
         kept = pipeline.Reuse() if full else pipeline.reuse(store, library, scope, inputs)
         todo = [c.id for c in contracts if c.id not in kept.whole]
@@ -337,7 +344,8 @@ def run(store: Store, library: RuleLibrary, as_of: dt.date, actor: str | None = 
                 "inputs_hash": inputs.hashes[c.id], "base_hash": inputs.bases[c.id], "units": inputs.units[c.id],
                 "evaluated": c.id not in kept.whole} for c in contracts})
         log("run_stored", run_id=summary.run_id, seconds=elapsed(), **summary.counts())
-    return RunResult(summary, findings, todo, sorted(kept.whole), store)
+    return RunResult(summary, findings, todo, sorted(kept.whole), store,
+                     outside_term={c: why for c, (_contract, why) in sorted(scope.outside.items())})
 
 
 def _partition_evaluator(store: Store, library: RuleLibrary, as_of: dt.date, known_at: dt.datetime | None,

@@ -68,11 +68,18 @@ def test_decisions_need_a_level_or_a_verdict(demo_url: str):
 
 
 def test_an_accepted_referral_becomes_a_contractual_remedy_later(demo_url: str):
+    # The referral is dated today; 120 days on, the Priority finding is still open (on a contract still in its term
+    # then: a contract is evaluated until its end and tail only).
+    later_day = dt.date.today() + dt.timedelta(days=120)
+    later_date = later_day.isoformat()
+    store = Store(demo_url)
+    try:
+        in_term = {c.id for c in store.contracts() if c.period.outside(later_day) is None}
+    finally:
+        store.close()
     priority = [r for r in json.loads(run(demo_url, "escalations", "list", "--json")) if r["level"] == "E3"
-                and r["severity"] == "priority"][0]
+                and r["severity"] == "priority" and r["contract_id"] in in_term][0]
     run(demo_url, "escalations", "decide", priority["finding_key"], "--accept", "--reason", "Refer to the group")
-    # The referral is dated today; 120 days on, the Priority finding is still open.
-    later_date = (dt.date.today() + dt.timedelta(days=120)).isoformat()
     later = CliRunner().invoke(cli, ["--db", demo_url, "escalations", "list", "--json", *COMMON[2:], "--as-of",
                                      later_date])
     assert later.exit_code == 0, later.output

@@ -462,6 +462,18 @@ def shipped_cases(draw: st.DrawFn) -> Case:
     raw = [{k: chosen[v.n % len(chosen)] if isinstance(v, ItemModel) else v for k, v in resolve(r, anchors).items()}
            for r in draw(EVIDENCE)]
     records = [models.EVIDENCE_ADAPTER.validate_python({**r, "id": f"E{n}"}) for n, r in enumerate(raw)]
+    # The links' sources (TR-03-LINK reads research and media links) and FAC-B's and FAC-C's days around as_of (no
+    # longer or not yet linked): chosen from what was drawn, not drawn, so that the draws stay those the fixed seed
+    # of the test below was chosen for.
+    sources = [None, None, "contractor_disclosure", "brand_supplier_list", "research", "media"]
+    days = [None, None, None, -1, 0, 1]
+    n = (as_of - BASE).days * 7 + len(records) * 3 + len(chosen)
+
+    def day(k: int) -> dt.date | None:
+        return None if days[k % len(days)] is None else as_of + dt.timedelta(days=days[k % len(days)])
+    links = [links[0].model_copy(update={"source": sources[n % 6]}),
+             links[1].model_copy(update={"source": sources[(n // 6) % 6], "valid_to": day(n // 5)}),
+             links[2].model_copy(update={"source": sources[(n // 36) % 6], "valid_from": day(n // 11)})]
     return contract, facilities, links, records, as_of
 
 

@@ -112,7 +112,7 @@ def test_a_changed_record_re_evaluates_only_the_contracts_that_read_it(demo: str
     store = Store(demo)
     try:
         linked = sorted(c.id for c in store.contracts(statuses=["active"])
-                        if PLANT in {k.facility_id for k in facts.linked(c, store.production_links())})
+                        if PLANT in {k.facility_id for k in facts.linked(c, store.production_links(), dt.date.fromisoformat(AS_OF))})
     finally:
         store.close()
     again = run(demo)

@@ -23,9 +23,13 @@ def _echo_results(results: list[Any], as_json: bool) -> None:
         _echo_result(result)
     findings = sum(len(r.findings) for r in results)
     faults = sum(len(r.faults) for r in results)
-    click.echo(f"{len(results)} contract{'s' if len(results) != 1 else ''} checked: "
+    outside = sum(1 for r in results if r.outside_term)
+    checked = len(results) - outside
+    click.echo(f"{checked} contract{'s' if checked != 1 else ''} checked: "
                f"{findings} finding{'s' if findings != 1 else ''}"
-               + (f", {faults} ENGINE FAULT{'S' if faults != 1 else ''}" if faults else "") + ".")
+               + (f", {faults} ENGINE FAULT{'S' if faults != 1 else ''}" if faults else "")
+               + (f"; {outside} outside {'its' if outside == 1 else 'their'} term, not evaluated" if outside else "")
+               + ".")
 
 
 def _result_json(result: Any) -> dict[str, Any]:
@@ -35,6 +39,7 @@ def _result_json(result: Any) -> dict[str, Any]:
         "supplier": result.contract.supplier.model_dump(mode="json"),
         "as_of": result.as_of.isoformat(),
         "rules_applied": result.rules_applied,
+        "outside_term": result.outside_term,
         "findings": [f.model_dump(mode="json") for f in result.findings],
         "engine_faults": [str(fault) for fault in result.faults],
     }
@@ -44,6 +49,11 @@ def _echo_result(result: Any) -> None:
     from compliance import api
 
     c = result.contract
+    if result.outside_term:
+        click.secho(f"Contract {c.id} ({c.ocid}) - {c.supplier.name} - {', '.join(c.brands)} - as of {result.as_of}: "
+                    f"not evaluated, {result.outside_term}", bold=True)
+        click.echo("")
+        return
     count = len(result.findings)
     click.secho(f"Contract {c.id} ({c.ocid}) - {c.supplier.name} - {', '.join(c.brands)} - as of {result.as_of}: "
                 f"{count} finding{'s' if count != 1 else ''}", bold=True)

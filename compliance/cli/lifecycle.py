@@ -85,7 +85,9 @@ def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None,
     if as_json:
         click.echo(json.dumps({"run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
                                "known_at": summary.known_at.isoformat() if summary.known_at else None,
-                               "evaluated": len(result.evaluated), "reused": len(result.reused), **{
+                               "evaluated": len(result.evaluated), "reused": len(result.reused),
+                               "outside_term": [{"contract_id": c, "reason": why}
+                                                for c, why in result.outside_term.items()], **{
             name: getattr(summary, name) for name in summary.counts()}}, indent=2))
     else:
         counts = summary.counts()
@@ -93,6 +95,9 @@ def run(ctx: click.Context, as_of: dt.date | None, known_at: dt.datetime | None,
                  if known_at and summary.known_at else "")
         click.echo(f"Run {summary.run_id} as of {summary.as_of}{known}: " + ", ".join(
             f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) + ".")
+        # Said on every run, also from cron: a contract that stopped being evaluated must not go unnoticed.
+        for contract_id, why in result.outside_term.items():
+            click.echo(f"  not evaluated: contract {contract_id}, {why}")
         # On a terminal, the changes one by one; from cron, only the summary line (and the exit code).
         for name in ("new", "worsened", "reopened", "waiver_expired", "resolved") if sys.stdout.isatty() or verbose \
                 else ():

@@ -61,7 +61,7 @@ PROCUREMENT_ACT_FROM = dt.date(2025, 2, 24)
 def dossier_context(data: ReportData, contract: models.Contract, policy: escalation.Policy) -> dict[str, Any]:
     """The dossier's template variables (README: "Renewal dossier and portfolio report")."""
     as_of = data.as_of
-    links = facts.linked(contract, data.links)
+    links = facts.linked(contract, data.links, data.as_of)
     facility_ids = sorted({link.facility_id for link in links})
     evidence = data.store.evidence_for(contract, facility_ids, as_of)
     shown = data.shown()
@@ -290,7 +290,7 @@ def dossier(store: Any, report: Any, policy: escalation.Policy, contract_id: str
     html = documents.render(env, DOSSIER_TEMPLATE, context)
     guard = redaction_guard(data, [contract], dossier_dates(context))
     # The records the dossier reads for its facility and transparency sections, besides the findings' evidence.
-    linked = sorted({link.facility_id for link in facts.linked(contract, data.links)})
+    linked = sorted({link.facility_id for link in facts.linked(contract, data.links, data.as_of)})
     guard.learn(None, store.evidence_for(contract, linked, as_of))
     checked = guard.require_clean(documents.readable_text(html, env), f"the renewal dossier for contract {contract_id}")
     return Rendered(file_name(f"dossier-{contract_id}-{as_of.isoformat()}"), context["title"], html, context,

@@ -118,14 +118,18 @@ def link_id(link: models.ProductionLink) -> str:
     return f"{link.brand}/{link.model or '*'}/{link.facility_id}/{link.tier.value}"
 
 
-def linked(contract: models.Contract, links: Iterable[models.ProductionLink]) -> list[models.ProductionLink]:
-    """The production links of the contract's products: same brand, and the same model or any model."""
+def linked(contract: models.Contract, links: Iterable[models.ProductionLink], as_of: dt.date
+           ) -> list[models.ProductionLink]:
+    """The production links of the contract's products valid on `as_of`: same brand, the same model or any model,
+    and `as_of` within the link's valid_from and valid_to (a factory the product left, or has not reached yet, is
+    not linked)."""
     models_by_brand: dict[str, set[str]] = {}
     for item in contract.items:
         models_by_brand.setdefault(item.brand, set()).add(item.model)
     return [
         link for link in links
         if link.brand in models_by_brand and (link.model is None or link.model in models_by_brand[link.brand])
+        and link.valid_on(as_of)
     ]
 
 
@@ -151,7 +155,7 @@ def build(
             "model": item.model, "cpv": item.cpv, "quantity": item.quantity,
             "disclosure_in_scope": item.disclosure_in_scope,
         })
-    contract_links = sorted(linked(contract, links), key=link_id)
+    contract_links = sorted(linked(contract, links, as_of), key=link_id)
     bundle.facility_ids = {link.facility_id for link in contract_links}
     for facility_id in sorted(bundle.facility_ids):
         facility = facilities.get(facility_id)

@@ -141,6 +141,15 @@ DatePrecision = Literal["day", "month", "year"]
 #: them and dispatches them to the facility (agency or dispatch workers).
 AgencyRole = Literal["recruiter", "dispatch_employer", "other"]
 
+#: Where a production link is known from: disclosure-grade sources (the contractor's factory disclosure, the brand's
+#: published supplier list, a component supplier's disclosure, Open Supply Hub) and sources that only suggest the link
+#: (research, the media), which the contractor is asked to confirm (TR-03-LINK) and which do not route a finding to
+#: the brand's working group as a confirmed link.
+LinkSource = Literal["contractor_disclosure", "brand_supplier_list", "component_disclosure", "open_supply_hub",
+                     "research", "media"]
+LINK_SOURCES: tuple[str, ...] = typing.get_args(LinkSource)
+UNCONFIRMED_LINK_SOURCES: frozenset[str] = frozenset({"research", "media"})
+
 #: Other words for a field's values, by field (a word may mean one thing in one field and another elsewhere:
 #: "contractor" is a source of information from the supplier, but a verifier of its own).
 FIELD_ALIASES: dict[str, dict[str, str]] = {
@@ -153,6 +162,15 @@ FIELD_ALIASES: dict[str, dict[str, str]] = {
         "rba_vap": "social_audit", "contractor": "supplier", "reseller": "supplier", "media_report": "media",
         "press": "media", "news": "media", "civil_society": "ngo", "trade_union": "union", "government": "authority",
         "labour_inspectorate": "authority", "labor_inspectorate": "authority",
+        # a production link's source (LinkSource): an alias reads only as a value of the field it is read for
+        "disclosure": "contractor_disclosure", "supplier_disclosure": "contractor_disclosure",
+        "contractor_list": "contractor_disclosure", "disclosure_form": "contractor_disclosure",
+        "factory_disclosure": "contractor_disclosure", "brand_public_list": "brand_supplier_list",
+        "brand_list": "brand_supplier_list", "brand_supplier_disclosure": "brand_supplier_list",
+        "supplier_list": "brand_supplier_list", "component_supplier_disclosure": "component_disclosure",
+        "component_supplier_list": "component_disclosure", "os_hub": "open_supply_hub", "oshub": "open_supply_hub",
+        "osh": "open_supply_hub", "open_apparel_registry": "open_supply_hub", "ngo_research": "research",
+        "academic_research": "research",
     },
     "verification": {
         "verified": "confirmed", "substantiated": "confirmed", "established": "confirmed",
@@ -382,10 +400,21 @@ class Brand(_Model):
     name: str
 
 
+#: Days after a contract's end during which it is still evaluated: findings raised in its term are closed and their
+#: remedy followed up after the last delivery (a contract's `period.tail_days` changes it).
+DEFAULT_TAIL_DAYS = 180
+
+
 class Period(_Model):
+    """A contract's term: from `start` to `end`. `max_extent` is only how far it may be extended (OCDS
+    maxExtentDate); an extension agreed moves `end`. The contract is evaluated from `start` until `tail_days` after
+    `end`."""
+
     start: dt.date
     end: dt.date
     max_extent: dt.date | None = None
+    tail_days: int = Field(default=DEFAULT_TAIL_DAYS, ge=0, le=3650,
+                           description="Days after the end the contract is still evaluated (closing findings, remedy)")
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:
@@ -394,6 +423,20 @@ class Period(_Model):
         if self.max_extent and self.max_extent < self.end:
             raise ValueError(f"max_extent ({self.max_extent}) is before end ({self.end})")
         return self
+
+    @property
+    def evaluated_until(self) -> dt.date:
+        """The last day the contract is evaluated: its end plus the tail."""
+        return self.end + dt.timedelta(days=self.tail_days)
+
+    def outside(self, day: dt.date) -> str | None:
+        """Why the contract is not evaluated on `day` (before its start, or after its end and tail), or None."""
+        if day < self.start:
+            return f"outside its term: it starts on {self.start}"
+        if day > self.evaluated_until:
+            return (f"outside its term: it ended on {self.end} and was evaluated until {self.evaluated_until} "
+                    f"({self.tail_days} days after the end)")
+        return None
 
 
 class ContractItem(_Model):
@@ -520,18 +563,37 @@ class Facility(_Model):
 
 
 class ProductionLink(_Model):
-    """A product model (or a whole brand, when model is empty) made at a facility, at a tier."""
+    """A product model (or a whole brand, when model is empty) made at a facility, at a tier, from `valid_from`
+    until `valid_to` (either open), as its `source` says. A link with no source predates sources and counts as
+    disclosed."""
 
     brand: str
     model: str | None = None
     facility_id: FacilityId
     tier: Tier = Tier.FINAL_ASSEMBLY
-    source: str | None = Field(default=None, description="contractor_disclosure, brand_public_list, research...")
+    source: LinkSource | None = Field(default=None, description="Where the link is known from (LINK_SOURCES)")
+    valid_from: dt.date | None = Field(default=None, description="First day the facility makes it (open: always)")
+    valid_to: dt.date | None = Field(default=None, description="Last day the facility makes it (open: still does)")
 
     @field_validator("facility_id")
     @classmethod
     def _facility_id(cls, value: str) -> str:
         return validate_facility_id(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProductionLink:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to ({self.valid_to}) is before valid_from ({self.valid_from})")
+        return self
+
+    def valid_on(self, day: dt.date) -> bool:
+        """Whether the facility makes the product on `day`."""
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether the link rests on a disclosure-grade source (not only on research or the media)."""
+        return self.source not in UNCONFIRMED_LINK_SOURCES
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1181,7 +1243,7 @@ CONTEXT_FACT_FIELDS: dict[str, list[str]] = {
     ],
     "contract_item": ["id", "contract_id", "brand", "model", "cpv", "quantity", "disclosure_in_scope"],
     "facility": ["id", "name", "address", "country", "parent_company", "risk_level", "workers_min", "workers_max"],
-    "production_link": ["id", "brand", "model", "facility_id", "tier", "source"],
+    "production_link": ["id", "brand", "model", "facility_id", "tier", "source", "valid_from", "valid_to"],
     # A finding of an earlier rule, as rules that read findings see it (``rules.strata``): the finding's key, its
     # rule and that rule's family (FL-02 for FL-02-P), whether the rule reads evidence only (``base``), its
     # severity, verdict and facility, the worker group all its evidence names and the subject (a worker's pseudonym
@@ -1219,7 +1281,7 @@ def date_fields(fact_type: str) -> set[str]:
         return {"date"}
     if fact_type in CONTEXT_FACT_FIELDS:
         return {f for f in CONTEXT_FACT_FIELDS[fact_type] if f in {
-            "signed_on", "start", "end", "max_extent", "renewal_decision_on"}}
+            "signed_on", "start", "end", "max_extent", "renewal_decision_on", "valid_from", "valid_to"}}
     cls = EVIDENCE_TYPES[fact_type]
     return {name for name, annotation in field_annotations(cls).items() if annotation in (dt.date, dt.date | None)}
 

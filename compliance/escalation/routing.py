@@ -89,7 +89,7 @@ class ContractNetwork:
 
     def __post_init__(self) -> None:
         for contract in self.live():
-            for link in facts.linked(contract, self.links):
+            for link in facts.linked(contract, self.links, self.as_of):
                 bucket = self._by_facility.setdefault(link.facility_id, [])
                 if contract not in bucket:
                     bucket.append(contract)
@@ -102,12 +102,21 @@ class ContractNetwork:
     def contracts_at(self, facility_id: str) -> list[models.Contract]:
         return self._by_facility.get(facility_id, [])
 
+    def links_at(self, facility_id: str) -> list[models.ProductionLink]:
+        """The links, valid on the date, of the products of live contracts made at the facility."""
+        return [link for c in self.contracts_at(facility_id) for link in facts.linked(c, self.links, self.as_of)
+                if link.facility_id == facility_id]
+
     def brands_at(self, facility_id: str) -> tuple[str, ...]:
-        """Brands whose products on a live contract are made at the facility."""
-        return tuple(sorted({
-            link.brand for c in self.contracts_at(facility_id) for link in facts.linked(c, self.links)
-            if link.facility_id == facility_id
-        }))
+        """Brands whose products on a live contract are made at the facility, by a confirmed link (a disclosure,
+        a supplier list, Open Supply Hub): a brand linked only by research or the media is not engaged through its
+        working group until the link is confirmed (``unconfirmed_brands_at``)."""
+        return tuple(sorted({link.brand for link in self.links_at(facility_id) if link.confirmed}))
+
+    def unconfirmed_brands_at(self, facility_id: str) -> tuple[str, ...]:
+        """Brands linked to the facility only by research or the media (no confirmed link of the brand there)."""
+        confirmed = set(self.brands_at(facility_id))
+        return tuple(sorted({link.brand for link in self.links_at(facility_id)} - confirmed))
 
     def leverage(self, contracts: Iterable[models.Contract]) -> Leverage:
         contracts = sorted({c.id: c for c in contracts}.values(), key=lambda c: c.id)
@@ -181,6 +190,7 @@ def recommend(findings: list[models.Finding], portfolio: ContractNetwork, groups
                     why.append(f"no group engages {brand}; {serious}, but only {shared}: handle at institution level")
             if not why:
                 why.append("no working group covers it: handle at institution level")
+        why += _unconfirmed_brands(finding, portfolio)
         level, level_why = _level(finding, routes, hints.get(finding.rule_id), as_of, policy,
                                   referrals.get(finding.key))
         reason = (f"{finding.severity.label} finding {finding.rule_id} ({finding.title}), visible for "
@@ -224,6 +234,13 @@ def _brands(finding: models.Finding, portfolio: ContractNetwork) -> tuple[str, .
         return portfolio.brands_at(finding.facility_id)
     contract = next((c for c in portfolio.live() if c.id == finding.contract_id), None)
     return tuple(sorted(contract.brands)) if contract else ()
+
+
+def _unconfirmed_brands(finding: models.Finding, portfolio: ContractNetwork) -> list[str]:
+    """Why a brand linked to the finding's facility only by research or the media was not routed to."""
+    brands = portfolio.unconfirmed_brands_at(finding.facility_id) if finding.facility_id else ()
+    return [f"{brand} is linked to {finding.facility_id} only by research or the media: no working group for "
+            f"{brand} until the contractor confirms the link" for brand in brands]
 
 
 def _serious(brand: str, findings: list[models.Finding], brands_of: dict[str, tuple[str, ...]], as_of: dt.date,
@@ -329,7 +346,7 @@ def _sites_text(facilities: list[str], portfolio: ContractNetwork) -> str:
 def leverage_table(portfolio: ContractNetwork) -> dict[str, dict[str, Leverage]]:
     """Collective leverage per facility, per supplier (the contractor) and per brand, over live contracts."""
     live = portfolio.live()
-    facilities = {link.facility_id for c in live for link in facts.linked(c, portfolio.links)}
+    facilities = {link.facility_id for c in live for link in facts.linked(c, portfolio.links, portfolio.as_of)}
     suppliers = {c.supplier.id for c in live}
     brands = {b for c in live for b in c.brands}
     return {

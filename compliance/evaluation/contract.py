@@ -161,6 +161,8 @@ class ContractResult:
     faults: list[EngineFault] = field(default_factory=list)
     rules_applied: list[str] = field(default_factory=list)
     facts: int = 0
+    #: Why the contract was not evaluated (the as-of date is outside its term), or None when it was.
+    outside_term: str | None = None
 
 
 def contract_parameter_problems(library: RuleLibrary, contract: models.Contract) -> list[Problem]:

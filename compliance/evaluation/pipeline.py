@@ -89,14 +89,23 @@ class RunScope:
     units: dict[str, set[str]] = field(default_factory=dict)
     #: contract id -> the findings of the last run kept at the other facilities (which rules reading findings read)
     kept: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: the contracts left out because the as-of date is outside their term: contract id -> (contract, why)
+    outside: dict[str, tuple[models.Contract, str]] = field(default_factory=dict)
 
 
 def scope(library: RuleLibrary, contracts: Iterable[models.Contract], as_of: dt.date,
               known_at: dt.datetime | None, facilities: dict[str, models.Facility],
               links: list[models.ProductionLink]) -> RunScope:
-    out = RunScope(as_of, known_at, {c.id: c for c in contracts}, facilities, links)
-    for contract in out.contracts.values():
-        out.linked[contract.id] = {link.facility_id for link in facts.linked(contract, links)}
+    """The contracts evaluated as of `as_of` (those within their term: ``models.Period.outside``; the others are
+    in ``outside``), with the facilities linked to them on that date and their rules' parameters."""
+    out = RunScope(as_of, known_at, {}, facilities, links)
+    for contract in contracts:
+        why = contract.period.outside(as_of)
+        if why is not None:
+            out.outside[contract.id] = (contract, why)
+            continue
+        out.contracts[contract.id] = contract
+        out.linked[contract.id] = {link.facility_id for link in facts.linked(contract, links, as_of)}
         out.params[contract.id] = rule_parameters(library, contract)
         out.countries[contract.id] = jurisdictions.facility_countries(
             facilities[f] for f in out.linked[contract.id] if f in facilities)
@@ -398,7 +407,7 @@ def inputs(store: EvidenceReader, library: RuleLibrary, scope: RunScope) -> Inpu
             "base": base, "units": units,
             "facilities": [scope.facilities[f].model_dump(mode="json") for f in sorted(linked)
                            if f in scope.facilities],
-            "links": sorted((facts.link_id(k), k.model_dump(mode="json")) for k in facts.linked(contract, scope.links)),
+            "links": sorted((facts.link_id(k), k.model_dump(mode="json")) for k in facts.linked(contract, scope.links, scope.as_of)),
         })
     return out
 

@@ -45,6 +45,8 @@ class ImportSummary:
     quarantined: int = 0
     skipped: int = 0
     batch_id: int | None = None
+    #: Production links added or confirmed by the factory disclosures imported (evidence imports)
+    links: int = 0
     warnings: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -59,6 +61,8 @@ class ImportSummary:
             text += f", {self.quarantined} quarantined"
         if self.skipped:
             text += f", {self.skipped} example row{'s' if self.skipped != 1 else ''} skipped"
+        if self.links:
+            text += f"; {self.links} production link{'s' if self.links != 1 else ''} added or confirmed by disclosures"
         return text
 
 
@@ -129,10 +133,8 @@ class Imports:
                     batch_id=batch.id), summary, batch.imported_at)
             session.flush()
             for link in links:
-                payload = link.model_dump(mode="json")
-                self._upsert(session, ProductionLinkRow, "production_link", facts.link_id(link), dict(
-                    id=facts.link_id(link), brand=link.brand, model=link.model, facility_id=link.facility_id,
-                    payload=payload, content_hash=json_hash(payload), batch_id=batch.id), summary, batch.imported_at)
+                self._upsert(session, ProductionLinkRow, "production_link", facts.link_id(link),
+                             _link_values(link, batch.id), summary, batch.imported_at)
             batch.added, batch.updated, batch.unchanged = summary.added, summary.updated, summary.unchanged
         return summary
 
@@ -253,6 +255,10 @@ class Imports:
             connection = session.connection()
             if inserts:
                 connection.execute(sa.insert(EvidenceRow), inserts)
+            disclosures = [row.record for row in chunk if row.record is not None and not row.problems
+                           and isinstance(row.record, models.FactoryDisclosure)]
+            if disclosures:
+                summary.links += self._links_disclosed(session, disclosures, batch_id, now)
             if quarantined:
                 summary.quarantined += len(quarantined)
                 # Importing the same file again must not queue its bad rows twice: an open entry for the same file
@@ -271,6 +277,36 @@ class Imports:
                                    .where(col(QuarantineRow.record_id).in_(part))
                                    .values(status="resolved", resolved_at=now, resolved_by_batch=batch_id,
                                            resolution="a valid record with this id was imported"))
+
+    def _links_disclosed(self, session: Session, disclosures: list[models.FactoryDisclosure], batch_id: int,
+                         now: dt.datetime) -> int:
+        """The production links the contractor's factory disclosures make known (``disclosed_link``): added when
+        the store has no such link, or confirming one known only from research or the media (its source becomes
+        contractor_disclosure, its days stay); a link from another source, or a confirmed link of the whole brand
+        there, is left as it is."""
+        contracts: dict[str, models.Contract] = {}
+        changed = ImportSummary("", "")
+        for record in disclosures:
+            if record.contract_id is not None and record.contract_id not in contracts:
+                row = session.get(ContractRow, record.contract_id)
+                if row is not None:
+                    contracts[record.contract_id] = models.Contract.model_validate(row.payload)
+            link = disclosed_link(record, contracts.get(record.contract_id or ""))
+            if link is None:
+                continue
+            whole_brand = session.get(ProductionLinkRow, facts.link_id(link.model_copy(update={"model": None})))
+            if whole_brand is not None and models.ProductionLink.model_validate(whole_brand.payload).confirmed:
+                continue  # every model of the brand is already known to be made there
+            stored = session.get(ProductionLinkRow, facts.link_id(link))
+            if stored is not None:
+                known = models.ProductionLink.model_validate(stored.payload)
+                if known.confirmed:
+                    continue
+                link = known.model_copy(update={"source": link.source})
+            self._upsert(session, ProductionLinkRow, "production_link", facts.link_id(link),
+                         _link_values(link, batch_id), changed, now)
+            session.flush()  # a later disclosure of the same link in this chunk finds it
+        return changed.added + changed.updated
 
     def add_evidence(self, records: list[models.EvidenceBase], source: str) -> ImportSummary:
         """Store already validated records (for programs and tests; files go through intake and import_evidence)."""
@@ -335,3 +371,29 @@ class Imports:
                                     ("superseded evidence versions", EvidenceVersionRow))
             } | {"quarantined rows (open)": session.exec(select(sa.func.count()).select_from(QuarantineRow)
                                                          .where(QuarantineRow.status == "open")).one()}
+
+
+def _link_values(link: models.ProductionLink, batch_id: int | None) -> dict[str, Any]:
+    """A production link's row: its payload and the columns queries read."""
+    payload = link.model_dump(mode="json")
+    return dict(id=facts.link_id(link), brand=link.brand, model=link.model, facility_id=link.facility_id,
+                source=link.source, valid_from=link.valid_from, valid_to=link.valid_to, payload=payload,
+                content_hash=json_hash(payload), batch_id=batch_id)
+
+
+def disclosed_link(record: models.FactoryDisclosure, contract: models.Contract | None
+                   ) -> models.ProductionLink | None:
+    """The production link a factory disclosure makes known: its brand (or, when it names none, the brand of the
+    contract's item of that model), model, facility and tier, from the contractor's disclosure, valid from the
+    disclosure's date. None when it names no facility or no brand can be told, or when it is withdrawn or
+    disputed (it confirms nothing)."""
+    if record.facility_id is None or record.verification in ("withdrawn", "disputed"):
+        return None
+    brand = record.brand
+    if brand is None and contract is not None:
+        brands = {item.brand for item in contract.items if item.model == record.model}
+        brand = brands.pop() if len(brands) == 1 else None
+    if brand is None:
+        return None
+    return models.ProductionLink(brand=brand, model=record.model, facility_id=record.facility_id, tier=record.tier,
+                                 source="contractor_disclosure", valid_from=record.date)

@@ -67,6 +67,11 @@ class ProductionLinkRow(SQLModel, table=True):
     brand: str = Field(index=True, max_length=120)
     model: str | None = Field(default=None, max_length=200)
     facility_id: str = Field(foreign_key="facility.id", max_length=64)
+    #: Where the link is known from (models.LINK_SOURCES) and the days it holds (open when missing): columns for
+    #: queries, the record itself is `payload`.
+    source: str | None = Field(default=None, max_length=40)
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     content_hash: str = Field(max_length=64)
     batch_id: int = Field(foreign_key="import_batch.id")
