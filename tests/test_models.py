@@ -74,7 +74,7 @@ def test_the_readme_documents_every_evidence_type_and_field():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.*) \|$", readme, flags=re.M))
     common = {"id", "type", "date", "contract_id", "facility_id", "source", "sensitivity", "date_precision",
-              "verification", "estimated", "estimate_basis", "agency", "agency_role"}
+              "verification", "estimated", "estimate_basis", "agency", "agency_role", "date_start"}
     intro = readme[readme.index("**Evidence** (`compliance import evidence`"):readme.index("| `type` | Fields besides")]
     assert not {name for name in common if f"`{name}`" not in intro}, "the common fields are described before the table"
     for name, cls in models.EVIDENCE_TYPES.items():

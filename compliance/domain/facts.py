@@ -167,7 +167,7 @@ def build(
             continue
         seen_links.add(link_id(link))
         bundle.add({"type": "production_link", "id": link_id(link), **link.model_dump(exclude={"tier"}),
-                    "tier": link.tier})
+                    "tier": link.tier.value})
     relevant = [
         record for record in evidence
         if record.date <= as_of and models.counts(record)

@@ -615,6 +615,15 @@ def period_end(day: dt.date, precision: str) -> dt.date:
     return day
 
 
+def period_start(day: dt.date, precision: str) -> dt.date:
+    """The first day of the period a date of `precision` names (its month, its year, or the day itself)."""
+    if precision == "year":
+        return day.replace(month=1, day=1)
+    if precision == "month":
+        return day.replace(day=1)
+    return day
+
+
 def period_text(day: dt.date, precision: str) -> str:
     """A date as precisely as it is known: 2016-10-14, 2016-10 or 2016."""
     return str(day.year) if precision == "year" else f"{day:%Y-%m}" if precision == "month" else day.isoformat()
@@ -697,6 +706,13 @@ class EvidenceBase(_Model):
                 return data
             return {**data, "date": day.replace(day=1, month=1 if precision == "year" else day.month)}
         return data
+
+    @computed_field(description="The first day `date` may be: the day itself, or the first of its month or year")
+    @property
+    def date_start(self) -> dt.date:
+        # Rules read it where a record answers another of an approximate date: a request in the month of a report
+        # dated only by that month may have followed it. (`getattr`: relevance computes it on stored payloads.)
+        return period_start(self.date, getattr(self, "date_precision", None) or "day")
 
     @property
     def date_end(self) -> dt.date:

@@ -81,6 +81,8 @@ def fact_from_payload(payload: dict[str, Any], as_of: dt.date) -> dict[str, Any]
                                            else value) for name, value in payload.items()})
         for name, function in computed:
             value = function(record)
+            if isinstance(value, dt.date):
+                value = value.toordinal() - _EPOCH_ORDINAL
             if value is not None:
                 out[name] = value
     return out
