@@ -22,7 +22,7 @@ RULES = str(ROOT / "rules")
 
 EVIDENCE = """evidence:
   - {type: audit_finding, id: VAP-1, facility_id: TH2020112B8R4N8, date: 2024-07-08, code_area: working_hours,
-     classification: minor}
+     classification: conformance}
   - {type: protected_activity, id: PA-55, facility_id: TH2020112B8R4N8, date: 2024-09-10, subject: wg_line_b,
      activity: spoke_to_monitors}
   - {type: adverse_action, id: AA-12, facility_id: TH2020112B8R4N8, date: 2024-10-02, subject: wg_line_b,

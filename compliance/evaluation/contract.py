@@ -87,6 +87,42 @@ def repeat_reason(rule_id: str, facility_id: str | None, observed_on: dt.date | 
             f"({last['cap_id']} action {last['action_ref']}, verified by {last['verified_by'].replace('_', ' ')})")
 
 
+#: The harm each kind of remedy repairs, by rule family: a remedy recorded without a `finding_ref` settles the
+#: findings of these families at its facility (for its worker group, when both name one).
+REMEDY_COVERS: dict[str, tuple[str, ...]] = {
+    "fee_reimbursement": ("FL-01", "FL-02", "FL-03", "FL-07"),
+    "back_pay": ("WH-04",),
+    "unlawful_deductions": ("WH-04",),
+    "injury_compensation": ("HS-01",),
+    "medical_costs": ("HS-01", "HS-02"),
+    "reinstatement": ("FA-01", "GR-03", "DI-01"),
+    "child_remediation": ("YS-01",),
+}
+
+
+def settling_remedy(finding: models.Finding, bundle: ContractFacts) -> dict[str, Any] | None:
+    """A remedy that settles the finding, or None: a remediation record at its facility, dated on or after the latest
+    evidence behind it, complete and verified independently of the supplier (``remedy_closed``), for this finding
+    (its `finding_ref` names the finding, its rule or its evidence) or, naming none, for the harm its kind repairs."""
+    if finding.observed_on is None:
+        return None
+    group = next((bundle.display[key].get("worker_group") for key in bundle.display
+                  if key[1] in finding.evidence_ids and bundle.display[key].get("worker_group")), None)
+    for fact in bundle.of_type("remediation"):
+        record = bundle.display[("remediation", fact["id"])]
+        if record.get("facility_id") != finding.facility_id or not record.get("remedy_closed") \
+                or record["date"] < finding.observed_on:
+            continue
+        ref = record.get("finding_ref")
+        if ref:
+            if ref == finding.key or ref in finding.evidence_ids or in_family(finding.rule_id, ref):
+                return record
+        elif any(in_family(finding.rule_id, f) for f in REMEDY_COVERS.get(record["kind"], ())) \
+                and (group is None or record.get("worker_group") in (None, group)):
+            return record
+    return None
+
+
 def closed_by(rule_id: str, facility_id: str | None, observed_on: dt.date | None,
               bundle: ContractFacts) -> dict[str, Any] | None:
     """The verified closure that covers a breach, or None: a corrective action for the rule's family at the facility
@@ -95,6 +131,17 @@ def closed_by(rule_id: str, facility_id: str | None, observed_on: dt.date | None
     if observed_on is None:
         return None
     return next((r for r in verified_closures(rule_id, facility_id, bundle) if r["completed_on"] >= observed_on), None)
+
+
+def settled(finding: models.Finding, bundle: ContractFacts) -> bool:
+    """Whether the harm a finding states is settled: a breach covered by a verified closure, or a breach (or a
+    request for the facts) whose harm a remedy verified independently has repaired in full. Settled findings are not
+    made, and later rules do not read them (FL-06 does not count a remedied indicator)."""
+    if finding.facility_id is None or finding.verdict not in ("breach", "insufficient_evidence"):
+        return False
+    if finding.verdict == "breach" and closed_by(finding.rule_id, finding.facility_id, finding.observed_on, bundle):
+        return True
+    return settling_remedy(finding, bundle) is not None
 
 
 #: How a finding resting on evidence not yet established says so, before the rule's own message.
@@ -342,16 +389,14 @@ class Evaluator:
     def findings(self, matches: Iterable[Match], bundle: ContractFacts, params: dict[str, dict[str, Any]],
                  sites: dict[str, Params] | None = None) -> list[models.Finding]:
         """The findings of `matches` on the contract of `bundle` (whose display records hold the records bound),
-        most serious first; each with the parameters of its facility (`sites`, else the contract's). A breach whose
-        evidence a verified closure covers (``closed_by``) is settled, not made."""
+        most serious first; each with the parameters of its facility (`sites`, else the contract's). A finding whose
+        harm a verified closure or remedy settles (``settled``) is not made."""
         def own(match: Match) -> dict[str, Any]:
             at = sites.get(facility_of(self._rules[match.rule_id], match, bundle) or "") if sites else None
             return (at or params)[match.rule_id]
 
         made = (self.finding(match, bundle, own(match)) for match in matches)
-        return sorted((f for f in made if not (f.verdict == "breach" and f.facility_id is not None
-                                               and closed_by(f.rule_id, f.facility_id, f.observed_on, bundle))),
-                      key=_finding_order)
+        return sorted((f for f in made if not settled(f, bundle)), key=_finding_order)
 
     # -- findings -----------------------------------------------------------------------------------------------------
 

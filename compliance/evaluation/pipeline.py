@@ -154,9 +154,9 @@ class GroupEvaluator:
         self.library = library
         self.evaluator = Evaluator(library, cross_check=cross_check, engine=engine)
         self.local = local_rules(library)
-        #: The evidence types the other rules (and repeat findings) read.
+        #: The evidence types the other rules (and repeat findings and settled findings) read.
         self.contract_types = sorted(relevance.types_read(
-            [r for r in library.rules if r.id not in self.local]) | {"corrective_action"})
+            [r for r in library.rules if r.id not in self.local]) | {"corrective_action", "remediation"})
 
     def evaluate(self, store: EvidenceReader, scope: RunScope, contract_ids: list[str], findings: bool = True
                  ) -> dict[str, ContractResult]:

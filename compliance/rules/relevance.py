@@ -462,6 +462,8 @@ class Reducer:
                 elif not use.distinct or fact.get(use.distinct) is not None:
                     group = tuple(repr(fact.get(g)) for g in use.group_by)
                     members.setdefault((use.rule_id, group), []).append(fact)
+            if kind == "remediation" and plan.closures and fact.get("remedy_closed"):
+                self._keep([fact])  # a remedy verified in full settles findings (``evaluation.contract.settled``)
             if kind == "corrective_action" and plan.closures:
                 group = tuple(fact.get(name) for name in REPEAT_KEY)
                 by_partition = self._repeat.setdefault(group, {})
