@@ -156,6 +156,8 @@ def test_operands_compile_to_engine_arithmetic():
         {"$lte": {"date": {"$sub": {"$l": {"$add": {"$l": {"u_a": "date"}, "$r": {"_p": "window_days"}}}, "$r": 2}}}},
         {"$lt": {"due_date": {"$sub": {"$l": {"_ev": "as_of"}, "$r": 3}}}},
         {"$gt": {"amount_due": {"_p": "limit"}}},
+        {"$ex": {"amount_due": 1}},  # a test of a field against another of the same fact: both must be present
+        {"$ex": {"amount_paid": 1}},
         {"$gte": {"amount_paid": {"$m": "amount_due"}}},
         {"$gte": {"due_date": epoch_day(dt.date(2024, 1, 5))}},  # dates are epoch days
         {"$gt": {"amount_paid": -1}},
