@@ -160,3 +160,17 @@ def test_upgrading_a_store_reads_stored_remedy_verifiers_as_codes_and_keeps_stor
     records = [models.EVIDENCE_ADAPTER.validate_python(p) for p in payloads.values()]
     assert {r.amount_paid for r in records} == {0.0}  # imported as 0: still 0, not unknown
     assert [r.remedy_complete for r in records] == [False] * 4
+
+
+def test_a_message_names_only_the_estimates_its_rule_reads():
+    from helpers import evidence, messages, run
+
+    record = evidence("workforce_composition", id="WC-1", date="2024-09-15", total_workers=1000, student_interns=250,
+                      dispatch_workers=0, interns_on_night_shift=12, estimated=["interns_on_night_shift"],
+                      estimate_basis="from worker interviews")
+    result = run([record])
+    [shares] = messages(result, "YS-04")  # reads the shares, not the night shifts
+    assert "estimated" not in shares
+    [nights] = messages(result, "YS-03")
+    assert nights.endswith("shows 12 interns on night shifts (estimated: interns on night shift - from worker "
+                           "interviews)."), nights

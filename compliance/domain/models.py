@@ -1045,8 +1045,9 @@ class WorkforceComposition(EvidenceBase):
     type: Literal["workforce_composition"] = "workforce_composition"
     total_workers: int | None = Field(default=None, gt=0, description="All workers, when counted")
     total_workers_band: str | None = Field(
-        default=None, description='All workers as a size band, when only that is known: "1000-4999", "1,000 to '
-        '4,999", "More than 10000", "1000+", "Less than 500"')
+        default=None, pattern=r"^[0-9A-Za-z ,+<>=\u2013-]{1,40}$",  # a size, not free text (nothing to mask)
+        description='All workers as a size band, when only that is known: "1000-4999", "1,000 to 4,999", "More '
+        'than 10000", "1000+", "Less than 500"')
     student_interns: int | None = Field(default=None, ge=0, description="Blank is unknown, not 0")
     dispatch_workers: int | None = Field(default=None, ge=0, description="Blank is unknown, not 0")
     max_intern_share_in_position: float | None = Field(

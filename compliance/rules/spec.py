@@ -492,14 +492,15 @@ def _names_read(tests: list[Test], own_alias: str | None) -> set[tuple[str, str]
     return out
 
 
-_FIELDS_READ: dict[int, dict[str, frozenset[str]]] = {}
+#: id(rule) -> (the rule, kept so that its id is not reused, and the fields it reads).
+_FIELDS_READ: dict[int, tuple[Rule, dict[str, frozenset[str]]]] = {}
 
 
 def fields_read(rule: Rule) -> dict[str, frozenset[str]]:
     """The fields of each matched fact that `rule` reads: in its conditions, its modifiers and its message."""
     cached = _FIELDS_READ.get(id(rule))
-    if cached is not None:
-        return cached
+    if cached is not None and cached[0] is rule:
+        return cached[1]
     pairs = set()
     for pattern in rule.when.match:
         pairs |= _names_read(walk_tests(pattern.where), pattern.as_)
@@ -517,7 +518,7 @@ def fields_read(rule: Rule) -> dict[str, frozenset[str]]:
         pass  # refused by validation; the message says so
     aliases = set(rule.aliases)
     out = {alias: frozenset(f for a, f in pairs if a == alias) for alias in aliases}
-    _FIELDS_READ[id(rule)] = out
+    _FIELDS_READ[id(rule)] = (rule, out)
     return out
 
 
