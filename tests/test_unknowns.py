@@ -174,3 +174,37 @@ def test_a_message_names_only_the_estimates_its_rule_reads():
     [nights] = messages(result, "YS-03")
     assert nights.endswith("shows 12 interns on night shifts (estimated: interns on night shift - from worker "
                            "interviews)."), nights
+
+
+@pytest.mark.parametrize("payload", [
+    {"type": "remediation", "kind": "back_pay", "due_date": "2024-11-15", "amount_due": 100.0, "amount_paid": 0.0,
+     "finding_ref": None, "confirmed_on": None, "currency": None, "workers_due": None, "workers_paid": None,
+     "verified_by": None},
+    {"type": "workforce_composition", "total_workers": 1000, "student_interns": 0, "dispatch_workers": 0,
+     "max_intern_share_in_position": None, "interns_on_night_shift": None, "intern_weekly_hours_max": None,
+     "internship_related_to_study": None, "intern_coercion": None},
+    {"type": "recruitment_fee", "worker_group": "wg_a", "n_workers": None, "median_fee": 0.0, "currency": None,
+     "legal_limit": None, "standard_applied": "zero_fee", "via_wage_deduction": None, "monthly_basic_wage": 300.0,
+     "loans_reported": None},
+    {"type": "age_verification", "workers_checked": 10, "legal_minimum_age": 15, "under_minimum_age": 0,
+     "youngest_age": None, "under_18_night_shift": None, "under_18_overtime": None,
+     "under_18_hazardous_work": None, "forged_documents": None},
+], ids=lambda p: p["type"])
+def test_a_payload_stored_before_the_new_fields_reads_as_it_did(payload: dict):
+    """Stored payloads keep working on both reading paths (the model, and the facts derived without it), and a 0
+    they stored stays 0."""
+    import datetime as dt
+
+    from compliance.domain import facts
+    from compliance.rules import relevance
+
+    stored = {"id": "OLD-1", "date": "2024-10-01", "facility_id": None, "contract_id": None, "source": None,
+              "sensitivity": "buyer_only", **payload}
+    as_of = dt.date(2025, 1, 31)
+    record = models.EVIDENCE_ADAPTER.validate_python(stored)
+    fact = relevance.fact_from_payload(stored, as_of)
+    expected = facts.normalise(models.known_on(record, as_of).model_dump())
+    common = set(models.EvidenceBase.model_fields)  # (defaults of the common fields are not this test's concern)
+    assert {k: v for k, v in fact.items() if k not in common} == {k: v for k, v in expected.items() if k not in common}
+    assert all(fact[name] == 0 for name in ("amount_paid", "student_interns", "median_fee", "under_minimum_age")
+               if name in payload)

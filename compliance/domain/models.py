@@ -810,7 +810,7 @@ class Remediation(EvidenceBase):
                     "closes it")
     @property
     def remedy_closed(self) -> bool:
-        return _remedy_complete(self) and self.verified_by in INDEPENDENT_VERIFIERS
+        return _remedy_complete(self) and getattr(self, "verified_by", None) in INDEPENDENT_VERIFIERS
 
     @property
     def amount_outstanding(self) -> float | None:
@@ -825,7 +825,7 @@ def _remedy_complete(record: Any) -> bool:
     amounts, workers = (record.amount_due, record.amount_paid), (record.workers_due, record.workers_paid)
     if any(due is not None and paid is not None and paid < due for due, paid in (amounts, workers)):
         return False
-    if record.completed_on is not None:
+    if getattr(record, "completed_on", None) is not None:  # (a payload stored before the field has none)
         return True
     # Paid in full by one count (the amount, or the workers) with no shortfall in the other: done. Nothing due
     # (an amount of 0, as stored records may hold) is settled.
@@ -911,7 +911,8 @@ class RecruitmentFee(EvidenceBase):
 
 def _fee_at_least(record: Any) -> float | None:
     """`RecruitmentFee.fee_at_least`, as a function of the record's fields (see `_remedy_complete`)."""
-    return max((fee for fee in (record.median_fee, record.average_fee) if fee is not None), default=None)
+    fees = (record.median_fee, getattr(record, "average_fee", None))  # (a payload stored before it has none)
+    return max((fee for fee in fees if fee is not None), default=None)
 
 
 class DocumentRetention(EvidenceBase):
@@ -1008,7 +1009,8 @@ def _total_bounds(record: Any) -> tuple[int | None, int | None]:
     of the record's fields, as computed fields are derived from stored payloads too (``rules.relevance``)."""
     if record.total_workers is not None:
         return record.total_workers, record.total_workers
-    return parse_workers(record.total_workers_band) if record.total_workers_band is not None else (None, None)
+    band = getattr(record, "total_workers_band", None)  # (a payload stored before the field has none)
+    return parse_workers(band) if band is not None else (None, None)
 
 
 def _share_bounds(part: int | None, low: int | None, high: int | None) -> tuple[float | None, float | None]:
