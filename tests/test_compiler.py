@@ -33,7 +33,9 @@ def as_one(parts: tuple[compiler.CompiledRuleset, ...]) -> compiler.CompiledRule
     """The library's rulesets (evidence, then findings) read together, for the checks that hold for every one."""
     return compiler.CompiledRuleset(
         {name: rule for part in parts for name, rule in part.definition.items()},
-        [f for part in parts for f in part.latest_flags], [w for part in parts for w in part.windows],
+        # a flag both rulesets read is prepared for each: read together, once
+        list({(f.fact, f.per): f for part in parts for f in part.latest_flags}.values()),
+        [w for part in parts for w in part.windows],
         [f for part in parts for f in part.keyword_flags], {k: v for part in parts for k, v in part.sizes.items()})
 
 
@@ -173,6 +175,8 @@ def test_operands_compile_to_engine_arithmetic():
         {"$lte": {"date": {"$sub": {"$l": {"$add": {"$l": {"u_a": "date"}, "$r": {"_p": "window_days"}}}, "$r": 2}}}},
         {"$lt": {"due_date": {"$sub": {"$l": {"_ev": "as_of"}, "$r": 3}}}},
         {"$gt": {"amount_due": {"_p": "limit"}}},
+        {"$ex": {"amount_due": 1}},  # a test of a field against another of the same fact: both must be present
+        {"$ex": {"amount_paid": 1}},
         {"$gte": {"amount_paid": {"$m": "amount_due"}}},
         {"$gte": {"due_date": epoch_day(dt.date(2024, 1, 5))}},  # dates are epoch days
         {"$gt": {"amount_paid": -1}},

@@ -140,9 +140,9 @@ def describe(number: int, finding: models.Finding, records: list[models.Evidence
         latest[(record.finding_ref, record.kind)] = record
     owed: dict[str, float] = {}
     for record in latest.values():
-        if record.amount_due > record.amount_paid:
+        if record.amount_outstanding:  # unknown amounts are left out, not counted as 0
             currency = record.currency or ""
-            owed[currency] = owed.get(currency, 0) + record.amount_due - record.amount_paid
+            owed[currency] = owed.get(currency, 0) + record.amount_outstanding
     harm = "; ".join(f"{amount:,.0f} {currency}".strip() for currency, amount in sorted(owed.items())) or None
     description = finding.title[0].upper() + finding.title[1:]
     if workers:

@@ -232,12 +232,13 @@ def outbound_harm(records: Iterable[models.EvidenceBase]) -> dict[str, Any]:
     unpaid = 0
     due: dt.date | None = None
     for record in latest.values():
-        if record.amount_due > record.amount_paid:
+        if record.amount_outstanding:  # unknown amounts are left out, not counted as 0
             currency = record.currency or ""
-            owed[currency] = owed.get(currency, 0) + record.amount_due - record.amount_paid
+            owed[currency] = owed.get(currency, 0) + record.amount_outstanding
         if record.workers_due is not None:
             unpaid += max(record.workers_due - (record.workers_paid or 0), 0)
-        due = max(due, record.due_date) if due else record.due_date
+        if record.due_date is not None:
+            due = max(due, record.due_date) if due else record.due_date
     outstanding = "; ".join(f"{amount:,.0f} {currency}".strip() for currency, amount in sorted(owed.items()))
     return {"outstanding": outstanding or None, "workers": outbound.workers_text(unpaid) if unpaid else None,
             "due": due}
@@ -250,7 +251,7 @@ def deadline(records: Iterable[models.EvidenceBase]) -> dt.date | None:
     for record in records:
         if isinstance(record, models.CorrectiveAction):
             dates.append(record.extended_to or record.due_date)
-        elif isinstance(record, models.Remediation):
+        elif isinstance(record, models.Remediation) and record.due_date is not None:
             dates.append(record.due_date)
         elif isinstance(record, models.Correspondence) and record.due_on:
             dates.append(record.due_on)

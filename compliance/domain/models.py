@@ -150,6 +150,21 @@ LinkSource = Literal["contractor_disclosure", "brand_supplier_list", "component_
 LINK_SOURCES: tuple[str, ...] = typing.get_args(LinkSource)
 UNCONFIRMED_LINK_SOURCES: frozenset[str] = frozenset({"research", "media"})
 
+#: Who verified that a remedy reached the workers (paid, reinstated...): the workers' side, a closure audit or an
+#: authority, or the supplier's side (its own word), or someone else.
+Verifier = Literal[
+    "worker_driven_monitoring", "monitoring_partner", "union", "workers", "worker_survey", "closure_audit",
+    "authority", "supplier", "contractor", "brand", "other",
+]
+#: The verifiers whose word closes a remedy: independent of the supplier (the supplier, the contractor or the
+#: brand verifying their own payment does not, nor an unnamed "other").
+INDEPENDENT_VERIFIERS: frozenset[str] = frozenset(typing.get_args(Verifier)) - {
+    "supplier", "contractor", "brand", "other"}
+
+#: The ISO 3166-1 code for an unknown country ("ZZ", user-assigned, the usual "unknown region"): a facility must
+#: have a country, and a sub-tier site named only by its product or region in a report has this one.
+UNKNOWN_COUNTRY = "ZZ"
+
 #: Other words for a field's values, by field (a word may mean one thing in one field and another elsewhere:
 #: "contractor" is a source of information from the supplier, but a verifier of its own).
 FIELD_ALIASES: dict[str, dict[str, str]] = {
@@ -180,6 +195,14 @@ FIELD_ALIASES: dict[str, dict[str, str]] = {
     },
     "activity": {"demonstration": "protest", "walkout": "strike", "work_stoppage": "strike", "sit_in": "protest",
                  "collective_complaint": "petition", "grievance": "complaint"},
+    "verified_by": {
+        "wdm": "worker_driven_monitoring", "worker_driven": "worker_driven_monitoring",
+        "independent_monitor": "monitoring_partner", "monitor": "monitoring_partner",
+        "electronics_watch": "monitoring_partner", "trade_union": "union", "worker_representatives": "workers",
+        "worker": "workers", "survey": "worker_survey", "audit": "closure_audit", "auditor": "closure_audit",
+        "labour_inspectorate": "authority", "labor_inspectorate": "authority", "government": "authority",
+        "factory": "supplier", "employer": "supplier", "reseller": "contractor",
+    },
     "agency_role": {
         "recruitment_agency": "recruiter", "recruitment_agent": "recruiter", "recruiting": "recruiter",
         "dispatch": "dispatch_employer", "dispatch_agency": "dispatch_employer", "employer": "dispatch_employer",
@@ -527,13 +550,43 @@ class Contract(_Model):
         return self
 
 
+_WORKERS_NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+)"
+_WORKER_FORMS: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(rf"^{_WORKERS_NUMBER}$"), lambda n: (n, n)),
+    (re.compile(rf"^{_WORKERS_NUMBER}\s*(?:-|\u2013|to)\s*{_WORKERS_NUMBER}$"), lambda lo, hi: (lo, hi)),
+    (re.compile(rf"^(?:less than|fewer than|under|<)\s*{_WORKERS_NUMBER}$"), lambda n: (None, n - 1)),
+    (re.compile(rf"^(?:up to|at most|<=)\s*{_WORKERS_NUMBER}$"), lambda n: (None, n)),
+    (re.compile(rf"^{_WORKERS_NUMBER}\s*\+$"), lambda n: (n, None)),
+    (re.compile(rf"^(?:at least|>=)\s*{_WORKERS_NUMBER}$"), lambda n: (n, None)),
+    (re.compile(rf"^(?:more than|over|>)\s*{_WORKERS_NUMBER}$"), lambda n: (n + 1, None)),
+]
+
+
+def parse_workers(cell: str) -> tuple[int | None, int | None]:
+    """(least, most) workers a size band allows, from "250", "1,001-5,000", "Less than 1000", "1000+" (the forms of
+    Open Supply Hub's number_of_workers); an open end is None, never 0. ValueError if it is not one of the forms."""
+    text = " ".join(cell.strip().lower().split())
+    for pattern, build in _WORKER_FORMS:
+        match = pattern.match(text)
+        if match:
+            low, high = build(*(int(g.replace(",", "")) for g in match.groups()))
+            if low is not None and high is not None and high < low:
+                raise ValueError(f"{cell!r} is a range whose end is below its start")
+            if high is not None and high < 0:
+                raise ValueError(f"{cell!r} leaves no possible number of workers")
+            return low, high
+    raise ValueError(f"cannot read {cell!r} as a number of workers; expected a number (250, 1,000), a range "
+                     "(1001-5000), 'Less than 1000' or '1000+'")
+
+
 class Facility(_Model):
     """A production site, identified by its Open Supply Hub OS ID or an internal FAC-... id."""
 
     id: FacilityId = Field(description="OS ID (15 characters, checked) or an internal id FAC-...")
     name: str
     address: str | None = None
-    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    country: str = Field(pattern=r"^[A-Z]{2}$", description=(
+        f"ISO 3166-1 alpha-2; {UNKNOWN_COUNTRY} when unknown (a sub-tier site a report does not name)"))
     parent_company: str | None = None
     risk_level: Literal["low", "medium", "high"] | None = Field(
         default=None, description="Internal risk profile (migrant, agency and intern shares, country risk, history)")
@@ -826,27 +879,79 @@ class Correspondence(EvidenceBase):
 
 
 class Remediation(EvidenceBase):
-    """Harm confirmed and quantified, and what has been paid to workers so far (as of `date`)."""
+    """Remedy owed to workers for confirmed harm, and how far it has reached them (as of `date`). Remedy is owed
+    before it is quantified: the amount and the due date are unknown until agreed, and some remedies are not money
+    (reinstatement, schooling for a child). The workers owed stay owed after they leave (`former_workers`)."""
 
     label: ClassVar[str] = "remediation reports"
     worker_event: ClassVar[bool] = False
     worker_count_fields: ClassVar[tuple[str, ...]] = ("workers_due",)
     template_code: ClassVar[str] = "REM"
+    #: The fields each computed field is worked out from (a message reading it says when they are estimated).
+    computed_from: ClassVar[dict[str, tuple[str, ...]]] = {
+        "remedy_complete": ("amount_due", "amount_paid", "workers_due", "workers_paid", "completed_on"),
+        "remedy_closed": ("amount_due", "amount_paid", "workers_due", "workers_paid", "completed_on")}
     template_hints: ClassVar[dict[str, Any]] = {
-        "finding_ref": "MF-TH-01", "kind": "fee_reimbursement", "confirmed_on": "2024-10-15",
-        "due_date": "2025-01-13", "amount_due": "62000000", "amount_paid": "41000000", "workers_due": "3100",
-        "workers_paid": "2060", "verified_by": "monitoring_partner", "source": "supplier"}
+        "finding_ref": "MF-TH-01", "kind": "fee_reimbursement", "worker_group": "wg_migrant_mm",
+        "former_workers": "true", "confirmed_on": "2024-10-15", "due_date": "2025-01-13", "amount_due": "62000000",
+        "amount_paid": "41000000", "workers_due": "3100", "workers_paid": "2060",
+        "verified_by": "monitoring_partner", "source": "supplier"}
     type: Literal["remediation"] = "remediation"
     finding_ref: str | None = None
-    kind: Literal["fee_reimbursement", "back_pay", "unlawful_deductions", "injury_compensation", "other"]
+    kind: Literal[
+        "fee_reimbursement", "back_pay", "unlawful_deductions", "compensation", "injury_compensation",
+        "medical_costs", "reinstatement", "return_travel", "child_remediation", "other",
+    ]
+    worker_group: str | None = Field(default=None, description="The workers owed (a group label)")
+    former_workers: bool | None = Field(
+        default=None, description="Workers who have left are among those owed: they are still owed")
     confirmed_on: dt.date | None = Field(default=None, description="When the liability was confirmed")
-    due_date: dt.date
-    amount_due: float = Field(ge=0)
-    amount_paid: float = Field(default=0, ge=0)
+    due_date: dt.date | None = Field(default=None, description="When the remedy is due, once agreed")
+    amount_due: float | None = Field(default=None, ge=0, description="Blank until the harm is quantified")
+    amount_paid: float | None = Field(default=None, ge=0, description="Paid so far; blank is unknown, not 0")
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     workers_due: int | None = Field(default=None, ge=0)
-    workers_paid: int | None = Field(default=None, ge=0)
-    verified_by: str | None = None
+    workers_paid: int | None = Field(default=None, ge=0, description="Workers who have received the remedy")
+    completed_on: dt.date | None = Field(
+        default=None, description="When the remedy reached every worker owed (for a remedy with no amount, e.g. "
+        "reinstatement or schooling)")
+    verified_by: Verifier | None = Field(
+        default=None, description="Who verified that workers received it: the workers' side, a closure audit or an "
+        "authority closes it; the supplier's own word does not")
+
+    # Computed fields read the record's fields only, through functions of the record: the store derives them from
+    # stored payloads without building the model (``rules.relevance``).
+
+    @computed_field(description="Whether the record shows the remedy complete: no shortfall on record, and paid in "
+                    "full by the amount or by the workers counted, or completed_on given")
+    @property
+    def remedy_complete(self) -> bool:
+        return _remedy_complete(self)
+
+    @computed_field(description="Whether the remedy is complete and verified independently of the supplier: what "
+                    "closes it")
+    @property
+    def remedy_closed(self) -> bool:
+        return _remedy_complete(self) and getattr(self, "verified_by", None) in INDEPENDENT_VERIFIERS
+
+    @property
+    def amount_outstanding(self) -> float | None:
+        """The amount still owed, when both the amount due and the amount paid are known (not a fact field)."""
+        if self.amount_due is None or self.amount_paid is None:
+            return None
+        return max(self.amount_due - self.amount_paid, 0)
+
+
+def _remedy_complete(record: Any) -> bool:
+    """Whether a remediation record shows the remedy complete (`Remediation.remedy_complete`)."""
+    amounts, workers = (record.amount_due, record.amount_paid), (record.workers_due, record.workers_paid)
+    if any(due is not None and paid is not None and paid < due for due, paid in (amounts, workers)):
+        return False
+    if getattr(record, "completed_on", None) is not None:  # (a payload stored before the field has none)
+        return True
+    # Paid in full by one count (the amount, or the workers) with no shortfall in the other: done. Nothing due
+    # (an amount of 0, as stored records may hold) is settled.
+    return any(due is not None and (paid is not None or due == 0) for due, paid in (amounts, workers))
 
 
 class ProtectedActivity(EvidenceBase):
@@ -886,20 +991,26 @@ class AdverseAction(EvidenceBase):
 
 
 class RecruitmentFee(EvidenceBase):
-    """Recruitment fees a worker group paid, against the zero-fee standard or the legal limit."""
+    """Recruitment fees a worker group paid, against the zero-fee standard or the legal limit. Reports give a median
+    or only an average; a fee not given is unknown (not 0: a record of workers who paid nothing says 0)."""
 
     label: ClassVar[str] = "information received"
     worker_event: ClassVar[bool] = True
     worker_count_fields: ClassVar[tuple[str, ...]] = ("n_workers",)
     template_code: ClassVar[str] = "RF"
+    computed_from: ClassVar[dict[str, tuple[str, ...]]] = {
+        "fee_at_least": ("median_fee", "average_fee"),
+        "fee_months_of_wage": ("median_fee", "average_fee", "monthly_basic_wage")}
     template_hints: ClassVar[dict[str, Any]] = {
-        "n_workers": "3100", "median_fee": "20000", "legal_limit": "3200", "standard_applied": "zero_fee",
-        "via_wage_deduction": "false", "monthly_basic_wage": "9900", "loans_reported": "true",
-        "origin_country": "MM", "agency": "Example Manpower Services Co., Ltd.", "agency_role": "recruiter"}
+        "n_workers": "3100", "median_fee": "20000", "average_fee": "21500", "legal_limit": "3200",
+        "standard_applied": "zero_fee", "via_wage_deduction": "false", "monthly_basic_wage": "9900",
+        "loans_reported": "true", "origin_country": "MM", "agency": "Example Manpower Services Co., Ltd.",
+        "agency_role": "recruiter"}
     type: Literal["recruitment_fee"] = "recruitment_fee"
     worker_group: str
     n_workers: int | None = Field(default=None, ge=0)
-    median_fee: float = Field(ge=0)
+    median_fee: float | None = Field(default=None, ge=0, description="The median fee paid, when known")
+    average_fee: float | None = Field(default=None, ge=0, description="The average (mean) fee, when reported")
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     legal_limit: float | None = Field(
         default=None, ge=0, description="The legal cap on the fee; when left out, the jurisdiction pack of the "
@@ -911,12 +1022,25 @@ class RecruitmentFee(EvidenceBase):
     monthly_basic_wage: float | None = Field(default=None, gt=0, description="In the fee's currency")
     loans_reported: bool | None = Field(default=None, description="Workers report loans taken to pay the fee")
 
-    @computed_field(description="Median fee in months of basic wage (debt-bondage indicator), when the wage is known")
+    @computed_field(description="A fee some worker paid at least: the larger of the median and the average given "
+                    "(each is at most the highest fee paid), unknown when neither is")
+    @property
+    def fee_at_least(self) -> float | None:
+        return _fee_at_least(self)
+
+    @computed_field(description="fee_at_least in months of basic wage (debt-bondage indicator), when the wage is known")
     @property
     def fee_months_of_wage(self) -> float | None:
-        if self.monthly_basic_wage is None:
+        fee = _fee_at_least(self)
+        if self.monthly_basic_wage is None or fee is None:
             return None
-        return round(self.median_fee / self.monthly_basic_wage, 4)
+        return round(fee / self.monthly_basic_wage, 4)
+
+
+def _fee_at_least(record: Any) -> float | None:
+    """`RecruitmentFee.fee_at_least`, as a function of the record's fields (see `_remedy_complete`)."""
+    fees = (record.median_fee, getattr(record, "average_fee", None))  # (a payload stored before it has none)
+    return max((fee for fee in fees if fee is not None), default=None)
 
 
 class DocumentRetention(EvidenceBase):
@@ -1008,21 +1132,54 @@ class ExternalSignal(EvidenceBase):
         default="alleged", description="A published report is an allegation until verified (confirmed)")
 
 
+def _total_bounds(record: Any) -> tuple[int | None, int | None]:
+    """The least and the most workers a workforce record allows: its count, else its size band's bounds. A function
+    of the record's fields, as computed fields are derived from stored payloads too (``rules.relevance``)."""
+    if record.total_workers is not None:
+        return record.total_workers, record.total_workers
+    band = getattr(record, "total_workers_band", None)  # (a payload stored before the field has none)
+    return parse_workers(band) if band is not None else (None, None)
+
+
+def _share_bounds(part: int | None, low: int | None, high: int | None) -> tuple[float | None, float | None]:
+    """The least and the most `part` can be as a share of a total known to lie between `low` and `high` (either may
+    be unknown); (None, None) when `part` is unknown. Nothing is a share of 0 whatever the total."""
+    if part is None:
+        return None, None
+    if part == 0:
+        return 0.0, 0.0
+    return (None if high is None else round(part / max(high, part), 4),
+            None if low is None else round(part / max(low, part), 4))
+
+
 class WorkforceComposition(EvidenceBase):
-    """Who works at a facility on `date`: totals, student interns and dispatch (agency) workers."""
+    """Who works at a facility on `date`: totals, student interns and dispatch (agency) workers. A count not given
+    is unknown, never 0; a total known only as a size band ("1,000-4,999") is given as its bounds."""
 
     validity_days: ClassVar[int | None] = 365
     label: ClassVar[str] = "information received"
     worker_event: ClassVar[bool] = False
     template_code: ClassVar[str] = "WC"
+    computed_from: ClassVar[dict[str, tuple[str, ...]]] = {
+        "total_workers_min": ("total_workers", "total_workers_band"),
+        "total_workers_max": ("total_workers", "total_workers_band"),
+        "intern_share": ("student_interns", "total_workers", "total_workers_band"),
+        "intern_share_at_most": ("student_interns", "total_workers", "total_workers_band"),
+        "dispatch_share": ("dispatch_workers", "total_workers", "total_workers_band"),
+        "dispatch_share_at_most": ("dispatch_workers", "total_workers", "total_workers_band")}
     template_hints: ClassVar[dict[str, Any]] = {
-        "total_workers": "3200", "student_interns": "290", "dispatch_workers": "310",
-        "max_intern_share_in_position": "0.18", "interns_on_night_shift": "0", "intern_weekly_hours_max": "40",
-        "internship_related_to_study": "true", "intern_coercion": "false", "source": "social_audit"}
+        "total_workers": "3200", "total_workers_band": "1000-4999", "student_interns": "290",
+        "dispatch_workers": "310", "max_intern_share_in_position": "0.18", "interns_on_night_shift": "0",
+        "intern_weekly_hours_max": "40", "internship_related_to_study": "true", "intern_coercion": "false",
+        "source": "social_audit"}
     type: Literal["workforce_composition"] = "workforce_composition"
-    total_workers: int = Field(gt=0)
-    student_interns: int = Field(default=0, ge=0)
-    dispatch_workers: int = Field(default=0, ge=0)
+    total_workers: int | None = Field(default=None, gt=0, description="All workers, when counted")
+    total_workers_band: str | None = Field(
+        default=None, pattern=r"^[0-9A-Za-z ,+<>=\u2013-]{1,40}$",  # a size, not free text (nothing to mask)
+        description='All workers as a size band, when only that is known: "1000-4999", "1,000 to 4,999", "More '
+        'than 10000", "1000+", "Less than 500"')
+    student_interns: int | None = Field(default=None, ge=0, description="Blank is unknown, not 0")
+    dispatch_workers: int | None = Field(default=None, ge=0, description="Blank is unknown, not 0")
     max_intern_share_in_position: float | None = Field(
         default=None, ge=0, le=1, description="Highest share of interns in any one position or line")
     interns_on_night_shift: int | None = Field(default=None, ge=0)
@@ -1031,15 +1188,55 @@ class WorkforceComposition(EvidenceBase):
     intern_coercion: bool | None = Field(
         default=None, description="Interns kept at work under threat, e.g. diploma or credits withheld")
 
-    @computed_field(description="Student interns as a share of all workers")
-    @property
-    def intern_share(self) -> float:
-        return round(self.student_interns / self.total_workers, 4)
+    @field_validator("total_workers_band")
+    @classmethod
+    def _readable_band(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_workers(value)  # a band that does not read is a problem at its field
+        return value
 
-    @computed_field(description="Dispatch (agency) workers as a share of all workers")
+    @model_validator(mode="after")
+    def _band_holds_total(self) -> WorkforceComposition:
+        total, band = self.total_workers, self.total_workers_band
+        if total is not None and band is not None:
+            low, high = parse_workers(band)
+            if not (low or 0) <= total <= (high or total):
+                raise ValueError(f"total_workers ({total}) lies outside total_workers_band ({band})")
+        return self
+
+    @computed_field(description="The least the total can be: total_workers, else the band's lower bound")
     @property
-    def dispatch_share(self) -> float:
-        return round(self.dispatch_workers / self.total_workers, 4)
+    def total_workers_min(self) -> int | None:
+        return _total_bounds(self)[0]
+
+    @computed_field(description="The most the total can be: total_workers, else the band's upper bound")
+    @property
+    def total_workers_max(self) -> int | None:
+        return _total_bounds(self)[1]
+
+    # With a size band a share is known only within bounds: the share (what the limits are tested on, so that a
+    # breach is certain) is the least it can be, of the band's upper bound; `..._at_most` is the most, of its lower
+    # bound. With a counted total both are the share.
+
+    @computed_field(description="Student interns as a share of all workers; with a size band, the least it can be")
+    @property
+    def intern_share(self) -> float | None:
+        return _share_bounds(self.student_interns, *_total_bounds(self))[0]
+
+    @computed_field(description="The most the interns' share can be: of the size band's lower bound")
+    @property
+    def intern_share_at_most(self) -> float | None:
+        return _share_bounds(self.student_interns, *_total_bounds(self))[1]
+
+    @computed_field(description="Dispatch (agency) workers as a share of all workers; with a size band, the least")
+    @property
+    def dispatch_share(self) -> float | None:
+        return _share_bounds(self.dispatch_workers, *_total_bounds(self))[0]
+
+    @computed_field(description="The most the dispatch workers' share can be: of the size band's lower bound")
+    @property
+    def dispatch_share_at_most(self) -> float | None:
+        return _share_bounds(self.dispatch_workers, *_total_bounds(self))[1]
 
 
 class AgeVerification(EvidenceBase):
@@ -1058,7 +1255,8 @@ class AgeVerification(EvidenceBase):
     type: Literal["age_verification"] = "age_verification"
     workers_checked: int | None = Field(default=None, ge=0)
     legal_minimum_age: int = Field(default=15, ge=14, le=18, description="15 under ILO C138, or the higher national age")
-    under_minimum_age: int = Field(default=0, ge=0, description="Workers found below the legal minimum age")
+    under_minimum_age: int | None = Field(
+        default=None, ge=0, description="Workers found below the legal minimum age; blank is unknown, not 0")
     youngest_age: int | None = Field(default=None, ge=5, le=18)
     under_18_night_shift: int | None = Field(default=None, ge=0)
     under_18_overtime: int | None = Field(default=None, ge=0)
@@ -1121,6 +1319,7 @@ class WageRecord(EvidenceBase):
     worker_event: ClassVar[bool] = False
     worker_count_fields: ClassVar[tuple[str, ...]] = ("n_workers",)
     template_code: ClassVar[str] = "WR"
+    computed_from: ClassVar[dict[str, tuple[str, ...]]] = {"days_late": ("paid_on", "period_end")}
     template_hints: ClassVar[dict[str, Any]] = {
         "date": "2025-03-14", "period_end": "2025-02-28", "paid_on": "2025-03-12", "n_workers": "85",
         "underpayment_amount": "0", "unlawful_deductions": "false", "payslips_transparent": "true"}

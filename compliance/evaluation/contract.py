@@ -501,6 +501,8 @@ class Evaluator:
             template = self._templates[rule.then.message] = self._environment.from_string(rule.then.message)
         try:
             text = " ".join(template.render(context).split())
+            if note := spec.estimate_note(rule, context):  # estimated values say so, whatever the rule
+                text = f"{text[:-1]} {note}." if text.endswith(".") else f"{text} {note}"
             return text[:1].upper() + text[1:]
         except Exception as error:  # noqa: BLE001 - a message must never lose the finding itself
             return f"{rule.title} (the rule's message could not be written: {error})"

@@ -40,7 +40,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from compliance.domain import models
 from compliance.domain.models import FPRW, Severity
 from compliance.domain.vocabulary import did_you_mean  # noqa: F401 - the rule language's did-you-mean, re-exported
-from compliance.rules.grammar import Test, TestField
+from compliance.rules.grammar import Name, Test, TestField
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Conditions, patterns and rules
@@ -473,3 +473,70 @@ def message_problems(rule: Rule, loc: tuple[str | int, ...]) -> list[SpecProblem
             problems.append(SpecProblem(where, f'line {node.lineno} of the message: the filter "{node.name}" is not '
                                         f"allowed in a message{did_you_mean(node.name, MESSAGE_FILTERS)}"))
     return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Estimated values
+
+
+def _names_read(tests: list[Test], own_alias: str | None) -> set[tuple[str, str]]:
+    """(alias, field) pairs that `tests` read: their own field (of `own_alias`) and the fields of other aliases."""
+    out = set()
+    for test in tests:
+        if own_alias is not None:
+            out.add((own_alias, test.field))
+        if test.operand is not None:
+            for name in [test.operand.base] + [term for _, term in test.operand.offsets]:
+                if isinstance(name, Name) and name.alias is not None:
+                    out.add((name.alias, name.field or ""))
+    return out
+
+
+#: id(rule) -> (the rule, kept so that its id is not reused, and the fields it reads).
+_FIELDS_READ: dict[int, tuple[Rule, dict[str, frozenset[str]]]] = {}
+
+
+def fields_read(rule: Rule) -> dict[str, frozenset[str]]:
+    """The fields of each matched fact that `rule` reads: in its conditions, its modifiers and its message."""
+    cached = _FIELDS_READ.get(id(rule))
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    pairs = set()
+    for pattern in rule.when.match:
+        pairs |= _names_read(walk_tests(pattern.where), pattern.as_)
+    for absent in rule.when.absent:
+        pairs |= _names_read(walk_tests(absent.where), None)
+    for modifier in rule.then.modifiers:
+        pairs |= _names_read(walk_tests(modifier.where), modifier.alias)
+        if modifier.exists is not None:
+            pairs |= _names_read(walk_tests(modifier.exists.where), None)
+    try:
+        parsed = message_environment().parse(rule.then.message)
+        pairs |= {(node.node.name, node.attr) for node in parsed.find_all(jinja2.nodes.Getattr)
+                  if isinstance(node.node, jinja2.nodes.Name)}
+    except jinja2.TemplateSyntaxError:
+        pass  # refused by validation; the message says so
+    aliases = set(rule.aliases)
+    out = {alias: frozenset(f for a, f in pairs if a == alias) for alias in aliases}
+    _FIELDS_READ[id(rule)] = (rule, out)
+    return out
+
+
+def estimate_note(rule: Rule, context: dict[str, Any]) -> str:
+    """" (estimated: total workers - <basis>)" for each matched record whose estimated fields the rule reads (a
+    computed field counts as estimated when a field it is computed from is), or "". Every finding message gets it
+    (``evaluation.contract``), so that no rule has to say it."""
+    notes = []
+    for alias, read in fields_read(rule).items():
+        record = context.get(alias)
+        if not isinstance(record, dict) or not record.get("estimated"):
+            continue
+        cls = models.EVIDENCE_TYPES.get(record.get("type", ""))
+        derived = getattr(cls, "computed_from", {})
+        estimated = set(record["estimated"])
+        fields = sorted(estimated & {source for name in read for source in (name, *derived.get(name, ()))})
+        if fields:
+            basis = record.get("estimate_basis")
+            notes.append(f"(estimated: {', '.join(f.replace('_', ' ') for f in fields)}"
+                         f"{' - ' + basis if basis else ''})")
+    return " ".join(notes)

@@ -89,32 +89,8 @@ def header_problems(fieldnames: Iterable[str | None]) -> list[tuple[str, str]]:
     return out
 
 
-_NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+)"
-_WORKER_FORMS: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(rf"^{_NUMBER}$"), lambda n: (n, n)),
-    (re.compile(rf"^{_NUMBER}\s*(?:-|\u2013|to)\s*{_NUMBER}$"), lambda lo, hi: (lo, hi)),
-    (re.compile(rf"^(?:less than|fewer than|under|<)\s*{_NUMBER}$"), lambda n: (None, n - 1)),
-    (re.compile(rf"^(?:up to|at most|<=)\s*{_NUMBER}$"), lambda n: (None, n)),
-    (re.compile(rf"^{_NUMBER}\s*\+$"), lambda n: (n, None)),
-    (re.compile(rf"^(?:at least|>=)\s*{_NUMBER}$"), lambda n: (n, None)),
-    (re.compile(rf"^(?:more than|over|>)\s*{_NUMBER}$"), lambda n: (n + 1, None)),
-]
-
-
-def parse_workers(cell: str) -> tuple[int | None, int | None]:
-    """(workers_min, workers_max) from an OS Hub number_of_workers cell; ValueError if it is not one of the forms."""
-    text = " ".join(cell.strip().lower().split())
-    for pattern, build in _WORKER_FORMS:
-        match = pattern.match(text)
-        if match:
-            low, high = build(*(int(g.replace(",", "")) for g in match.groups()))
-            if low is not None and high is not None and high < low:
-                raise ValueError(f"{cell!r} is a range whose end is below its start")
-            if high is not None and high < 0:
-                raise ValueError(f"{cell!r} leaves no possible number of workers")
-            return low, high
-    raise ValueError(f"cannot read {cell!r} as a number of workers; expected a number (250, 1,000), a range "
-                     "(1001-5000), 'Less than 1000' or '1000+'")
+#: Read here and by workforce records' size bands (one reading of "1001-5000" everywhere).
+parse_workers = models.parse_workers
 
 
 def facility_from_oshub_row(row: dict[str, str]) -> dict[str, Any]:
