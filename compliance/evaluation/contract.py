@@ -133,6 +133,18 @@ def closed_by(rule_id: str, facility_id: str | None, observed_on: dt.date | None
     return next((r for r in verified_closures(rule_id, facility_id, bundle) if r["completed_on"] >= observed_on), None)
 
 
+#: The parameter of an event rule that says how far back its events make findings (in days).
+LOOK_BACK = "look_back_days"
+
+
+def within_look_back(finding: models.Finding, params: dict[str, Any]) -> bool:
+    """Whether the latest evidence behind a finding is within its rule's look-back horizon (``look_back_days``, for
+    rules about events): an older event no longer makes the finding. Unremedied harm it caused stays GR-04's, which
+    reads the remedy owed; a remedied one no longer stands against a renewal."""
+    days = params.get(LOOK_BACK)
+    return days is None or finding.observed_on is None or (finding.as_of - finding.observed_on).days <= days
+
+
 def settled(finding: models.Finding, bundle: ContractFacts) -> bool:
     """Whether the harm a finding states is settled: a breach covered by a verified closure, or a breach (or a
     request for the facts) whose harm a remedy verified independently has repaired in full. Settled findings are not
@@ -395,8 +407,8 @@ class Evaluator:
             at = sites.get(facility_of(self._rules[match.rule_id], match, bundle) or "") if sites else None
             return (at or params)[match.rule_id]
 
-        made = (self.finding(match, bundle, own(match)) for match in matches)
-        return sorted((f for f in made if not settled(f, bundle)), key=_finding_order)
+        made = ((self.finding(match, bundle, own(match)), own(match)) for match in matches)
+        return sorted((f for f, p in made if within_look_back(f, p) and not settled(f, bundle)), key=_finding_order)
 
     # -- findings -----------------------------------------------------------------------------------------------------
 
