@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from helpers import CONTRACTS, FACILITIES
 
 from compliance.cli import cli
-from compliance.domain import models
+from compliance.domain import facts, models
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")
@@ -196,3 +196,28 @@ evidence:
     assert "2 evidence records added" in output
     history = cli_run(store, "evidence", "history", "AF-9").output
     assert f"facility_id: {SITE}" in history and "source: ngo" in history and "date_precision: year" in history
+
+
+@pytest.mark.parametrize("type_name", sorted(models.EVIDENCE_TYPES))
+def test_a_record_stored_before_verification_and_date_precision_existed_reads_as_confirmed_and_to_the_day(
+        type_name: str):
+    """Stores made before this release hold payloads without the new fields: validation reads them as confirmed,
+    dated to the day, estimated nowhere; the run's fast path over stored payloads must read them alike."""
+    from compliance.rules import relevance
+    from compliance.sources import evidence_template
+    from compliance.sources.intake import Options, prepare
+    from compliance.store.evidence import evidence_payload
+
+    example = {**{k: v for k, v in evidence_template.example_row(type_name).items() if v != ""},
+               "id": "STORED-1"}  # not skipped as an example row
+    row = prepare(2, example, Options(), lambda value, *_: "wp_x", set())
+    assert row.record is not None, row.problems
+    stored = evidence_payload(row.record)
+    old = {k: v for k, v in stored.items()
+           if k not in {"verification", "date_precision", "estimated", "estimate_basis", "agency", "agency_role"}}
+    record = models.EVIDENCE_ADAPTER.validate_python(old)
+    assert (record.verification, record.date_precision, record.estimated) == (
+        "alleged" if type_name == "external_signal" else "confirmed", "day", [])
+    as_of = record.date + dt.timedelta(days=30)
+    assert relevance.fact_from_payload(old, as_of) == facts.normalise(models.known_on(record, as_of).model_dump())
+

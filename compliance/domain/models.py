@@ -1591,6 +1591,12 @@ def known_on(record: EvidenceBase, as_of: dt.date) -> EvidenceBase:
     return record.model_copy(update=later) if later else record
 
 
+def stored_default(info: Any) -> Any:
+    """A field's default as a stored payload holds it (JSON: an enumeration's value, a copy of a list)."""
+    value = info.get_default(call_default_factory=True)
+    return value.value if isinstance(value, enum.Enum) else value
+
+
 def counts(record: EvidenceBase | dict[str, Any]) -> bool:
     """Whether a record counts as evidence at all: a withdrawn record (retracted by whoever reported it) does not."""
     verification = record.get("verification") if isinstance(record, dict) else record.verification

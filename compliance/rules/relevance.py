@@ -52,6 +52,11 @@ _DATE_FIELDS = {name: frozenset(models.date_fields(name)) for name in models.EVI
 _COMPUTED = {name: [(field_name, getattr(cls, field_name).fget) for field_name in cls.model_computed_fields]
              for name, cls in models.EVIDENCE_TYPES.items()}
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+#: Each type's fields with their defaults as stored (JSON): a payload stored before a field existed lacks it, and
+#: validation would give it its default.
+_STORED_DEFAULTS = {name: {n: models.stored_default(info) for n, info in cls.model_fields.items()
+                           if not info.is_required()}
+                    for name, cls in models.EVIDENCE_TYPES.items()}
 
 
 def fact_from_payload(payload: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
@@ -60,6 +65,9 @@ def fact_from_payload(payload: dict[str, Any], as_of: dt.date) -> dict[str, Any]
     after `as_of` unknown, computed fields derived, missing values left out. Stored payloads were validated on
     import, so this skips validation (the tests compare the two on every type)."""
     kind = payload["type"]
+    defaults = _STORED_DEFAULTS[kind]
+    if not defaults.keys() <= payload.keys():  # stored before some field existed: as validation would read it
+        payload = {**defaults, **payload}
     dates = _DATE_FIELDS[kind]
     later = [name for name in models.event_date_fields(kind) if payload.get(name) is not None
              and dt.date.fromisoformat(payload[name]) > as_of]
