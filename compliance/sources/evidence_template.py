@@ -68,7 +68,9 @@ _GENERIC_HINTS: dict[str, Any] = {
     "source": "worker_driven_monitoring", "worker_group": "wg_migrant_MM_2024", "currency": "THB",
     "subject": "wp_3c9e", "complainant": "wp_3c9e", "contract_id": "",
     # Most records name no agency: the example leaves both empty unless its type's hints name one.
-    "agency": "", "agency_role": ""}
+    "agency": "", "agency_role": "",
+    # Most values are not estimates; the precision follows from the date written (2016-10 is a month).
+    "estimated": "", "estimate_basis": "", "date_precision": ""}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
