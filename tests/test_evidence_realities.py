@@ -76,6 +76,7 @@ def test_an_allegation_asks_for_verification_and_its_confirmation_is_the_same_fi
     alleged = only(check(store, "2025-01-31"), "DI-01-WDM")
     assert (alleged["verdict"], alleged["severity"], alleged["letter_type"]) == ("alleged", "major", "L1")
     assert alleged["message"].startswith("Alleged, not yet verified: worker-driven monitoring reported on 2024-10 ")
+    assert ["account of what is alleged" in action for action in alleged["required_actions"]] == [True]
     # The supplier denies it and nobody has verified it independently: disputed, never a breach.
     add(store, tmp_path, "denied.yaml", REPORT.replace("VERIFICATION", "Denied by supplier"))
     disputed = only(check(store, "2025-01-31"), "DI-01-WDM")
@@ -84,6 +85,7 @@ def test_an_allegation_asks_for_verification_and_its_confirmation_is_the_same_fi
     add(store, tmp_path, "verified.yaml", REPORT.replace("VERIFICATION", "verified"))
     breach = only(check(store, "2025-01-31"), "DI-01-WDM")
     assert (breach["key"], breach["verdict"], breach["letter_type"]) == (alleged["key"], "breach", "L2")
+    assert any("withdraw the discriminatory criterion" in action for action in breach["required_actions"])
     # Withdrawn by whoever reported it: it counts for nothing.
     add(store, tmp_path, "withdrawn.yaml", REPORT.replace("VERIFICATION", "withdrawn"))
     assert [f for f in check(store, "2025-01-31") if f["rule_id"].startswith("DI-01")] == []

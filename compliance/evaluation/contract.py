@@ -161,6 +161,13 @@ UNVERIFIED_PREFIX = {
     "alleged": "Alleged, not yet verified:",
     "disputed": "Disputed by the supplier, not verified independently:",
 }
+#: What the contractor is asked while a finding is not established: the facts, not yet the remedy of a breach.
+VERIFICATION_ACTIONS = {
+    "alleged": ["Within 14 days, give the facility's account of what is alleged, with its documents (records, payslips, "
+                "policies), and allow the independent monitor to verify it with the workers."],
+    "disputed": ["Within 30 days, allow the independent monitor to verify the facts with the workers, and give the "
+                 "documents on which the supplier's denial rests."],
+}
 
 
 def established(verdict: str, verifications: set[str]) -> str:
@@ -481,7 +488,8 @@ class Evaluator:
             message=message,
             evidence_ids=sorted(evidence_ids),
             observed_on=observed_on,
-            required_actions=rule.then.required_actions,
+            required_actions=(VERIFICATION_ACTIONS[verdict] if verdict != rule.then.verdict
+                              else rule.then.required_actions),
             buyer_actions=rule.then.buyer_actions,
             letter_type=rule.then.letter if verdict == rule.then.verdict else "L1",
             verdict=verdict,
