@@ -106,12 +106,14 @@ def settling_remedy(finding: models.Finding, bundle: ContractFacts) -> dict[str,
     (its `finding_ref` names the finding, its rule or its evidence) or, naming none, for the harm its kind repairs."""
     if finding.observed_on is None:
         return None
+    remedies = [bundle.display[("remediation", fact["id"])] for fact in bundle.of_type("remediation")
+                if fact.get("remedy_closed") and fact.get("facility_id") == finding.facility_id]
+    if not remedies:  # the common case, decided without reading the finding's evidence
+        return None
     group = next((bundle.display[key].get("worker_group") for key in bundle.display
                   if key[1] in finding.evidence_ids and bundle.display[key].get("worker_group")), None)
-    for fact in bundle.of_type("remediation"):
-        record = bundle.display[("remediation", fact["id"])]
-        if record.get("facility_id") != finding.facility_id or not record.get("remedy_closed") \
-                or record["date"] < finding.observed_on:
+    for record in remedies:
+        if record["date"] < finding.observed_on:
             continue
         ref = record.get("finding_ref")
         if ref:
