@@ -295,7 +295,7 @@ def test_ordinary_text_survives(runner: CliRunner, seeded: str, tmp_path: Path):
          "classification": "minor", "audit_id": "VAP-2025-0113", "summary": summary,
          "source": "Social audit", "worker_name": "Somchai Jaidee"},
         {"type": "correspondence", "id": "COR-1", "contract_id": "K1", "date": "2025-05-12", "kind": "other",
-         "sender": "University of Exampleshire", "subject_matter": "PO-2025-00123, order 4500012345",
+         "sender": "University of Exampleshire", "recipient": "Sales desk, PO-2025-00123, order 4500012345",
          "model": "NB-450 G9"}]))
     result = invoke(runner, seeded, "import", "evidence", str(path))
     assert result.exit_code == 0, result.output
@@ -306,7 +306,7 @@ def test_ordinary_text_survives(runner: CliRunner, seeded: str, tmp_path: Path):
         store.close()
     assert records["AF-1"].summary == summary  # type: ignore[attr-defined]
     assert records["AF-1"].source == "social_audit" and records["AF-1"].audit_id == "VAP-2025-0113"
-    assert records["COR-1"].subject_matter == "PO-2025-00123, order 4500012345"  # type: ignore[attr-defined]
+    assert records["COR-1"].recipient == "Sales desk, PO-2025-00123, order 4500012345"  # type: ignore[attr-defined]
 
 
 def test_an_employee_number_of_digits_is_masked_in_text_but_does_not_refuse_record_numbers(
