@@ -549,3 +549,21 @@ def test_upgrading_a_store_reads_its_stored_sources_as_codes(store_url: str):
     assert {i: p["source"] for i, p in payloads.items()} == {
         "E-1": "worker_driven_monitoring", "E-2": "other", "E-3": "social_audit", "E-4": None}
     assert all(h == json_hash(payloads[i]) for i, _p, h in rows)
+
+
+def test_an_employee_number_sharing_characters_with_the_site_code_does_not_refuse_the_facility_id(
+        runner: CliRunner, seeded: str, tmp_path: Path):
+    """Employee numbers often carry the site's code; the record's facility id names a facility of the store, not a
+    worker, and is not refused for it (the employee number itself becomes the pseudonym)."""
+    plant = PLANTS["TH"]
+    path = write(tmp_path, "pa.csv", "type,id,facility_id,date,activity,employee_number,source\n"
+                 f"protected_activity,PA-1,{plant},2025-05-12,complaint,TH-E-{plant[-6:-1]}-0012,ngo report\n")
+    result = invoke(runner, seeded, "import", "evidence", str(path))
+    assert result.exit_code == 0, result.output
+    store = Store(seeded)
+    try:
+        record = store.evidence_records(["PA-1"])["PA-1"]
+    finally:
+        store.close()
+    assert record.facility_id == plant and record.source == "ngo"
+    assert record.subject.startswith("wp_") and plant[-6:-1] not in record.subject  # type: ignore[attr-defined]

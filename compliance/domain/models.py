@@ -175,7 +175,8 @@ FIELD_ALIASES: dict[str, dict[str, str]] = {
         "grievance_mechanism": "grievance", "hotline": "grievance", "worker_hotline": "grievance",
         "audit": "social_audit", "third_party_audit": "social_audit", "rba_audit": "social_audit",
         "rba_vap": "social_audit", "contractor": "supplier", "reseller": "supplier", "media_report": "media",
-        "press": "media", "news": "media", "civil_society": "ngo", "trade_union": "union", "government": "authority",
+        "press": "media", "news": "media", "civil_society": "ngo", "ngo_report": "ngo", "trade_union": "union",
+        "government": "authority",
         "labour_inspectorate": "authority", "labor_inspectorate": "authority",
         # a production link's source (LinkSource): an alias reads only as a value of the field it is read for
         "disclosure": "contractor_disclosure", "supplier_disclosure": "contractor_disclosure",

@@ -460,6 +460,11 @@ def _masked(value: Any, mask: Callable[[str], str]) -> Any:
     return value
 
 
+#: Identifier fields that reference a facility or a contract of the store (an OS ID, a contract id): a worker's
+#: employee number may share characters with a site code, which does not make the site's id a worker's.
+REFERENCES = frozenset({"facility_id", "contract_id"})
+
+
 def _protect(data: dict[str, Any], cls: type[models.EvidenceBase] | None, identities: Identities,
              region: str | None, own: Names) -> list[FieldProblem]:
     """Mask the identities in the row's free text, and refuse identifiers that carry one (masked in `data`, so the
@@ -470,6 +475,8 @@ def _protect(data: dict[str, Any], cls: type[models.EvidenceBase] | None, identi
     for name, value in data.items():
         if name in person or value is None or text_fields is not None and name in _codes_of(cls):
             continue
+        if name in REFERENCES:
+            continue  # names a facility or a contract that must be in the store: checked there, not a worker's id
         if models.is_identifier(name):
             if isinstance(value, (str, int)) and not isinstance(value, bool):
                 kinds = identities.found_in_identifier(str(value), region, own)
