@@ -20,6 +20,9 @@ TEST_PSEUDONYM_KEY = "tests-only-pseudonym-key-0123456789abcdef"
 os.environ["COMPLIANCE_PSEUDONYM_KEY"] = TEST_PSEUDONYM_KEY
 os.environ.pop("COMPLIANCE_PSEUDONYM_KEY_FILE", None)
 POSTGRES_URL = os.environ.get("COMPLIANCE_TEST_DATABASE_URL")
+#: CI sets COMPLIANCE_TEST_REQUIRE_POSTGRES: there a missing test server is a failure, never a silent skip.
+if POSTGRES_URL is None and os.environ.get("COMPLIANCE_TEST_REQUIRE_POSTGRES"):
+    raise pytest.UsageError("COMPLIANCE_TEST_REQUIRE_POSTGRES is set but COMPLIANCE_TEST_DATABASE_URL is not")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
@@ -53,7 +56,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path):
 
 @pytest.fixture
 def postgres_url():
-    """A fresh PostgreSQL schema, for what only PostgreSQL has (skipped when no test server is configured)."""
+    """A fresh PostgreSQL schema, for what only PostgreSQL has (skipped when no test server is configured, which
+    CI does not allow: see COMPLIANCE_TEST_REQUIRE_POSTGRES)."""
     if POSTGRES_URL is None:
         pytest.skip("COMPLIANCE_TEST_DATABASE_URL is not set")
     with postgres_schema() as url:

@@ -51,7 +51,7 @@ def _binding_text(value: Any) -> str:
 REPEAT_WINDOW_DAYS = 730
 
 #: Who may verify a closure: the workers' side or a closure audit, never the supplier alone (GR-05).
-VERIFIED_CLOSURE = {"closure_audit", "monitoring_partner", "union", "worker_survey"}
+VERIFIED_CLOSURE = models.INDEPENDENT_VERIFIERS
 
 
 def verified_closures(rule_id: str, facility_id: str | None, bundle: ContractFacts) -> list[dict[str, Any]]:

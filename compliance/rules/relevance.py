@@ -406,7 +406,7 @@ class Plan:
         return Reducer(self)
 
 
-_VERIFIED = frozenset(("closure_audit", "monitoring_partner", "union", "worker_survey"))
+_VERIFIED = models.INDEPENDENT_VERIFIERS  # as evaluation.contract.VERIFIED_CLOSURE
 
 
 def _maybe(predicates: list[Predicate], fact: dict[str, Any]) -> bool:
